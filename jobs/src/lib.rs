@@ -1,0 +1,123 @@
+//! The queue contract shared by every producer and consumer of qrsaas jobs.
+//!
+//! Payloads are a versioned wire format: they are stored in Redis and may be read by a worker built
+//! from a different commit than the producer. Changes must be additive — new fields get
+//! `#[serde(default)]`, nothing is renamed or removed — and `tests/wire.rs` pins the v1 encodings.
+//!
+//! Delivery is at-least-once, so every job names a business key: the enqueue helper uses it as the
+//! queue's idempotency key (a duplicate enqueue inside the TTL is dropped) and handlers use it to
+//! make their effect happen once.
+
+use std::time::Duration;
+
+use apalis_core::backend::TaskSink;
+use apalis_core::backend::codec::Codec;
+use apalis_core::backend::finalize::Durable;
+use apalis_core::backend::TaskSinkError;
+use apalis_core::task::builder::TaskBuilder;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+/// A job payload and the queue it travels on.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// Queue name without the deployment namespace (see [`queue_name`]).
+    const QUEUE: &'static str;
+    /// Retry policy applied by workers of this queue.
+    const RETRY: RetryPolicy = RetryPolicy::STANDARD;
+    /// The business key that makes this job's effect idempotent.
+    fn idempotency_key(&self) -> String;
+}
+
+/// Full Redis queue name: every deployment (and every test) lives under its own namespace.
+pub fn queue_name<J: Job>(namespace: &str) -> String {
+    format!("{namespace}:queue:{}", J::QUEUE)
+}
+
+/// How a failing job is retried: exponential backoff with full jitter, capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    pub const STANDARD: RetryPolicy = RetryPolicy {
+        max_attempts: 8,
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(600),
+    };
+}
+
+/// Deliver one e-mail from the Postgres outbox (`outbound_emails`). The content lives in the
+/// outbox row, written in the same transaction as the change that caused it, so the job only
+/// carries the row id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendEmail {
+    pub email_id: Uuid,
+}
+
+impl Job for SendEmail {
+    const QUEUE: &'static str = "email";
+    fn idempotency_key(&self) -> String {
+        format!("email:{}", self.email_id)
+    }
+}
+
+/// Periodic housekeeping enqueued by the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintenance {
+    pub task: MaintenanceTask,
+    /// The scheduled slot this run belongs to; with `task` it is the business key, so two
+    /// schedulers firing for the same slot produce one run.
+    pub slot: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceTask {
+    /// Delete expired and revoked sessions.
+    PurgeSessions,
+    /// Re-enqueue outbox e-mails still pending after their job should have run (lost enqueue).
+    RequeueEmails,
+}
+
+impl Job for Maintenance {
+    const QUEUE: &'static str = "maintenance";
+    fn idempotency_key(&self) -> String {
+        format!("maintenance:{:?}:{}", self.task, self.slot.timestamp())
+    }
+}
+
+/// Push `job` with its idempotency key and retry budget.
+pub async fn enqueue<J, S, C>(sink: &mut S, job: J) -> Result<(), TaskSinkError<S::Error>>
+where
+    J: Job,
+    S: TaskSink<J, Durable> + apalis_core::backend::WireFormatBackend<Codec = C>,
+    C: Codec<J>,
+{
+    let key = job.idempotency_key();
+    let task = TaskBuilder::new(job)
+        .idempotency_key(key)
+        .max_attempts(J::RETRY.max_attempts as usize)
+        .build();
+    sink.push_task(task).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The v1 wire format: a worker must still read what an older producer wrote.
+    #[test]
+    fn v1_payloads_still_decode() {
+        let e: SendEmail =
+            serde_json::from_str(r#"{"email_id":"0190a8f4-0000-7000-8000-000000000001"}"#).unwrap();
+        assert_eq!(e.idempotency_key(), "email:0190a8f4-0000-7000-8000-000000000001");
+        let m: Maintenance =
+            serde_json::from_str(r#"{"task":"purge_sessions","slot":"2026-11-21T00:00:00Z"}"#).unwrap();
+        assert_eq!(m.task, MaintenanceTask::PurgeSessions);
+        assert_eq!(queue_name::<SendEmail>("prod"), "prod:queue:email");
+    }
+}

@@ -1,0 +1,421 @@
+//! Accounts: registration, password login, sessions, API keys, profile, and who is calling.
+
+pub mod google;
+pub mod secrets;
+
+use chrono::{Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Change};
+use crate::db::api_keys::ApiKeyRow;
+use crate::db::users::{NewUser, UserRow};
+use crate::db::{self, sessions::NewSession};
+use crate::domain::{ApiKeyName, Email, Password, PersonName, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::notify;
+use crate::ratelimit::Limit;
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: UserRow,
+    /// Set when authenticated by a session token (logout revokes it).
+    pub session_id: Option<Uuid>,
+    /// Set when authenticated by an API key.
+    pub api_key_id: Option<Uuid>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+}
+
+/// Where a request comes from; recorded on sessions and audit rows.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub ip: String,
+    pub request_id: String,
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub fn actor(&self, principal: Option<&Principal>) -> Actor {
+        Actor {
+            user_id: principal.map(|p| p.user.id),
+            api_key_id: principal.and_then(|p| p.api_key_id),
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// The audit image of a user: never the password hash.
+#[derive(Serialize)]
+struct UserSnapshot<'a> {
+    email: &'a str,
+    name: Option<&'a str>,
+    role: Role,
+    suspended: bool,
+}
+
+pub(crate) fn snapshot(u: &UserRow) -> impl Serialize + '_ {
+    UserSnapshot {
+        email: &u.email,
+        name: u.name.as_deref(),
+        role: u.role,
+        suspended: u.suspended_at.is_some(),
+    }
+}
+
+pub struct Registration {
+    pub email: Email,
+    pub password: Password,
+    pub name: PersonName,
+}
+
+fn login_limits(state: &AppState) -> (Limit, Limit) {
+    let l = &state.settings.auth_limits;
+    (
+        Limit {
+            bucket: "login-ip",
+            limit: l.failures_per_ip,
+            window_secs: l.window_secs,
+        },
+        Limit {
+            bucket: "login-email",
+            limit: l.failures_per_email,
+            window_secs: l.window_secs,
+        },
+    )
+}
+
+pub async fn register(state: &AppState, origin: &Origin, r: Registration) -> ApiResult<(UserRow, String)> {
+    let limit = Limit {
+        bucket: "register-ip",
+        limit: state.settings.auth_limits.registrations_per_ip,
+        window_secs: 3600,
+    };
+    state.limiter.hit_or_refuse(&limit, &origin.ip).await?;
+
+    let hash = secrets::hash_password(r.password.expose().to_owned()).await?;
+    let mut tx = state.db.begin().await?;
+    let user = db::users::insert(
+        &mut *tx,
+        &NewUser {
+            id: Uuid::now_v7(),
+            email: r.email.as_str(),
+            name: Some(r.name.as_str()),
+            avatar_url: None,
+            provider: "local",
+            provider_id: None,
+            password_hash: Some(&hash),
+        },
+    )
+    .await
+    .map_err(|e| {
+        if db::is_unique_violation(&e) {
+            ApiError::Conflict {
+                code: "email_taken",
+                message: "an account with this e-mail already exists".into(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        ..origin.actor(None)
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        Change::<(), _> {
+            action: "user.register",
+            entity_type: "user",
+            entity_id: Some(user.id.to_string()),
+            before: None,
+            after: Some(&snapshot(&user)),
+        },
+    )
+    .await?;
+    let token = start_session(&mut tx, state, &user, origin).await?;
+    let email_id = notify::emails::welcome(&mut tx, state, &user).await?;
+    tx.commit().await?;
+    notify::emails::dispatch(state, email_id).await;
+    Ok((user, token))
+}
+
+/// Creates a session row inside `tx` and returns the token (shown to the client once).
+pub(crate) async fn start_session(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: &UserRow,
+    origin: &Origin,
+) -> ApiResult<String> {
+    let (token, hash) = secrets::new_session_token();
+    db::sessions::insert(
+        tx,
+        &NewSession {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            token_hash: &hash,
+            ip: &origin.ip,
+            user_agent: origin.user_agent.as_deref(),
+            expires_at: Utc::now() + Duration::days(state.settings.session_ttl_days),
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
+pub async fn login(state: &AppState, origin: &Origin, email: &str, password: String) -> ApiResult<(UserRow, String)> {
+    let (per_ip, per_email) = login_limits(state);
+    let email_key = hex::encode(secrets::sha256(&email.trim().to_lowercase()));
+    state.limiter.check(&per_ip, &origin.ip).await?;
+    state.limiter.check(&per_email, &email_key).await?;
+
+    let user = match Email::parse(email) {
+        Ok(e) => db::users::by_email(&state.db, e.as_str()).await?,
+        Err(_) => None,
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    if !secrets::verify_password(password, hash).await? {
+        state.limiter.hit(&per_ip, &origin.ip).await;
+        state.limiter.hit(&per_email, &email_key).await;
+        return Err(ApiError::InvalidCredentials);
+    }
+    let user = user.ok_or(ApiError::InvalidCredentials)?;
+    if user.suspended_at.is_some() {
+        return Err(ApiError::Forbidden("this account is suspended"));
+    }
+    state.limiter.reset(&per_email, &email_key).await;
+
+    let mut tx = state.db.begin().await?;
+    let token = start_session(&mut tx, state, &user, origin).await?;
+    audit::record(
+        &mut tx,
+        &Actor {
+            user_id: Some(user.id),
+            ..origin.actor(None)
+        },
+        Change::<(), ()> {
+            action: "auth.login",
+            entity_type: "session",
+            entity_id: None,
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((user, token))
+}
+
+pub async fn logout(state: &AppState, origin: &Origin, p: &Principal) -> ApiResult<()> {
+    let Some(session_id) = p.session_id else {
+        return Err(ApiError::BadRequest(
+            "logout revokes session tokens; revoke an API key with DELETE /api/v1/api-keys/{id}".into(),
+        ));
+    };
+    let mut tx = state.db.begin().await?;
+    db::sessions::revoke(&mut *tx, session_id).await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::<(), ()> {
+            action: "auth.logout",
+            entity_type: "session",
+            entity_id: Some(session_id.to_string()),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Resolves a bearer credential (session token or API key) to its principal.
+pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<Principal> {
+    let hash = secrets::sha256(bearer);
+    let principal = if bearer.starts_with(secrets::API_KEY_PREFIX) {
+        db::api_keys::user_by_key_hash(&state.db, &hash)
+            .await?
+            .map(|(key_id, user)| Principal {
+                user,
+                session_id: None,
+                api_key_id: Some(key_id),
+            })
+    } else {
+        db::sessions::user_by_token_hash(&state.db, &hash)
+            .await?
+            .map(|(session_id, user)| Principal {
+                user,
+                session_id: Some(session_id),
+                api_key_id: None,
+            })
+    };
+    let principal = principal.ok_or(ApiError::Unauthorized)?;
+    if principal.user.suspended_at.is_some() {
+        return Err(ApiError::Forbidden("this account is suspended"));
+    }
+    Ok(principal)
+}
+
+pub async fn update_profile(state: &AppState, origin: &Origin, p: &Principal, name: PersonName) -> ApiResult<UserRow> {
+    let mut tx = state.db.begin().await?;
+    let before = db::users::by_id_for_update(&mut *tx, p.user.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let after = db::users::set_name(&mut *tx, p.user.id, name.as_str()).await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change {
+            action: "user.update",
+            entity_type: "user",
+            entity_id: Some(p.user.id.to_string()),
+            before: Some(&snapshot(&before)),
+            after: Some(&snapshot(&after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// The audit image of an API key: its name and visible prefix, never the key.
+#[derive(Serialize)]
+struct KeySnapshot<'a> {
+    name: &'a str,
+    prefix: &'a str,
+}
+
+pub async fn create_api_key(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    name: ApiKeyName,
+) -> ApiResult<(ApiKeyRow, String)> {
+    let new = secrets::new_api_key();
+    let mut tx = state.db.begin().await?;
+    let row = db::api_keys::insert(&mut *tx, Uuid::now_v7(), p.user.id, name.as_str(), &new.prefix, &new.hash).await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::<(), _> {
+            action: "api_key.create",
+            entity_type: "api_key",
+            entity_id: Some(row.id.to_string()),
+            before: None,
+            after: Some(&KeySnapshot {
+                name: &row.name,
+                prefix: &row.prefix,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((row, new.key))
+}
+
+pub async fn list_api_keys(state: &AppState, p: &Principal) -> ApiResult<Vec<ApiKeyRow>> {
+    Ok(db::api_keys::list_live(&state.db, p.user.id).await?)
+}
+
+pub async fn get_api_key(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<ApiKeyRow> {
+    db::api_keys::get_live(&state.db, p.user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn revoke_api_key(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let row = db::api_keys::revoke(&mut *tx, p.user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::<_, ()> {
+            action: "api_key.revoke",
+            entity_type: "api_key",
+            entity_id: Some(row.id.to_string()),
+            before: Some(&KeySnapshot {
+                name: &row.name,
+                prefix: &row.prefix,
+            }),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Signs in a verified Google identity: the linked user, else the local user with that e-mail
+/// (linked now, not duplicated), else a new user.
+pub async fn sign_in_with_google(
+    state: &AppState,
+    origin: &Origin,
+    id: google::Identity,
+) -> ApiResult<(UserRow, String)> {
+    let email = Email::parse(&id.email).map_err(|_| ApiError::Forbidden("the provider's e-mail address is not valid"))?;
+    let mut tx = state.db.begin().await?;
+    let mut welcome = None;
+    let user = match db::users::by_identity(&mut *tx, "google", &id.subject).await? {
+        Some(u) => u,
+        None => {
+            let (user, action) = match db::users::by_email(&mut *tx, email.as_str()).await? {
+                Some(existing) => (existing, "user.link_google"),
+                None => {
+                    let name = id.name.as_deref().and_then(|n| PersonName::parse(n).ok());
+                    let user = db::users::insert(
+                        &mut *tx,
+                        &NewUser {
+                            id: Uuid::now_v7(),
+                            email: email.as_str(),
+                            name: name.as_ref().map(PersonName::as_str),
+                            avatar_url: id.picture.as_deref(),
+                            provider: "google",
+                            provider_id: Some(&id.subject),
+                            password_hash: None,
+                        },
+                    )
+                    .await?;
+                    welcome = Some(notify::emails::welcome(&mut tx, state, &user).await?);
+                    (user, "user.register")
+                }
+            };
+            db::users::link_identity(&mut *tx, "google", &id.subject, user.id).await?;
+            audit::record(
+                &mut tx,
+                &Actor {
+                    user_id: Some(user.id),
+                    ..origin.actor(None)
+                },
+                Change::<(), _> {
+                    action,
+                    entity_type: "user",
+                    entity_id: Some(user.id.to_string()),
+                    before: None,
+                    after: Some(&snapshot(&user)),
+                },
+            )
+            .await?;
+            user
+        }
+    };
+    if user.suspended_at.is_some() {
+        return Err(ApiError::Forbidden("this account is suspended"));
+    }
+    let token = start_session(&mut tx, state, &user, origin).await?;
+    tx.commit().await?;
+    if let Some(email_id) = welcome {
+        notify::emails::dispatch(state, email_id).await;
+    }
+    Ok((user, token))
+}

@@ -1,0 +1,98 @@
+//! Operator actions on users.
+
+use uuid::Uuid;
+
+use crate::accounts::{self, Origin, Principal};
+use crate::audit::{self, Change};
+use crate::db::users::UserRow;
+use crate::db::{self, Paged, Window};
+use crate::domain::Role;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub async fn list_users(state: &AppState, q: Option<&str>, w: Window) -> ApiResult<Paged<UserRow>> {
+    Ok(db::users::search(&state.db, q, w).await?)
+}
+
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub suspended: Option<bool>,
+}
+
+/// Changes a user's role or suspension. Suspending revokes the user's sessions at once (API keys
+/// are refused while suspended). Admins cannot demote or suspend themselves, so an installation
+/// cannot lose its last operator by accident.
+pub async fn update_user(
+    state: &AppState,
+    origin: &Origin,
+    admin: &Principal,
+    id: Uuid,
+    patch: UserPatch,
+) -> ApiResult<UserRow> {
+    if id == admin.user.id && (patch.role == Some(Role::User) || patch.suspended == Some(true)) {
+        return Err(ApiError::Conflict {
+            code: "cannot_change_self",
+            message: "admins cannot demote or suspend themselves".into(),
+        });
+    }
+    let mut tx = state.db.begin().await?;
+    let before = db::users::by_id_for_update(&mut *tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let after = db::users::set_admin_fields(&mut *tx, id, patch.role, patch.suspended).await?;
+    if patch.suspended == Some(true) {
+        db::sessions::revoke_all_for_user(&mut *tx, id).await?;
+    }
+    let action = match (patch.suspended, before.suspended_at.is_some()) {
+        (Some(true), false) => "user.suspend",
+        (Some(false), true) => "user.unsuspend",
+        _ => "user.admin_update",
+    };
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(admin)),
+        Change {
+            action,
+            entity_type: "user",
+            entity_id: Some(id.to_string()),
+            before: Some(&accounts::snapshot(&before)),
+            after: Some(&accounts::snapshot(&after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// `qrsaas admin promote EMAIL`: makes a user an admin (audited as a system action).
+pub async fn promote(db_pool: &sqlx::PgPool, email: &str) -> anyhow::Result<UserRow> {
+    let email = crate::domain::Email::parse(email).map_err(|e| anyhow::anyhow!("e-mail {e}"))?;
+    let mut tx = db_pool.begin().await?;
+    let before = db::users::by_email(&mut *tx, email.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user with e-mail {email}"))?;
+    let after = db::users::promote(&mut *tx, email.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user with e-mail {email}"))?;
+    let actor = audit::Actor {
+        user_id: None,
+        api_key_id: None,
+        ip: "cli".into(),
+        request_id: format!("cli-{}", Uuid::now_v7()),
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        Change {
+            action: "user.promote",
+            entity_type: "user",
+            entity_id: Some(after.id.to_string()),
+            before: Some(&accounts::snapshot(&before)),
+            after: Some(&accounts::snapshot(&after)),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    Ok(after)
+}

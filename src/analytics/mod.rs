@@ -1,0 +1,29 @@
+//! ClickHouse: the client, its migrations and (later) the analytics queries.
+
+mod migrations;
+
+pub use migrations::migrate;
+
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+/// A client bound to the configured database. Validation is off because the schema check it does
+/// relies on system tables that ClickHouse 18.16 lacks; the row round-trip tests cover the shapes.
+pub fn client(settings: &Settings) -> clickhouse::Client {
+    server_client(settings).with_database(&settings.clickhouse_database)
+}
+
+/// A client with no database selected, for creating the database itself.
+fn server_client(settings: &Settings) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(&settings.clickhouse_url)
+        .with_user(&settings.clickhouse_user)
+        .with_password(settings.clickhouse_password.expose_secret())
+        .with_validation(false)
+}
+
+/// One cheap round trip, for readiness.
+pub async fn ping(client: &clickhouse::Client) -> Result<(), clickhouse::error::Error> {
+    client.query("SELECT 1").execute().await
+}

@@ -1,0 +1,193 @@
+//! Typed settings: defaults, overridden by the environment.
+//!
+//! Every key can be set as `QRSAAS_<KEY>` (nested keys with `__`, e.g. `QRSAAS_SMTP__HOST`); the
+//! conventional `DATABASE_URL`, `REDIS_URL` and `CLICKHOUSE_URL` are honoured as well. The defaults
+//! match what `scripts/services` brings up, so a fresh machine needs no configuration. Secrets are
+//! `SecretString`s: their `Debug` is redacted, so logging the settings never leaks them.
+
+use std::net::SocketAddr;
+
+use figment::Figment;
+use figment::providers::Env;
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the HTTP server (API + redirects) binds to.
+    pub http_addr: SocketAddr,
+    /// HTTP worker threads; 0 = one per core.
+    pub http_workers: usize,
+    /// Public base URL, used for short URLs and OAuth redirects.
+    pub public_base_url: String,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key and queue this deployment uses.
+    pub redis_namespace: String,
+    pub clickhouse_url: String,
+    pub clickhouse_database: String,
+    pub clickhouse_user: String,
+    pub clickhouse_password: SecretString,
+    /// Origins allowed by CORS; empty = same-origin only.
+    pub cors_allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed when finding the client IP.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest JSON request body, in bytes.
+    pub json_body_limit: usize,
+    pub session_ttl_days: i64,
+    pub auth_limits: AuthLimits,
+    pub smtp: SmtpSettings,
+    pub google: GoogleSettings,
+    /// Seconds the shutdown waits for in-flight work before giving up.
+    pub shutdown_grace_secs: u64,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Failed-login budget per window; beyond it login answers 429.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthLimits {
+    pub window_secs: u64,
+    pub failures_per_ip: u64,
+    pub failures_per_email: u64,
+    pub registrations_per_ip: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub from: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on localhost or a test server.
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GoogleSettings {
+    /// Sign-in with Google is offered only when a client id is set.
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    /// OIDC issuer; discovery is read from `{issuer}/.well-known/openid-configuration`.
+    pub issuer_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http_workers: 0,
+            public_base_url: "http://127.0.0.1:8080".into(),
+            database_url: "postgres://postgres@127.0.0.1:5432/qrsaas".into(),
+            database_max_connections: 20,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_namespace: "qrsaas".into(),
+            clickhouse_url: "http://127.0.0.1:8123".into(),
+            clickhouse_database: "qrsaas".into(),
+            clickhouse_user: "default".into(),
+            clickhouse_password: "".into(),
+            cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            json_body_limit: 256 * 1024,
+            session_ttl_days: 30,
+            auth_limits: AuthLimits::default(),
+            smtp: SmtpSettings::default(),
+            google: GoogleSettings::default(),
+            shutdown_grace_secs: 30,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Default for AuthLimits {
+    fn default() -> Self {
+        AuthLimits {
+            window_secs: 900,
+            failures_per_ip: 30,
+            failures_per_email: 5,
+            registrations_per_ip: 20,
+        }
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: 1025,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "qrsaas <no-reply@qrsaas.local>".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for GoogleSettings {
+    fn default() -> Self {
+        GoogleSettings {
+            client_id: None,
+            client_secret: None,
+            issuer_url: "https://accounts.google.com".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `DATABASE_URL`/`REDIS_URL`/`CLICKHOUSE_URL`, then `QRSAAS_*`.
+    pub fn load() -> Result<Settings, figment::Error> {
+        Figment::new()
+            .merge(Env::raw().only(&["database_url", "redis_url", "clickhouse_url"]))
+            .merge(Env::prefixed("QRSAAS_").split("__"))
+            .extract()
+    }
+
+    /// The short-URL base for `/r/{code}` links.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{}", self.public_base_url.trim_end_matches('/'), path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn env_overrides_defaults_and_secrets_stay_hidden() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/x");
+            jail.set_env("QRSAAS_SMTP__PORT", "2525");
+            jail.set_env("QRSAAS_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]");
+            let s = Settings::load().expect("settings load");
+            assert_eq!(s.database_url.expose_secret(), "postgres://u:hunter2@db/x");
+            assert_eq!(s.smtp.port, 2525);
+            assert_eq!(s.trusted_proxies.len(), 1);
+            assert!(!format!("{s:?}").contains("hunter2"));
+            Ok(())
+        });
+    }
+}

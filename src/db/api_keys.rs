@@ -1,0 +1,108 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::users::UserRow;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+    name: &str,
+    prefix: &str,
+    key_hash: &[u8],
+) -> Result<ApiKeyRow, sqlx::Error> {
+    sqlx::query_as::<_, ApiKeyRow>(
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, user_id, name, prefix, created_at, last_used_at",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(name)
+    .bind(prefix)
+    .bind(key_hash)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn list_live(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as::<_, ApiKeyRow>(
+        "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys \
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get_live(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as::<_, ApiKeyRow>(
+        "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys \
+         WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Revokes the caller's key; `None` when it is not theirs or already revoked.
+pub async fn revoke(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as::<_, ApiKeyRow>(
+        "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL \
+         RETURNING id, user_id, name, prefix, created_at, last_used_at",
+    )
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The live key with this hash and its user; marks it used (at most once a minute, so a busy
+/// integration does not turn every request into a write).
+pub async fn user_by_key_hash(
+    db: impl PgExecutor<'_>,
+    hash: &[u8],
+) -> Result<Option<(Uuid, UserRow)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        key_id: Uuid,
+        #[sqlx(flatten)]
+        user: UserRow,
+    }
+    let row = sqlx::query_as::<_, Row>(
+        "WITH k AS ( \
+           UPDATE api_keys SET last_used_at = now() \
+           WHERE key_hash = $1 AND revoked_at IS NULL \
+             AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') \
+           RETURNING id, user_id \
+         ), live AS ( \
+           SELECT id, user_id FROM k \
+           UNION ALL \
+           SELECT id, user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
+         ) \
+         SELECT live.id AS key_id, u.* FROM live JOIN users u ON u.id = live.user_id LIMIT 1",
+    )
+    .bind(hash)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.key_id, r.user)))
+}

@@ -1,0 +1,210 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{Paged, Window};
+use crate::domain::Role;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub provider: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The user columns, for `concat!` into statements (sqlx takes only static SQL).
+macro_rules! user_columns {
+    () => {
+        "id, email, name, avatar_url, provider, role, password_hash, suspended_at, created_at, updated_at"
+    };
+}
+
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    pub provider: &'a str,
+    pub provider_id: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, u: &NewUser<'_>) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("INSERT INTO users (id, email, name, avatar_url, provider, provider_id, password_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING ", user_columns!()),
+    )
+    .bind(u.id)
+    .bind(u.email)
+    .bind(u.name)
+    .bind(u.avatar_url)
+    .bind(u.provider)
+    .bind(u.provider_id)
+    .bind(u.password_hash)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("SELECT ", user_columns!(), " \
+         FROM users WHERE email = $1"),
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("SELECT ", user_columns!(), " \
+         FROM users WHERE id = $1"),
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Row lock for a read-modify-write that is audited with its before image.
+pub async fn by_id_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("SELECT ", user_columns!(), " \
+         FROM users WHERE id = $1 FOR UPDATE"),
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_name(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("UPDATE users SET name = $2 WHERE id = $1 \
+         RETURNING ", user_columns!()),
+    )
+    .bind(id)
+    .bind(name)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn set_password_hash(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Admin changes: `None` leaves a field as it is.
+pub async fn set_admin_fields(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    role: Option<Role>,
+    suspended: Option<bool>,
+) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("UPDATE users SET \
+           role = COALESCE($2, role), \
+           suspended_at = CASE WHEN $3 IS NULL THEN suspended_at \
+                               WHEN $3 THEN COALESCE(suspended_at, now()) ELSE NULL END \
+         WHERE id = $1 \
+         RETURNING ", user_columns!()),
+    )
+    .bind(id)
+    .bind(role)
+    .bind(suspended)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn promote(db: impl PgExecutor<'_>, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        concat!("UPDATE users SET role = 'admin' WHERE email = $1 \
+         RETURNING ", user_columns!()),
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// Admin search: `q` matches e-mail or name, case-insensitively.
+pub async fn search(
+    db: &sqlx::PgPool,
+    q: Option<&str>,
+    w: Window,
+) -> Result<Paged<UserRow>, sqlx::Error> {
+    let pattern = q.map(|q| format!("%{}%", escape_like(q)));
+    let items = sqlx::query_as::<_, UserRow>(
+        concat!("SELECT ", user_columns!(), " \
+         FROM users WHERE ($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1) \
+         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"),
+    )
+    .bind(&pattern)
+    .bind(w.limit)
+    .bind(w.offset)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE ($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1)",
+    )
+    .bind(&pattern)
+    .fetch_one(db)
+    .await?;
+    Ok(Paged { items, total })
+}
+
+/// Escapes `%`, `_` and `\` so user text is matched literally inside a LIKE pattern.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub async fn by_identity(
+    db: impl PgExecutor<'_>,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(
+        "SELECT u.id, u.email, u.name, u.avatar_url, u.provider, u.role, u.password_hash, u.suspended_at, u.created_at, u.updated_at \
+         FROM user_identities i JOIN users u ON u.id = i.user_id \
+         WHERE i.provider = $1 AND i.subject = $2",
+    )
+    .bind(provider)
+    .bind(subject)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn link_identity(
+    db: impl PgExecutor<'_>,
+    provider: &str,
+    subject: &str,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO user_identities (provider, subject, user_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (provider, subject) DO NOTHING",
+    )
+    .bind(provider)
+    .bind(subject)
+    .bind(user_id)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_escaping() {
+        assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

@@ -1,0 +1,27 @@
+//! Pure domain types. Request bodies are parsed into these once at the edge; past that point a
+//! value of one of these types is valid by construction ("parse, don't validate").
+//!
+//! Parsers return a short human reason; the HTTP layer attaches it to the offending field.
+
+mod account;
+mod project;
+mod settings;
+
+pub use account::{ApiKeyName, Email, Password, PersonName, Role};
+pub use project::{HexColor, ProjectName};
+pub use settings::{Locale, TimeZoneName};
+
+/// Trim and bound a free-text value.
+pub(crate) fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if t.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(t.to_owned())
+}

@@ -1,0 +1,179 @@
+//! The one error type at the HTTP edge.
+//!
+//! Every failure a client can see becomes `{"error":{"code","message","fields"}}` with a stable
+//! snake_case code and the status API.md fixes. Internal errors are logged with their cause and
+//! answered with a generic message, so nothing about our internals leaks to clients.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Field name → why it was refused.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("wrong e-mail or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type; send {0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("some fields are invalid")]
+    Validation(FieldErrors),
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    PlanLimit(String),
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn field(name: &str, why: impl Into<String>) -> ApiError {
+        ApiError::Validation(FieldErrors::from([(name.to_owned(), why.into())]))
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Internal(e.into())
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::PlanLimit(_) => "plan_limit_reached",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => ApiError::Unavailable("database"),
+            e => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        tracing::warn!(error = %e, "redis call failed");
+        ApiError::Unavailable("cache")
+    }
+}
+
+/// The error body every failure answers with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: clients branch on this.
+    code: String,
+    /// Human text; may change.
+    message: String,
+    /// Field name → why it was refused (422 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<FieldErrors>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+                fields: match self {
+                    ApiError::Validation(f) => Some(f.clone()),
+                    _ => None,
+                },
+            },
+        };
+        let mut res = HttpResponse::build(self.status_code()).json(body);
+        match self {
+            ApiError::RateLimited { retry_after_secs } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::Unauthorized => {
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// Parses several fields at once and answers one 422 naming every invalid field:
+/// `parse_fields!(email: "email" => Email::parse(&b.email), …);` binds `email` on success.
+#[macro_export]
+macro_rules! parse_fields {
+    ($($name:ident : $field:literal => $parse:expr),+ $(,)?) => {
+        let mut errors = $crate::error::FieldErrors::new();
+        $(
+            let $name = match $parse {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    errors.insert($field.to_owned(), e.to_string());
+                    None
+                }
+            };
+        )+
+        $(
+            let Some($name) = $name else {
+                return Err($crate::error::ApiError::Validation(errors));
+            };
+        )+
+    };
+}

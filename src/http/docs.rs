@@ -1,0 +1,47 @@
+//! The OpenAPI document (served at /api/openapi.json) and the Swagger UI at /docs, whose assets
+//! are compiled into the binary (`vendored`), so nothing is downloaded at build or run time.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, audit, auth, health, me, projects, settings};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "qrsaas", description = "Self-hostable QR-code platform: codes, redirects, analytics, billing."),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        auth::register, auth::login, auth::logout, auth::google_start, auth::google_callback,
+        me::get_me, me::patch_me, me::create_key, me::list_keys, me::get_key, me::revoke_key,
+        projects::create, projects::list, projects::get_one, projects::update, projects::remove,
+        settings::get_settings, settings::put_settings,
+        audit::mine, audit::all,
+        admin::list_users, admin::update_user,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&Bearer),
+    tags(
+        (name = "accounts", description = "Sign-up, sessions, API keys, profile, settings"),
+        (name = "projects", description = "Folders for QR codes"),
+        (name = "admin", description = "Operator APIs (role admin)"),
+        (name = "ops", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A session token (qrs_…) or an API key (qrk_…)"))
+                    .build(),
+            ),
+        );
+    }
+}

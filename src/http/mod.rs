@@ -1,0 +1,62 @@
+//! The HTTP edge: thin handlers per resource, each module with its own `configure`.
+
+mod admin;
+mod audit;
+mod auth;
+pub mod docs;
+pub mod extract;
+mod health;
+pub mod json;
+mod me;
+mod observe;
+mod projects;
+mod settings;
+mod views;
+
+use actix_cors::Cors;
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Everything the server serves. Also used by tests, so it is exactly what production runs.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    cfg.app_data(web::Data::new(state.clone()))
+        // A path id that is not a UUID cannot name anything: same answer as an unknown id.
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::field("query", e.to_string()).into()
+        }))
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(web::redirect("/docs", "/docs/"))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()))
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::configure)
+                .configure(me::configure)
+                .configure(projects::configure)
+                .configure(settings::configure)
+                .configure(audit::configure)
+                .configure(admin::configure),
+        );
+}
+
+/// JSON 404 for anything no route matches.
+pub async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound)
+}
+
+pub fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers(["x-request-id", "retry-after", "etag"])
+        .max_age(3600);
+    origins.iter().fold(cors, |c, o| c.allowed_origin(o))
+}
+
+pub use observe::observe;

@@ -1,0 +1,48 @@
+//! Per-request observability: a request id (kept from `X-Request-Id` when sane, else a new
+//! UUIDv7) echoed in the response, a tracing span, an access log line, and Prometheus metrics
+//! labelled by route *pattern* — never by raw path, so short codes do not explode cardinality.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+
+use super::extract::RequestId;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let span = tracing::info_span!("http", request_id = %id, %method, path = %req.path());
+    let started = Instant::now();
+
+    let res = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    // The route pattern is known only once routing has happened, i.e. on the response.
+    let (status, route) = match &res {
+        Ok(r) => (r.status().as_u16(), r.request().match_pattern()),
+        Err(e) => (e.as_response_error().status_code().as_u16(), None),
+    };
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    let labels = [("method", method), ("route", route.clone()), ("status", status.to_string())];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    span.in_scope(|| tracing::info!(status, %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request"));
+
+    let mut res = res?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    Ok(res)
+}

@@ -1,0 +1,24 @@
+//! qrsaas: a self-hostable QR-code platform. See DESIGN.md for the shape; `startup` is where the
+//! processes are assembled.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod accounts;
+pub mod actors;
+pub mod admin;
+pub mod analytics;
+pub mod audit;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod notify;
+pub mod preferences;
+pub mod projects;
+pub mod queue;
+pub mod ratelimit;
+pub mod scheduler;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod worker;

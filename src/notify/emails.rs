@@ -1,0 +1,61 @@
+//! The e-mail outbox: messages are written to Postgres in the transaction of the change that
+//! causes them, then a `SendEmail` job is enqueued after commit. A lost enqueue (Redis down at that
+//! moment) is recovered by the `RequeueEmails` maintenance run, so no e-mail is lost.
+
+use qrsaas_jobs::SendEmail;
+use uuid::Uuid;
+
+use crate::db::{self, emails::NewEmail, users::UserRow};
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// Writes the welcome e-mail for a new user into the outbox; returns its id.
+pub async fn welcome(tx: &mut sqlx::PgConnection, state: &AppState, user: &UserRow) -> ApiResult<Uuid> {
+    let name = user.name.as_deref().unwrap_or("there");
+    let docs = state.settings.public_url("/docs");
+    let text = format!(
+        "Hi {name},\n\nWelcome to qrsaas! Your account {email} is ready.\n\n\
+         Create your first QR code from the dashboard, or through the API (reference: {docs}).\n\n\
+         — the qrsaas team\n",
+        email = user.email,
+    );
+    let html = format!(
+        "<p>Hi {name},</p><p>Welcome to qrsaas! Your account <b>{email}</b> is ready.</p>\
+         <p>Create your first QR code from the dashboard, or through the \
+         <a href=\"{docs}\">API</a>.</p><p>— the qrsaas team</p>",
+        name = html_escape(name),
+        email = html_escape(&user.email),
+    );
+    let id = Uuid::now_v7();
+    db::emails::insert(
+        tx,
+        &NewEmail {
+            id,
+            user_id: Some(user.id),
+            kind: "welcome",
+            to_address: &user.email,
+            subject: "Welcome to qrsaas",
+            body_text: &text,
+            body_html: Some(&html),
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Enqueues delivery of an outbox e-mail. Never fails the caller: the change is committed and the
+/// outbox sweep retries a lost enqueue.
+pub async fn dispatch(state: &AppState, email_id: Uuid) {
+    if let Err(e) = state.queues.enqueue(SendEmail { email_id }).await {
+        metrics::counter!("enqueue_failures_total", "queue" => "email").increment(1);
+        tracing::warn!(%email_id, error = %e, "could not enqueue e-mail; the outbox sweep will retry");
+    }
+}
+
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,71 @@
+//! The cron scheduler. It only enqueues: each run takes a Redis lock named after its task and
+//! time slot, so however many schedulers run, one enqueues; the job's idempotency key (the same
+//! task + slot) is the second guard.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use qrsaas_jobs::{Maintenance, MaintenanceTask};
+use redis::aio::ConnectionManager;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::queue::Queues;
+
+/// (cron expression with seconds, task)
+const SCHEDULES: &[(&str, MaintenanceTask)] = &[
+    ("0 7 * * * *", MaintenanceTask::PurgeSessions),
+    ("0 */10 * * * *", MaintenanceTask::RequeueEmails),
+];
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pub queues: Queues,
+    pub redis: ConnectionManager,
+    pub namespace: String,
+}
+
+impl Scheduler {
+    /// Enqueues `task` for `slot` unless another scheduler already did; returns whether this one did.
+    pub async fn fire(&self, task: MaintenanceTask, slot: DateTime<Utc>) -> anyhow::Result<bool> {
+        let key = format!("{}:scheduler:{task:?}:{}", self.namespace, slot.timestamp());
+        let mut redis = self.redis.clone();
+        let won: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(std::process::id())
+            .arg("NX")
+            .arg("EX")
+            .arg(24 * 3600)
+            .query_async(&mut redis)
+            .await?;
+        if won.is_none() {
+            return Ok(false);
+        }
+        self.queues.enqueue(Maintenance { task, slot }).await?;
+        Ok(true)
+    }
+
+    /// Starts the cron loop; stop it with `JobScheduler::shutdown`.
+    pub async fn start(self) -> anyhow::Result<JobScheduler> {
+        let sched = JobScheduler::new().await?;
+        for (cron, task) in SCHEDULES {
+            let this = self.clone();
+            let task = *task;
+            sched
+                .add(Job::new_async(*cron, move |_id, _l| {
+                    let this = this.clone();
+                    Box::pin(async move {
+                        // The slot is the minute the run belongs to, identical on every host.
+                        let slot = Utc::now()
+                            .duration_trunc(TimeDelta::minutes(1))
+                            .unwrap_or_else(|_| Utc::now());
+                        match this.fire(task, slot).await {
+                            Ok(true) => tracing::info!(?task, %slot, "scheduled run enqueued"),
+                            Ok(false) => tracing::debug!(?task, %slot, "another scheduler took this run"),
+                            Err(e) => tracing::error!(?task, error = %e, "scheduled run could not be enqueued"),
+                        }
+                    })
+                })?)
+                .await?;
+        }
+        sched.start().await?;
+        Ok(sched)
+    }
+}

@@ -1,0 +1,243 @@
+//! Builds and runs the processes of `qrsaas`: which parts run depends on the subcommand.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Supervisor;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::google::GoogleSignIn;
+use crate::config::Settings;
+use crate::notify::Notifier;
+use crate::queue::Queues;
+use crate::ratelimit::RateLimiter;
+use crate::scheduler::Scheduler;
+use crate::state::AppState;
+use crate::{admin, analytics, db, http, telemetry, worker};
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// API + redirects + workers + scheduler in one process (migrates first).
+    All,
+    /// API + redirects only; scale horizontally behind a load balancer.
+    Serve,
+    /// Queue workers and the actors they feed.
+    Worker,
+    /// The cron scheduler (enqueues only; safe on several hosts).
+    Scheduler,
+    /// Apply Postgres and ClickHouse migrations, then exit.
+    Migrate,
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Give the user with this e-mail the admin role.
+    Promote { email: String },
+}
+
+/// Which long-running parts a process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    pub http: bool,
+    pub workers: bool,
+    pub scheduler: bool,
+    pub migrate: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        http: true,
+        workers: true,
+        scheduler: true,
+        migrate: true,
+    };
+}
+
+/// Entry point of the binary: builds the runtime and runs `command` to completion.
+pub fn main(command: Command) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    telemetry::init_tracing(settings.log_format);
+    // The actix System runs the actors (Supervisor needs it); the multi-thread tokio runtime
+    // underneath lets apalis workers and blocking hashing use both cores.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    actix_web::rt::System::with_tokio_rt(move || rt).block_on(execute(command, settings))
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let parts = match command {
+        Command::All => Parts::ALL,
+        Command::Serve => Parts {
+            http: true,
+            workers: false,
+            scheduler: false,
+            migrate: false,
+        },
+        Command::Worker => Parts {
+            http: false,
+            workers: true,
+            scheduler: false,
+            migrate: false,
+        },
+        Command::Scheduler => Parts {
+            http: false,
+            workers: false,
+            scheduler: true,
+            migrate: false,
+        },
+        Command::Migrate => return migrate(&settings).await,
+        Command::Admin(AdminCommand::Promote { email }) => {
+            let pool = db::connect(&settings).await?;
+            let user = admin::promote(&pool, &email).await?;
+            println!("{} is now an admin", user.email);
+            return Ok(());
+        }
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    run(settings, parts, shutdown, None).await
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let pool = db::connect(settings).await?;
+    db::migrate(&pool).await?;
+    let n = analytics::migrate(settings).await?;
+    tracing::info!(clickhouse_applied = n, "migrations are up to date");
+    Ok(())
+}
+
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    token.cancel();
+}
+
+/// Runs `parts` until `shutdown` is cancelled, then drains them: the HTTP server finishes
+/// in-flight requests, workers finish (or leave to be re-queued) their jobs, the scheduler stops.
+/// Must run inside an actix `System`. `ready` receives the bound HTTP address once serving.
+pub async fn run(
+    settings: Settings,
+    parts: Parts,
+    shutdown: CancellationToken,
+    ready: Option<oneshot::Sender<Option<SocketAddr>>>,
+) -> anyhow::Result<()> {
+    telemetry::init_metrics();
+    let settings = Arc::new(settings);
+    let pool = db::connect(&settings).await?;
+    if parts.migrate {
+        migrate(&settings).await?;
+    }
+    let redis = redis::Client::open(settings.redis_url.expose_secret())?
+        .get_connection_manager()
+        .await?;
+    let queues = Queues::new(redis.clone(), &settings.redis_namespace);
+    let state = AppState {
+        settings: settings.clone(),
+        db: pool.clone(),
+        redis: redis.clone(),
+        clickhouse: analytics::client(&settings),
+        queues: queues.clone(),
+        limiter: RateLimiter::new(redis.clone(), &settings.redis_namespace),
+        google: GoogleSignIn::from_settings(&settings)?.map(Arc::new),
+    };
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+
+    let mut server = None;
+    let mut addr = None;
+    if parts.http {
+        let st = state.clone();
+        let origins = settings.cors_allowed_origins.clone();
+        let mut srv = HttpServer::new(move || {
+            App::new()
+                .wrap(http::cors(&origins))
+                .wrap(from_fn(http::observe))
+                .configure(|c| http::configure(c, &st))
+                .default_service(web::to(http::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs())
+        .bind(settings.http_addr)?;
+        if settings.http_workers > 0 {
+            srv = srv.workers(settings.http_workers);
+        }
+        addr = srv.addrs().first().copied();
+        let running = srv.run();
+        let handle = running.handle();
+        let join = actix_web::rt::spawn(running);
+        tracing::info!(addr = ?addr, "serving HTTP");
+        server = Some((handle, join));
+    }
+
+    let mut workers = None;
+    if parts.workers {
+        let notifier = Notifier::new(settings.smtp.clone(), pool.clone())?;
+        let notifier = Supervisor::start(move |_| notifier);
+        workers = Some(tokio::spawn(worker::run(
+            queues.clone(),
+            pool.clone(),
+            notifier,
+            grace,
+            shutdown.clone(),
+        )));
+    }
+
+    let mut scheduler = None;
+    if parts.scheduler {
+        let s = Scheduler {
+            queues: queues.clone(),
+            redis: redis.clone(),
+            namespace: settings.redis_namespace.clone(),
+        };
+        scheduler = Some(s.start().await?);
+    }
+
+    if let Some(ready) = ready {
+        let _ = ready.send(addr);
+    }
+    shutdown.cancelled().await;
+
+    if let Some((handle, join)) = server {
+        handle.stop(true).await;
+        let _ = join.await;
+    }
+    if let Some(w) = workers {
+        match w.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "workers stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "worker task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    if let Some(mut s) = scheduler
+        && let Err(e) = s.shutdown().await
+    {
+        tracing::error!(error = %e, "scheduler shutdown");
+    }
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

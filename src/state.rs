@@ -1,0 +1,22 @@
+//! What request handlers share: the stores, the queue producer and the settings.
+
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+
+use crate::accounts::google::GoogleSignIn;
+use crate::config::Settings;
+use crate::queue::Queues;
+use crate::ratelimit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub clickhouse: clickhouse::Client,
+    pub queues: Queues,
+    pub limiter: RateLimiter,
+    pub google: Option<Arc<GoogleSignIn>>,
+}

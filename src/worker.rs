@@ -1,0 +1,115 @@
+//! Queue consumers: one apalis worker per queue, each forwarding jobs to the actor that owns the
+//! work (see `crate::actors`). Runs under an apalis `Monitor`, which on shutdown stops fetching
+//! and waits (up to the grace period) for in-flight jobs; a job cut off by a crash is re-queued
+//! by apalis-redis once its worker's heartbeat lapses.
+
+use std::time::Duration;
+
+use actix::Addr;
+use apalis::layers::WorkerBuilderExt;
+use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
+use apalis::prelude::*;
+use chrono::Utc;
+use qrsaas_jobs::{Job, Maintenance, MaintenanceTask, SendEmail};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::db;
+use crate::notify::{Deliver, Notifier};
+use crate::queue::Queues;
+
+/// How often an idle worker looks for new jobs (apalis-redis otherwise waits for its heartbeat).
+const POLL: Duration = Duration::from_millis(200);
+
+/// In-process retries with exponential backoff and jitter, per the job's policy.
+fn retry_policy<J: Job>() -> anyhow::Result<BackoffRetryPolicy<ExponentialBackoff>> {
+    let p = J::RETRY;
+    let backoff = ExponentialBackoffMaker::new(p.base_delay, p.max_delay, 0.5, HasherRng::default())
+        .map_err(|e| anyhow::anyhow!("backoff: {e}"))?
+        .make_backoff();
+    Ok(RetryPolicy::retries(p.max_attempts as usize).with_backoff(backoff))
+}
+
+async fn send_email(job: SendEmail, notifier: Data<Addr<Notifier>>) -> Result<(), BoxDynError> {
+    match notifier.send(Deliver(job.email_id)).await {
+        Ok(Ok(outcome)) => {
+            tracing::debug!(email_id = %job.email_id, ?outcome, "e-mail job done");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(mailbox) => Err(Box::new(mailbox)),
+    }
+}
+
+#[derive(Clone)]
+struct MaintenanceDeps {
+    db: PgPool,
+    queues: Queues,
+}
+
+/// Outbox e-mails never attempted this long after creation lost their enqueue.
+const LOST_ENQUEUE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<(), BoxDynError> {
+    match job.task {
+        MaintenanceTask::PurgeSessions => {
+            let n = db::sessions::purge_dead(&deps.db).await?;
+            tracing::info!(purged = n, "purged dead sessions");
+        }
+        MaintenanceTask::RequeueEmails => {
+            let lost = db::emails::unattempted_before(&deps.db, Utc::now() - LOST_ENQUEUE_AFTER, 1000).await?;
+            for email_id in &lost {
+                deps.queues.enqueue(SendEmail { email_id: *email_id }).await?;
+            }
+            if !lost.is_empty() {
+                tracing::warn!(requeued = lost.len(), "re-enqueued outbox e-mails whose enqueue was lost");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs every queue's workers until `shutdown`, then drains them.
+pub async fn run(
+    queues: Queues,
+    db: PgPool,
+    notifier: Addr<Notifier>,
+    grace: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Worker names must be unique per queue across processes (apalis-redis tracks in-flight jobs
+    // per worker name), hence the per-process suffix.
+    let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let email_retry = retry_policy::<SendEmail>()?;
+    let maintenance_retry = retry_policy::<Maintenance>()?;
+    let deps = MaintenanceDeps {
+        db,
+        queues: queues.clone(),
+    };
+    let (q1, q2) = (queues.clone(), queues);
+    let (i1, i2) = (instance.clone(), instance);
+    Monitor::new()
+        .register(move |n| {
+            WorkerBuilder::new(format!("email-{i1}-{n}"))
+                .backend(q1.storage::<SendEmail>().poll_with_interval(POLL))
+                .data(notifier.clone())
+                .concurrency(4)
+                .retry(email_retry.clone())
+                .build(send_email)
+        })
+        .register(move |n| {
+            WorkerBuilder::new(format!("maintenance-{i2}-{n}"))
+                .backend(q2.storage::<Maintenance>().poll_with_interval(POLL))
+                .data(deps.clone())
+                .retry(maintenance_retry.clone())
+                .build(maintenance)
+        })
+        .shutdown_timeout(grace)
+        .run_with_signal(async move {
+            shutdown.cancelled().await;
+            Ok(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
+}
