@@ -76,7 +76,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
         let sql = sql.replace("{{lc_string}}", lc_string);
         for statement in statements(&sql) {
             client
-                .query(statement)
+                .query(&statement)
                 .execute()
                 .await
                 .with_context(|| format!("ClickHouse migration {name}"))?;
@@ -121,12 +121,18 @@ fn ordered_files() -> anyhow::Result<Vec<(u32, String, &'static str)>> {
     Ok(out)
 }
 
-/// Splits a file into statements, dropping `--` comment lines (the HTTP interface takes one
-/// statement per request).
-fn statements(sql: &str) -> Vec<&str> {
-    sql.split(';')
+/// Splits a file into statements (the HTTP interface takes one per request). Whole-line `--`
+/// comments are dropped first, so a `;` in a comment does not split a statement.
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
         .map(str::trim)
-        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim().starts_with("--")))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -138,7 +144,7 @@ mod tests {
     fn files_are_numbered_and_split() {
         let files = ordered_files().unwrap();
         assert!(files.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(statements("-- c\nSELECT 1;\n\n-- only a comment\n;SELECT 2;").len(), 2);
+        assert_eq!(statements("-- c; d\nSELECT 1;\n\n-- only; a comment\n;SELECT 2;"), ["SELECT 1", "SELECT 2"]);
         assert_eq!(major_version("18.16.1"), 18);
         assert_eq!(major_version("25.3.2.1"), 25);
     }

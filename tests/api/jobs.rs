@@ -1,0 +1,72 @@
+//! The queue wiring: scheduler lock, maintenance jobs, the e-mail outbox recovery.
+
+use chrono::{Duration, Utc};
+use qrsaas::queue::Queues;
+use qrsaas::scheduler::Scheduler;
+use qrsaas_jobs::MaintenanceTask;
+use uuid::Uuid;
+
+use crate::common::{TestApp, eventually};
+
+async fn scheduler(app: &TestApp) -> Scheduler {
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection_manager().await.unwrap();
+    Scheduler {
+        queues: Queues::new(redis.clone(), &app.settings.redis_namespace),
+        redis,
+        namespace: app.settings.redis_namespace.clone(),
+    }
+}
+
+#[tokio::test]
+async fn lost_email_enqueue_is_recovered_once_by_the_scheduled_sweep() {
+    let app = TestApp::spawn().await;
+    // An outbox row whose enqueue was lost (Redis was down when it committed).
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO outbound_emails (id, kind, to_address, subject, body_text, created_at) \
+         VALUES ($1, 'test', 'lost@example.com', 'Recovered', 'hello again', $2)",
+    )
+    .bind(id)
+    .bind(Utc::now() - Duration::hours(1))
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    // Two schedulers fire for the same slot: exactly one enqueues.
+    let (a, b) = (scheduler(&app).await, scheduler(&app).await);
+    let slot = Utc::now();
+    assert!(a.fire(MaintenanceTask::RequeueEmails, slot).await.unwrap());
+    assert!(!b.fire(MaintenanceTask::RequeueEmails, slot).await.unwrap());
+
+    eventually("recovered e-mail sent", || async {
+        let s: String = sqlx::query_scalar("SELECT status FROM outbound_emails WHERE id = $1").bind(id).fetch_one(&app.db).await.ok()?;
+        (s == "sent").then_some(())
+    })
+    .await;
+    let got = app.smtp.to("lost@example.com");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].subject(), "Recovered");
+    assert!(got[0].text().contains("hello again"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn scheduled_purge_removes_dead_sessions_only() {
+    let app = TestApp::spawn().await;
+    let (live, user_id) = app.register("sessions@example.com").await;
+    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, expires_at) VALUES ($1, $2::uuid, $3, now() - interval '1 hour')")
+        .bind(Uuid::now_v7())
+        .bind(&user_id)
+        .bind(vec![1u8; 32])
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(scheduler(&app).await.fire(MaintenanceTask::PurgeSessions, Utc::now()).await.unwrap());
+    eventually("expired session purged", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(&app.db).await.ok()?;
+        (n == 1).then_some(())
+    })
+    .await;
+    assert_eq!(app.get("/api/v1/me", Some(&live)).await.0, reqwest::StatusCode::OK);
+    app.stop().await.unwrap();
+}

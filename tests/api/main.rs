@@ -1,0 +1,12 @@
+//! Black-box tests: HTTP in, real Postgres/Redis/ClickHouse touched, responses and effects checked.
+
+mod common;
+
+mod accounts;
+mod admin_audit;
+mod google;
+mod isolation;
+mod jobs;
+mod platform;
+mod process;
+mod projects_settings;

@@ -1,0 +1,224 @@
+//! Health, readiness, metrics, OpenAPI/docs and the error model.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::TestApp;
+
+#[tokio::test]
+async fn health_and_readiness_report_each_store() {
+    let app = TestApp::spawn().await;
+    let (s, b) = app.get("/healthz", None).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, b) = app.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b, json!({"status": "ok", "postgres": "up", "redis": "up", "clickhouse": "up"}));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn readiness_names_the_store_that_is_down() {
+    // ClickHouse pointed at a closed port: the service serves, but is not ready.
+    let app = TestApp::spawn_parts(
+        qrsaas::startup::Parts { migrate: false, ..qrsaas::startup::Parts::ALL },
+        |s| s.clickhouse_url = "http://127.0.0.1:9".into(),
+    )
+    .await;
+    // Postgres migrations are normally applied by `all`; here only the HTTP probe matters.
+    let (s, b) = app.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(b["clickhouse"], "down");
+    assert_eq!(b["postgres"], "up");
+    assert_eq!(b["redis"], "up");
+    assert_eq!(app.get("/healthz", None).await.0, StatusCode::OK);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_label_routes_by_pattern_not_raw_path() {
+    let app = TestApp::spawn().await;
+    let (token, _) = app.register("metrics@example.com").await;
+    let id = uuid::Uuid::new_v4();
+    let (s, _) = app.get(&format!("/api/v1/projects/{id}"), Some(&token)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains(r#"route="/api/v1/projects/{id}""#), "{text}");
+    assert!(!text.contains(&id.to_string()), "raw ids must not become labels");
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_assigned() {
+    let app = TestApp::spawn().await;
+    let res = app.http.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app.http.get(app.url("/healthz")).header("x-request-id", "bad id\u{7f}").send().await.unwrap();
+    let assigned = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&assigned).is_ok(), "{assigned}");
+    app.stop().await.unwrap();
+}
+
+/// Every route the server answers is in the OpenAPI document.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/google/start"),
+    ("get", "/api/v1/auth/google/callback"),
+    ("get", "/api/v1/me"),
+    ("patch", "/api/v1/me"),
+    ("post", "/api/v1/api-keys"),
+    ("get", "/api/v1/api-keys"),
+    ("get", "/api/v1/api-keys/{id}"),
+    ("delete", "/api/v1/api-keys/{id}"),
+    ("post", "/api/v1/projects"),
+    ("get", "/api/v1/projects"),
+    ("get", "/api/v1/projects/{id}"),
+    ("patch", "/api/v1/projects/{id}"),
+    ("delete", "/api/v1/projects/{id}"),
+    ("get", "/api/v1/settings"),
+    ("put", "/api/v1/settings"),
+    ("get", "/api/v1/audit-logs"),
+    ("get", "/api/v1/admin/audit-logs"),
+    ("get", "/api/v1/admin/users"),
+    ("patch", "/api/v1/admin/users/{id}"),
+];
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_docs_are_served_offline() {
+    let app = TestApp::spawn().await;
+    let (s, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in ROUTES {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
+    }
+    let n: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(n, ROUTES.len(), "OpenAPI documents a route the test list does not know");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    let res = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert!(res.status().is_redirection());
+    let html = app.http.get(app.url("/docs/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // The viewer's assets come from the binary, not a CDN.
+    assert!(!html.contains("https://"), "docs page must not load remote assets");
+    for asset in ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"] {
+        let r = app.http.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_input_answers_the_error_model() {
+    let app = TestApp::spawn().await;
+    let (token, _) = app.register("errors@example.com").await;
+    let send = |body: &'static str, ctype: &'static str| {
+        app.http
+            .post(app.url("/api/v1/projects"))
+            .bearer_auth(&token)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    // Malformed JSON: 400.
+    let r = send("{\"name\": ", "application/json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "bad_request");
+    // Missing field: 422 naming it.
+    let r = send("{\"color\": \"#112233\"}", "application/json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "validation_failed");
+    assert_eq!(b["error"]["fields"]["name"], "is required");
+    // Wrong type: 422 naming it.
+    let r = send("{\"name\": 5}", "application/json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert!(b["error"]["fields"]["name"].is_string(), "{b}");
+    // Invalid values: every bad field reported at once.
+    let r = send("{\"name\": \"  \", \"color\": \"red\"}", "application/json").await.unwrap();
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["fields"]["name"], "must not be empty");
+    assert_eq!(b["error"]["fields"]["color"], "must be a colour like #1a2b3c");
+    // Not JSON at all: 415.
+    let r = send("name=x", "application/x-www-form-urlencoded").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Oversize: 413.
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
+    let r = app
+        .http
+        .post(app.url("/api/v1/projects"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "payload_too_large");
+    // No credentials: 401; unknown route: JSON 404; non-UUID id: 404.
+    let (s, b) = app.get("/api/v1/projects", None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (s, b) = app.get("/api/v1/nope", Some(&token)).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (s, _) = app.get("/api/v1/projects/not-a-uuid", Some(&token)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Bad pagination: 422.
+    let (s, b) = app.get("/api/v1/projects?per_page=500", Some(&token)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["fields"]["per_page"].is_string());
+    // Nothing was created by any of it.
+    let (_, list) = app.get("/api/v1/projects", Some(&token)).await;
+    assert_eq!(list["total"], 0);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn clickhouse_migrations_create_the_tables_once() {
+    let app = TestApp::spawn().await;
+    let ch = qrsaas::analytics::client(&app.settings);
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Name {
+        name: String,
+    }
+    let tables: Vec<String> = ch
+        .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
+        .bind(&app.settings.clickhouse_database)
+        .fetch_all::<Name>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    for t in ["daily_aggregates", "qr_codes", "scan_events", "schema_migrations"] {
+        assert!(tables.contains(&t.to_owned()), "{t} missing: {tables:?}");
+    }
+    let columns: Vec<String> = ch
+        .query("SELECT name FROM system.columns WHERE database = ? AND table = 'scan_events'")
+        .bind(&app.settings.clickhouse_database)
+        .fetch_all::<Name>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    // Every column of both seed tables (qr_scan_events and scan_logs).
+    for c in [
+        "event_id", "qr_id", "user_id", "scanned_at", "ip", "country", "city", "user_agent", "device_type", "os",
+        "browser", "referer", "id", "device", "referrer",
+    ] {
+        assert!(columns.contains(&c.to_owned()), "scan_events lacks {c}");
+    }
+    // Running the migrations again applies nothing.
+    assert_eq!(qrsaas::analytics::migrate(&app.settings).await.unwrap(), 0);
+    app.stop().await.unwrap();
+}
