@@ -56,6 +56,10 @@ fn snapshot<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-pub async fn list(db: &sqlx::PgPool, filter: &AuditFilter<'_>, w: Window) -> ApiResult<Paged<AuditRow>> {
+pub async fn list(
+    db: &sqlx::PgPool,
+    filter: &AuditFilter<'_>,
+    w: Window,
+) -> ApiResult<Paged<AuditRow>> {
     Ok(db::audit::list(db, filter, w).await?)
 }

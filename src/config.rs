@@ -158,11 +158,12 @@ impl Default for GoogleSettings {
 
 impl Settings {
     /// Defaults, then `DATABASE_URL`/`REDIS_URL`/`CLICKHOUSE_URL`, then `QRSAAS_*`.
-    pub fn load() -> Result<Settings, figment::Error> {
+    pub fn load() -> Result<Settings, Box<figment::Error>> {
         Figment::new()
             .merge(Env::raw().only(&["database_url", "redis_url", "clickhouse_url"]))
             .merge(Env::prefixed("QRSAAS_").split("__"))
             .extract()
+            .map_err(Box::new)
     }
 
     /// The short-URL base for `/r/{code}` links.
@@ -178,6 +179,7 @@ mod tests {
 
     #[test]
     fn env_overrides_defaults_and_secrets_stay_hidden() {
+        #[allow(clippy::result_large_err)] // figment's Jail API
         figment::Jail::expect_with(|jail| {
             jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/x");
             jail.set_env("QRSAAS_SMTP__PORT", "2525");

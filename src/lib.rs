@@ -1,6 +1,9 @@
 //! qrsaas: a self-hostable QR-code platform. See DESIGN.md for the shape; `startup` is where the
 //! processes are assembled.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod accounts;
 pub mod actors;

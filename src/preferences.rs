@@ -82,7 +82,12 @@ pub async fn get(state: &AppState, p: &Principal) -> ApiResult<Preferences> {
     Ok(from_row(db::settings::get(&state.db, p.user.id).await?))
 }
 
-pub async fn put(state: &AppState, origin: &Origin, p: &Principal, new: NewPreferences) -> ApiResult<Preferences> {
+pub async fn put(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    new: NewPreferences,
+) -> ApiResult<Preferences> {
     let notifications = serde_json::to_value(&new.notifications).map_err(ApiError::internal)?;
     let mut tx = state.db.begin().await?;
     let before = from_row(db::settings::get(&mut *tx, p.user.id).await?);

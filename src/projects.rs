@@ -21,7 +21,12 @@ pub struct ProjectPatch {
     pub color: Option<Option<HexColor>>,
 }
 
-pub async fn create(state: &AppState, origin: &Origin, p: &Principal, new: NewProject) -> ApiResult<ProjectRow> {
+pub async fn create(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    new: NewProject,
+) -> ApiResult<ProjectRow> {
     let mut tx = state.db.begin().await?;
     let row = db::projects::insert(
         &mut *tx,
@@ -68,7 +73,10 @@ pub async fn update(
     let before = db::projects::get_for_update(&mut *tx, p.user.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let name = patch.name.as_ref().map_or(before.name.as_str(), ProjectName::as_str);
+    let name = patch
+        .name
+        .as_ref()
+        .map_or(before.name.as_str(), ProjectName::as_str);
     let color = match &patch.color {
         Some(c) => c.as_ref().map(HexColor::as_str),
         None => before.color.as_deref(),

@@ -43,7 +43,11 @@ impl RateLimiter {
             redis::pipe().get(&k).ttl(&k).query_async(&mut redis).await;
         match res {
             Ok((Some(n), ttl)) if n >= limit.limit => Err(ApiError::RateLimited {
-                retry_after_secs: if ttl > 0 { ttl as u64 } else { limit.window_secs },
+                retry_after_secs: if ttl > 0 {
+                    ttl as u64
+                } else {
+                    limit.window_secs
+                },
             }),
             Ok(_) => Ok(()),
             Err(e) => {

@@ -68,7 +68,9 @@ pub fn main(command: Command) -> anyhow::Result<()> {
     telemetry::init_tracing(settings.log_format);
     // The actix System runs the actors (Supervisor needs it); the multi-thread tokio runtime
     // underneath lets apalis workers and blocking hashing use both cores.
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     actix_web::rt::System::with_tokio_rt(move || rt).block_on(execute(command, settings))
 }
 

@@ -25,9 +25,10 @@ const POLL: Duration = Duration::from_millis(200);
 /// In-process retries with exponential backoff and jitter, per the job's policy.
 fn retry_policy<J: Job>() -> anyhow::Result<BackoffRetryPolicy<ExponentialBackoff>> {
     let p = J::RETRY;
-    let backoff = ExponentialBackoffMaker::new(p.base_delay, p.max_delay, 0.5, HasherRng::default())
-        .map_err(|e| anyhow::anyhow!("backoff: {e}"))?
-        .make_backoff();
+    let backoff =
+        ExponentialBackoffMaker::new(p.base_delay, p.max_delay, 0.5, HasherRng::default())
+            .map_err(|e| anyhow::anyhow!("backoff: {e}"))?
+            .make_backoff();
     Ok(RetryPolicy::retries(p.max_attempts as usize).with_backoff(backoff))
 }
 
@@ -58,12 +59,21 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             tracing::info!(purged = n, "purged dead sessions");
         }
         MaintenanceTask::RequeueEmails => {
-            let lost = db::emails::unattempted_before(&deps.db, Utc::now() - LOST_ENQUEUE_AFTER, 1000).await?;
+            let lost =
+                db::emails::unattempted_before(&deps.db, Utc::now() - LOST_ENQUEUE_AFTER, 1000)
+                    .await?;
             for email_id in &lost {
-                deps.queues.enqueue(SendEmail { email_id: *email_id }).await?;
+                deps.queues
+                    .enqueue(SendEmail {
+                        email_id: *email_id,
+                    })
+                    .await?;
             }
             if !lost.is_empty() {
-                tracing::warn!(requeued = lost.len(), "re-enqueued outbox e-mails whose enqueue was lost");
+                tracing::warn!(
+                    requeued = lost.len(),
+                    "re-enqueued outbox e-mails whose enqueue was lost"
+                );
             }
         }
     }

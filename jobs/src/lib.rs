@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use apalis_core::backend::TaskSink;
+use apalis_core::backend::TaskSinkError;
 use apalis_core::backend::codec::Codec;
 use apalis_core::backend::finalize::Durable;
-use apalis_core::backend::TaskSinkError;
 use apalis_core::task::builder::TaskBuilder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -114,9 +114,13 @@ mod tests {
     fn v1_payloads_still_decode() {
         let e: SendEmail =
             serde_json::from_str(r#"{"email_id":"0190a8f4-0000-7000-8000-000000000001"}"#).unwrap();
-        assert_eq!(e.idempotency_key(), "email:0190a8f4-0000-7000-8000-000000000001");
+        assert_eq!(
+            e.idempotency_key(),
+            "email:0190a8f4-0000-7000-8000-000000000001"
+        );
         let m: Maintenance =
-            serde_json::from_str(r#"{"task":"purge_sessions","slot":"2026-11-21T00:00:00Z"}"#).unwrap();
+            serde_json::from_str(r#"{"task":"purge_sessions","slot":"2026-11-21T00:00:00Z"}"#)
+                .unwrap();
         assert_eq!(m.task, MaintenanceTask::PurgeSessions);
         assert_eq!(queue_name::<SendEmail>("prod"), "prod:queue:email");
     }

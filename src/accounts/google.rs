@@ -98,7 +98,10 @@ impl GoogleSignIn {
     }
 
     /// Returns the provider URL to send the browser to, and the state for the cookie.
-    pub async fn start(&self, redis: &mut redis::aio::ConnectionManager) -> ApiResult<(String, String)> {
+    pub async fn start(
+        &self,
+        redis: &mut redis::aio::ConnectionManager,
+    ) -> ApiResult<(String, String)> {
         let client = CoreClient::from_provider_metadata(
             self.metadata().await?,
             self.client_id.clone(),
@@ -136,7 +139,9 @@ impl GoogleSignIn {
         state: &str,
         cookie_state: Option<&str>,
     ) -> ApiResult<Identity> {
-        let bad_state = || ApiError::BadRequest("sign-in state is missing, expired or from another browser".into());
+        let bad_state = || {
+            ApiError::BadRequest("sign-in state is missing, expired or from another browser".into())
+        };
         if cookie_state != Some(state) {
             return Err(bad_state());
         }
@@ -171,16 +176,26 @@ impl GoogleSignIn {
         let email = claims
             .email()
             .map(|e| e.as_str().to_owned())
-            .ok_or(ApiError::Forbidden("the provider did not share an e-mail address"))?;
+            .ok_or(ApiError::Forbidden(
+                "the provider did not share an e-mail address",
+            ))?;
         // Linking by e-mail is only safe when the provider vouches for the address.
         if claims.email_verified() != Some(true) {
-            return Err(ApiError::Forbidden("the e-mail address is not verified by the provider"));
+            return Err(ApiError::Forbidden(
+                "the e-mail address is not verified by the provider",
+            ));
         }
         Ok(Identity {
             subject: claims.subject().as_str().to_owned(),
             email,
-            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
-            picture: claims.picture().and_then(|p| p.get(None)).map(|p| p.as_str().to_owned()),
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned()),
+            picture: claims
+                .picture()
+                .and_then(|p| p.get(None))
+                .map(|p| p.as_str().to_owned()),
         })
     }
 }

@@ -92,7 +92,11 @@ fn login_limits(state: &AppState) -> (Limit, Limit) {
     )
 }
 
-pub async fn register(state: &AppState, origin: &Origin, r: Registration) -> ApiResult<(UserRow, String)> {
+pub async fn register(
+    state: &AppState,
+    origin: &Origin,
+    r: Registration,
+) -> ApiResult<(UserRow, String)> {
     let limit = Limit {
         bucket: "register-ip",
         limit: state.settings.auth_limits.registrations_per_ip,
@@ -171,7 +175,12 @@ pub(crate) async fn start_session(
     Ok(token)
 }
 
-pub async fn login(state: &AppState, origin: &Origin, email: &str, password: String) -> ApiResult<(UserRow, String)> {
+pub async fn login(
+    state: &AppState,
+    origin: &Origin,
+    email: &str,
+    password: String,
+) -> ApiResult<(UserRow, String)> {
     let (per_ip, per_email) = login_limits(state);
     let email_key = hex::encode(secrets::sha256(&email.trim().to_lowercase()));
     state.limiter.check(&per_ip, &origin.ip).await?;
@@ -217,7 +226,8 @@ pub async fn login(state: &AppState, origin: &Origin, email: &str, password: Str
 pub async fn logout(state: &AppState, origin: &Origin, p: &Principal) -> ApiResult<()> {
     let Some(session_id) = p.session_id else {
         return Err(ApiError::BadRequest(
-            "logout revokes session tokens; revoke an API key with DELETE /api/v1/api-keys/{id}".into(),
+            "logout revokes session tokens; revoke an API key with DELETE /api/v1/api-keys/{id}"
+                .into(),
         ));
     };
     let mut tx = state.db.begin().await?;
@@ -265,7 +275,12 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<Principal
     Ok(principal)
 }
 
-pub async fn update_profile(state: &AppState, origin: &Origin, p: &Principal, name: PersonName) -> ApiResult<UserRow> {
+pub async fn update_profile(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    name: PersonName,
+) -> ApiResult<UserRow> {
     let mut tx = state.db.begin().await?;
     let before = db::users::by_id_for_update(&mut *tx, p.user.id)
         .await?
@@ -302,7 +317,15 @@ pub async fn create_api_key(
 ) -> ApiResult<(ApiKeyRow, String)> {
     let new = secrets::new_api_key();
     let mut tx = state.db.begin().await?;
-    let row = db::api_keys::insert(&mut *tx, Uuid::now_v7(), p.user.id, name.as_str(), &new.prefix, &new.hash).await?;
+    let row = db::api_keys::insert(
+        &mut *tx,
+        Uuid::now_v7(),
+        p.user.id,
+        name.as_str(),
+        &new.prefix,
+        &new.hash,
+    )
+    .await?;
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
@@ -332,7 +355,12 @@ pub async fn get_api_key(state: &AppState, p: &Principal, id: Uuid) -> ApiResult
         .ok_or(ApiError::NotFound)
 }
 
-pub async fn revoke_api_key(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) -> ApiResult<()> {
+pub async fn revoke_api_key(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
     let row = db::api_keys::revoke(&mut *tx, p.user.id, id)
         .await?
@@ -363,7 +391,8 @@ pub async fn sign_in_with_google(
     origin: &Origin,
     id: google::Identity,
 ) -> ApiResult<(UserRow, String)> {
-    let email = Email::parse(&id.email).map_err(|_| ApiError::Forbidden("the provider's e-mail address is not valid"))?;
+    let email = Email::parse(&id.email)
+        .map_err(|_| ApiError::Forbidden("the provider's e-mail address is not valid"))?;
     let mut tx = state.db.begin().await?;
     let mut welcome = None;
     let user = match db::users::by_identity(&mut *tx, "google", &id.subject).await? {

@@ -52,7 +52,11 @@ pub async fn verify_password(password: String, hash: Option<String>) -> Result<b
                 .clone()
         });
         let ok = PasswordHash::new(&hash)
-            .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false);
         known && ok
     })
@@ -105,8 +109,16 @@ mod tests {
     async fn argon2id_round_trip() {
         let h = hash_password("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery".into(), Some(h.clone())).await.unwrap());
-        assert!(!verify_password("wrong horse battery".into(), Some(h)).await.unwrap());
+        assert!(
+            verify_password("correct horse battery".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("wrong horse battery".into(), Some(h))
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("anything".into(), None).await.unwrap());
     }
 

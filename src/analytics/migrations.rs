@@ -96,7 +96,10 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
 }
 
 fn major_version(v: &str) -> u32 {
-    v.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
+    v.split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `NNNN_name.sql` files sorted by their number.
@@ -144,7 +147,10 @@ mod tests {
     fn files_are_numbered_and_split() {
         let files = ordered_files().unwrap();
         assert!(files.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(statements("-- c; d\nSELECT 1;\n\n-- only; a comment\n;SELECT 2;"), ["SELECT 1", "SELECT 2"]);
+        assert_eq!(
+            statements("-- c; d\nSELECT 1;\n\n-- only; a comment\n;SELECT 2;"),
+            ["SELECT 1", "SELECT 2"]
+        );
         assert_eq!(major_version("18.16.1"), 18);
         assert_eq!(major_version("25.3.2.1"), 25);
     }

@@ -35,7 +35,10 @@ pub async fn insert(
     .await
 }
 
-pub async fn list_live(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+pub async fn list_live(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as::<_, ApiKeyRow>(
         "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys \
          WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",

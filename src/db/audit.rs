@@ -59,7 +59,11 @@ pub struct AuditFilter<'a> {
     pub entity_type: Option<&'a str>,
 }
 
-pub async fn list(db: &sqlx::PgPool, f: &AuditFilter<'_>, w: Window) -> Result<Paged<AuditRow>, sqlx::Error> {
+pub async fn list(
+    db: &sqlx::PgPool,
+    f: &AuditFilter<'_>,
+    w: Window,
+) -> Result<Paged<AuditRow>, sqlx::Error> {
     let items = sqlx::query_as::<_, AuditRow>(
         "SELECT id, actor_user_id, api_key_id, action, entity_type, entity_id, ip, request_id, before, after, created_at \
          FROM audit_logs \

@@ -83,7 +83,11 @@ pub async fn record_failure(
 }
 
 /// Pending e-mails never attempted since before `before`: their enqueue was lost.
-pub async fn unattempted_before(db: impl PgExecutor<'_>, before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn unattempted_before(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM outbound_emails WHERE status = 'pending' AND attempts = 0 AND created_at < $1 \
          ORDER BY created_at LIMIT $2",

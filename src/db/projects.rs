@@ -33,7 +33,11 @@ pub async fn insert(
     .await
 }
 
-pub async fn list(db: &sqlx::PgPool, user_id: Uuid, w: Window) -> Result<Paged<ProjectRow>, sqlx::Error> {
+pub async fn list(
+    db: &sqlx::PgPool,
+    user_id: Uuid,
+    w: Window,
+) -> Result<Paged<ProjectRow>, sqlx::Error> {
     let items = sqlx::query_as::<_, ProjectRow>(
         "SELECT id, user_id, name, color, created_at, updated_at FROM projects \
          WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
@@ -51,7 +55,11 @@ pub async fn list(db: &sqlx::PgPool, user_id: Uuid, w: Window) -> Result<Paged<P
 }
 
 /// The owner's project; other tenants' ids read as absent.
-pub async fn get(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> Result<Option<ProjectRow>, sqlx::Error> {
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ProjectRow>, sqlx::Error> {
     sqlx::query_as::<_, ProjectRow>(
         "SELECT id, user_id, name, color, created_at, updated_at FROM projects \
          WHERE user_id = $1 AND id = $2",

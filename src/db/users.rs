@@ -37,11 +37,12 @@ pub struct NewUser<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, u: &NewUser<'_>) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("INSERT INTO users (id, email, name, avatar_url, provider, provider_id, password_hash) \
+    sqlx::query_as::<_, UserRow>(concat!(
+        "INSERT INTO users (id, email, name, avatar_url, provider, provider_id, password_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         RETURNING ", user_columns!()),
-    )
+         RETURNING ",
+        user_columns!()
+    ))
     .bind(u.id)
     .bind(u.email)
     .bind(u.name)
@@ -53,49 +54,70 @@ pub async fn insert(db: impl PgExecutor<'_>, u: &NewUser<'_>) -> Result<UserRow,
     .await
 }
 
-pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("SELECT ", user_columns!(), " \
-         FROM users WHERE email = $1"),
-    )
+pub async fn by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " \
+         FROM users WHERE email = $1"
+    ))
     .bind(email)
     .fetch_optional(db)
     .await
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("SELECT ", user_columns!(), " \
-         FROM users WHERE id = $1"),
-    )
+    sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " \
+         FROM users WHERE id = $1"
+    ))
     .bind(id)
     .fetch_optional(db)
     .await
 }
 
 /// Row lock for a read-modify-write that is audited with its before image.
-pub async fn by_id_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("SELECT ", user_columns!(), " \
-         FROM users WHERE id = $1 FOR UPDATE"),
-    )
+pub async fn by_id_for_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " \
+         FROM users WHERE id = $1 FOR UPDATE"
+    ))
     .bind(id)
     .fetch_optional(db)
     .await
 }
 
-pub async fn set_name(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("UPDATE users SET name = $2 WHERE id = $1 \
-         RETURNING ", user_columns!()),
-    )
+pub async fn set_name(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!(
+        "UPDATE users SET name = $2 WHERE id = $1 \
+         RETURNING ",
+        user_columns!()
+    ))
     .bind(id)
     .bind(name)
     .fetch_one(db)
     .await
 }
 
-pub async fn set_password_hash(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
+pub async fn set_password_hash(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
         .bind(id)
         .bind(hash)
@@ -111,14 +133,15 @@ pub async fn set_admin_fields(
     role: Option<Role>,
     suspended: Option<bool>,
 ) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("UPDATE users SET \
+    sqlx::query_as::<_, UserRow>(concat!(
+        "UPDATE users SET \
            role = COALESCE($2, role), \
            suspended_at = CASE WHEN $3 IS NULL THEN suspended_at \
                                WHEN $3 THEN COALESCE(suspended_at, now()) ELSE NULL END \
          WHERE id = $1 \
-         RETURNING ", user_columns!()),
-    )
+         RETURNING ",
+        user_columns!()
+    ))
     .bind(id)
     .bind(role)
     .bind(suspended)
@@ -127,10 +150,11 @@ pub async fn set_admin_fields(
 }
 
 pub async fn promote(db: impl PgExecutor<'_>, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        concat!("UPDATE users SET role = 'admin' WHERE email = $1 \
-         RETURNING ", user_columns!()),
-    )
+    sqlx::query_as::<_, UserRow>(concat!(
+        "UPDATE users SET role = 'admin' WHERE email = $1 \
+         RETURNING ",
+        user_columns!()
+    ))
     .bind(email)
     .fetch_optional(db)
     .await
@@ -143,11 +167,13 @@ pub async fn search(
     w: Window,
 ) -> Result<Paged<UserRow>, sqlx::Error> {
     let pattern = q.map(|q| format!("%{}%", escape_like(q)));
-    let items = sqlx::query_as::<_, UserRow>(
-        concat!("SELECT ", user_columns!(), " \
+    let items = sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " \
          FROM users WHERE ($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1) \
-         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"),
-    )
+         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+    ))
     .bind(&pattern)
     .bind(w.limit)
     .bind(w.offset)
@@ -164,7 +190,9 @@ pub async fn search(
 
 /// Escapes `%`, `_` and `\` so user text is matched literally inside a LIKE pattern.
 pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 pub async fn by_identity(

@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn email_is_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("@x.com").is_err());
         assert!(Email::parse("").is_err());

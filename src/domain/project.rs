@@ -23,9 +23,8 @@ pub struct HexColor(String);
 impl HexColor {
     pub fn parse(raw: &str) -> Result<HexColor, String> {
         let t = raw.trim();
-        let ok = t.len() == 7
-            && t.starts_with('#')
-            && t[1..].chars().all(|c| c.is_ascii_hexdigit());
+        let ok =
+            t.len() == 7 && t.starts_with('#') && t[1..].chars().all(|c| c.is_ascii_hexdigit());
         if ok {
             Ok(HexColor(t.to_ascii_lowercase()))
         } else {

@@ -9,10 +9,11 @@ impl Locale {
     pub fn parse(raw: &str) -> Result<Locale, String> {
         let t = raw.trim();
         let mut parts = t.split('-');
-        let lang_ok = parts
-            .next()
-            .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
-        let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        let lang_ok = parts.next().is_some_and(|l| {
+            (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic())
+        });
+        let rest_ok = parts
+            .all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if lang_ok && rest_ok && t.len() <= 35 {
             Ok(Locale(t.to_owned()))
         } else {
@@ -51,7 +52,10 @@ mod tests {
         assert!(Locale::parse("zh-Hant-TW").is_ok());
         assert!(Locale::parse("english").is_err());
         assert!(Locale::parse("").is_err());
-        assert_eq!(TimeZoneName::parse("Asia/Kolkata").unwrap().as_str(), "Asia/Kolkata");
+        assert_eq!(
+            TimeZoneName::parse("Asia/Kolkata").unwrap().as_str(),
+            "Asia/Kolkata"
+        );
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
     }
 }

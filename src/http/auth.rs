@@ -27,15 +27,31 @@ pub struct RegisterBody {
     (status = 201, body = AuthResponse), (status = 409, description = "E-mail taken"),
     (status = 422, description = "Invalid fields"), (status = 429, description = "Too many registrations")))]
 #[post("/auth/register")]
-pub async fn register(state: web::Data<AppState>, origin: Origin, body: Json<RegisterBody>) -> ApiResult<HttpResponse> {
+pub async fn register(
+    state: web::Data<AppState>,
+    origin: Origin,
+    body: Json<RegisterBody>,
+) -> ApiResult<HttpResponse> {
     let b = body.0;
     parse_fields!(
         email: "email" => Email::parse(&b.email),
         password: "password" => Password::parse(&b.password),
         name: "name" => PersonName::parse(&b.name),
     );
-    let (user, token) = accounts::register(&state, &origin, Registration { email, password, name }).await?;
-    Ok(HttpResponse::Created().json(AuthResponse { user: user.into(), token }))
+    let (user, token) = accounts::register(
+        &state,
+        &origin,
+        Registration {
+            email,
+            password,
+            name,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(AuthResponse {
+        user: user.into(),
+        token,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -49,10 +65,17 @@ pub struct LoginBody {
     (status = 200, body = AuthResponse), (status = 401, description = "Wrong e-mail or password"),
     (status = 403, description = "Suspended"), (status = 429, description = "Too many failures; see Retry-After")))]
 #[post("/auth/login")]
-pub async fn login(state: web::Data<AppState>, origin: Origin, body: Json<LoginBody>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    origin: Origin,
+    body: Json<LoginBody>,
+) -> ApiResult<HttpResponse> {
     let b = body.0;
     let (user, token) = accounts::login(&state, &origin, &b.email, b.password).await?;
-    Ok(HttpResponse::Ok().json(AuthResponse { user: user.into(), token }))
+    Ok(HttpResponse::Ok().json(AuthResponse {
+        user: user.into(),
+        token,
+    }))
 }
 
 /// Revoke the session token presented with this request.
@@ -111,21 +134,30 @@ pub async fn google_callback(
 ) -> ApiResult<HttpResponse> {
     let g = google(&state)?;
     if let Some(err) = &q.error {
-        return Err(ApiError::BadRequest(format!("sign-in was not completed: {err}")));
+        return Err(ApiError::BadRequest(format!(
+            "sign-in was not completed: {err}"
+        )));
     }
     let (Some(code), Some(st)) = (&q.code, &q.state) else {
         return Err(ApiError::BadRequest("code and state are required".into()));
     };
     let cookie = req.cookie(STATE_COOKIE);
     let mut redis = state.redis.clone();
-    let identity = g.finish(&mut redis, code, st, cookie.as_ref().map(|c| c.value())).await?;
+    let identity = g
+        .finish(&mut redis, code, st, cookie.as_ref().map(|c| c.value()))
+        .await?;
     let (user, token) = accounts::sign_in_with_google(&state, &origin, identity).await?;
-    let mut gone = Cookie::build(STATE_COOKIE, "").path("/api/v1/auth/google").finish();
+    let mut gone = Cookie::build(STATE_COOKIE, "")
+        .path("/api/v1/auth/google")
+        .finish();
     gone.make_removal();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .cookie(gone)
-        .json(AuthResponse { user: user.into(), token }))
+        .json(AuthResponse {
+            user: user.into(),
+            token,
+        }))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

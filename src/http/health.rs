@@ -42,7 +42,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (pg, rd, ch) = tokio::join!(
         tokio::time::timeout(PROBE_TIMEOUT, db::ping(&state.db)),
         tokio::time::timeout(PROBE_TIMEOUT, async {
-            redis::cmd("PING").query_async::<String>(&mut redis).await.map(|_| ())
+            redis::cmd("PING")
+                .query_async::<String>(&mut redis)
+                .await
+                .map(|_| ())
         }),
         tokio::time::timeout(PROBE_TIMEOUT, analytics::ping(&state.clickhouse)),
     );

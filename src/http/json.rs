@@ -47,7 +47,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read body: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| ApiError::BadRequest(format!("could not read body: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge);
                 }
@@ -84,7 +85,11 @@ fn field_error(path: &str, message: &str) -> FieldErrors {
         };
         return FieldErrors::from([(field, "is required".to_owned())]);
     }
-    let field = if parent.is_empty() { "body".to_owned() } else { parent.to_owned() };
+    let field = if parent.is_empty() {
+        "body".to_owned()
+    } else {
+        parent.to_owned()
+    };
     FieldErrors::from([(field, message.to_owned())])
 }
 
@@ -108,8 +113,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert!(matches!(parse::<Body>(b"{not json"), Err(ApiError::BadRequest(_))));
-        assert_eq!(fields(r#"{"age":3}"#).get("email").map(String::as_str), Some("is required"));
+        assert!(matches!(
+            parse::<Body>(b"{not json"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert_eq!(
+            fields(r#"{"age":3}"#).get("email").map(String::as_str),
+            Some("is required")
+        );
         assert!(fields(r#"{"email":"a","age":"x"}"#).contains_key("age"));
         let f = fields(r#""a string""#);
         assert!(f.contains_key("body"), "{f:?}");

@@ -32,7 +32,11 @@ pub struct MePatch {
 #[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = MePatch,
     responses((status = 200, body = UserView), (status = 422, description = "Invalid fields")))]
 #[patch("/me")]
-pub async fn patch_me(state: web::Data<AppState>, caller: Caller, body: Json<MePatch>) -> ApiResult<web::Json<UserView>> {
+pub async fn patch_me(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<MePatch>,
+) -> ApiResult<web::Json<UserView>> {
     let Some(name) = body.0.name else {
         return Ok(web::Json(caller.principal.user.into()));
     };
@@ -82,9 +86,14 @@ pub struct NewApiKeyBody {
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "accounts", security(("bearer" = [])), request_body = NewApiKeyBody,
     responses((status = 201, body = CreatedApiKey), (status = 422, description = "Invalid fields")))]
 #[post("/api-keys")]
-pub async fn create_key(state: web::Data<AppState>, caller: Caller, body: Json<NewApiKeyBody>) -> ApiResult<HttpResponse> {
+pub async fn create_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<NewApiKeyBody>,
+) -> ApiResult<HttpResponse> {
     parse_fields!(name: "name" => ApiKeyName::parse(&body.0.name));
-    let (row, key) = accounts::create_api_key(&state, &caller.origin, &caller.principal, name).await?;
+    let (row, key) =
+        accounts::create_api_key(&state, &caller.origin, &caller.principal, name).await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {
         id: row.id,
         name: row.name,
@@ -97,7 +106,10 @@ pub async fn create_key(state: web::Data<AppState>, caller: Caller, body: Json<N
 /// The caller's live API keys (never the keys themselves).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "accounts", security(("bearer" = [])), responses((status = 200, body = ListResponse<ApiKeyView>)))]
 #[get("/api-keys")]
-pub async fn list_keys(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Json<ListResponse<ApiKeyView>>> {
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<web::Json<ListResponse<ApiKeyView>>> {
     let items: Vec<ApiKeyView> = accounts::list_api_keys(&state, &caller.principal)
         .await?
         .into_iter()
@@ -117,15 +129,27 @@ pub async fn list_keys(state: web::Data<AppState>, caller: Caller) -> ApiResult<
 #[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = ApiKeyView), (status = 404, description = "Not yours or revoked")))]
 #[get("/api-keys/{id}")]
-pub async fn get_key(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<ApiKeyView>> {
-    Ok(web::Json(accounts::get_api_key(&state, &caller.principal, *id).await?.into()))
+pub async fn get_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ApiKeyView>> {
+    Ok(web::Json(
+        accounts::get_api_key(&state, &caller.principal, *id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "Revoked"), (status = 404, description = "Not yours or already revoked")))]
 #[delete("/api-keys/{id}")]
-pub async fn revoke_key(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     accounts::revoke_api_key(&state, &caller.origin, &caller.principal, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -26,9 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.app_data(web::Data::new(state.clone()))
         // A path id that is not a UUID cannot name anything: same answer as an unknown id.
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::field("query", e.to_string()).into()
-        }))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::field("query", e.to_string()).into()),
+        )
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)

@@ -15,12 +15,20 @@ use super::extract::RequestId;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = req
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
@@ -35,10 +43,16 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
         Err(e) => (e.as_response_error().status_code().as_u16(), None),
     };
     let route = route.unwrap_or_else(|| "unmatched".to_owned());
-    let labels = [("method", method), ("route", route.clone()), ("status", status.to_string())];
+    let labels = [
+        ("method", method),
+        ("route", route.clone()),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    span.in_scope(|| tracing::info!(status, %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request"));
+    span.in_scope(
+        || tracing::info!(status, %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request"),
+    );
 
     let mut res = res?;
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -43,7 +43,10 @@ pub struct ProjectBody {
     color: Option<String>,
 }
 
-fn optional<T>(v: Option<&str>, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+fn optional<T>(
+    v: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
     v.map(parse).transpose()
 }
 
@@ -51,13 +54,23 @@ fn optional<T>(v: Option<&str>, parse: impl Fn(&str) -> Result<T, String>) -> Re
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = ProjectBody,
     responses((status = 201, body = ProjectView), (status = 422, description = "Invalid fields")))]
 #[post("/projects")]
-pub async fn create(state: web::Data<AppState>, caller: Caller, body: Json<ProjectBody>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<ProjectBody>,
+) -> ApiResult<HttpResponse> {
     let b = body.0;
     parse_fields!(
         name: "name" => ProjectName::parse(&b.name),
         color: "color" => optional(b.color.as_deref(), HexColor::parse),
     );
-    let row = projects::create(&state, &caller.origin, &caller.principal, NewProject { name, color }).await?;
+    let row = projects::create(
+        &state,
+        &caller.origin,
+        &caller.principal,
+        NewProject { name, color },
+    )
+    .await?;
     Ok(HttpResponse::Created().json(ProjectView::from(row)))
 }
 
@@ -65,7 +78,11 @@ pub async fn create(state: web::Data<AppState>, caller: Caller, body: Json<Proje
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListResponse<ProjectView>)))]
 #[get("/projects")]
-pub async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<ListResponse<ProjectView>>> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<ProjectView>>> {
     let w = q.window()?;
     let paged = projects::list(&state, &caller.principal, w).await?;
     Ok(web::Json(ListResponse::new(paged, w, ProjectView::from)))
@@ -75,8 +92,14 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<Page
 #[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
     responses((status = 200, body = ProjectView), (status = 404, description = "Not found")))]
 #[get("/projects/{id}")]
-pub async fn get_one(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<ProjectView>> {
-    Ok(web::Json(projects::get(&state, &caller.principal, *id).await?.into()))
+pub async fn get_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ProjectView>> {
+    Ok(web::Json(
+        projects::get(&state, &caller.principal, *id).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -112,7 +135,14 @@ pub async fn update(
         name: "name" => optional(b.name.as_deref(), ProjectName::parse),
         color: "color" => b.color.map(|c| optional(c.as_deref(), HexColor::parse)).transpose(),
     );
-    let row = projects::update(&state, &caller.origin, &caller.principal, *id, ProjectPatch { name, color }).await?;
+    let row = projects::update(
+        &state,
+        &caller.origin,
+        &caller.principal,
+        *id,
+        ProjectPatch { name, color },
+    )
+    .await?;
     Ok(web::Json(row.into()))
 }
 
@@ -120,7 +150,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "Not found")))]
 #[delete("/projects/{id}")]
-pub async fn remove(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     projects::delete(&state, &caller.origin, &caller.principal, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

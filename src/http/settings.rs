@@ -53,15 +53,24 @@ fn empty_object() -> serde_json::Value {
 /// The caller's settings (defaults until first saved).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "accounts", security(("bearer" = [])), responses((status = 200, body = SettingsView)))]
 #[get("/settings")]
-pub async fn get_settings(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Json<SettingsView>> {
-    Ok(web::Json(preferences::get(&state, &caller.principal).await?.into()))
+pub async fn get_settings(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<web::Json<SettingsView>> {
+    Ok(web::Json(
+        preferences::get(&state, &caller.principal).await?.into(),
+    ))
 }
 
 /// Replace the caller's settings.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "accounts", security(("bearer" = [])), request_body = SettingsBody,
     responses((status = 200, body = SettingsView), (status = 422, description = "Invalid fields")))]
 #[put("/settings")]
-pub async fn put_settings(state: web::Data<AppState>, caller: Caller, body: Json<SettingsBody>) -> ApiResult<web::Json<SettingsView>> {
+pub async fn put_settings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<SettingsBody>,
+) -> ApiResult<web::Json<SettingsView>> {
     let b = body.0;
     parse_fields!(
         locale: "locale" => Locale::parse(&b.locale),
@@ -74,7 +83,11 @@ pub async fn put_settings(state: web::Data<AppState>, caller: Caller, body: Json
         default_design,
         notifications: b.notifications,
     };
-    Ok(web::Json(preferences::put(&state, &caller.origin, &caller.principal, new).await?.into()))
+    Ok(web::Json(
+        preferences::put(&state, &caller.origin, &caller.principal, new)
+            .await?
+            .into(),
+    ))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -10,7 +10,11 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Writes the welcome e-mail for a new user into the outbox; returns its id.
-pub async fn welcome(tx: &mut sqlx::PgConnection, state: &AppState, user: &UserRow) -> ApiResult<Uuid> {
+pub async fn welcome(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: &UserRow,
+) -> ApiResult<Uuid> {
     let name = user.name.as_deref().unwrap_or("there");
     let docs = state.settings.public_url("/docs");
     let text = format!(

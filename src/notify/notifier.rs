@@ -51,7 +51,10 @@ fn transport(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Execut
         .port(s.port)
         .timeout(Some(Duration::from_secs(s.timeout_secs)));
     if let (Some(user), Some(pass)) = (&s.username, &s.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), pass.expose_secret().to_owned()));
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            pass.expose_secret().to_owned(),
+        ));
     }
     Ok(builder.build())
 }
@@ -109,8 +112,11 @@ impl Handler<Deliver> for Notifier {
                 }
             };
             let body = match &email.body_html {
-                Some(html) => MultiPart::alternative_plain_html(email.body_text.clone(), html.clone()),
-                None => MultiPart::mixed().singlepart(lettre::message::SinglePart::plain(email.body_text.clone())),
+                Some(html) => {
+                    MultiPart::alternative_plain_html(email.body_text.clone(), html.clone())
+                }
+                None => MultiPart::mixed()
+                    .singlepart(lettre::message::SinglePart::plain(email.body_text.clone())),
             };
             let message = lettre::Message::builder()
                 .from(from)

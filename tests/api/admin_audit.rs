@@ -10,46 +10,142 @@ async fn admins_search_suspend_and_change_roles() {
     let app = TestApp::spawn().await;
     let (admin_token, admin_id) = app.register("boss@example.com").await;
     let (user_token, user_id) = app.register("worker@example.com").await;
-    let (_, key) = app.post("/api/v1/api-keys", Some(&user_token), json!({"name": "bot"})).await;
+    let (_, key) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&user_token),
+            json!({"name": "bot"}),
+        )
+        .await;
     let key = key["key"].as_str().unwrap().to_owned();
 
     // Not an admin yet: 403.
     let (s, b) = app.get("/api/v1/admin/users", Some(&admin_token)).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
-    qrsaas::admin::promote(&app.db, "BOSS@example.com").await.unwrap();
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    qrsaas::admin::promote(&app.db, "BOSS@example.com")
+        .await
+        .unwrap();
 
-    let (s, list) = app.get("/api/v1/admin/users?q=work", Some(&admin_token)).await;
+    let (s, list) = app
+        .get("/api/v1/admin/users?q=work", Some(&admin_token))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["email"], "worker@example.com");
-    assert_eq!(app.get("/api/v1/admin/users", Some(&admin_token)).await.1["total"], 2);
+    assert_eq!(
+        app.get("/api/v1/admin/users", Some(&admin_token)).await.1["total"],
+        2
+    );
     // LIKE wildcards in q are literal.
-    assert_eq!(app.get("/api/v1/admin/users?q=%25", Some(&admin_token)).await.1["total"], 0);
+    assert_eq!(
+        app.get("/api/v1/admin/users?q=%25", Some(&admin_token))
+            .await
+            .1["total"],
+        0
+    );
 
     // Suspend: sessions revoked, keys refused, login refused.
     let path = format!("/api/v1/admin/users/{user_id}");
-    let (s, u) = app.call(Method::PATCH, &path, Some(&admin_token), Some(json!({"suspended": true}))).await;
+    let (s, u) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin_token),
+            Some(json!({"suspended": true})),
+        )
+        .await;
     assert_eq!((s, u["suspended"].as_bool()), (StatusCode::OK, Some(true)));
-    assert_eq!(app.get("/api/v1/me", Some(&user_token)).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/v1/me", Some(&key)).await.0, StatusCode::FORBIDDEN);
-    let (s, b) = app.post("/api/v1/auth/login", None, json!({"email": "worker@example.com", "password": "correct horse battery"})).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&user_token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/me", Some(&key)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, b) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "worker@example.com", "password": "correct horse battery"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
 
     // Unsuspend and promote.
-    let (_, u) = app.call(Method::PATCH, &path, Some(&admin_token), Some(json!({"suspended": false, "role": "admin"}))).await;
-    assert_eq!((u["suspended"].as_bool(), u["role"].as_str()), (Some(false), Some("admin")));
+    let (_, u) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin_token),
+            Some(json!({"suspended": false, "role": "admin"})),
+        )
+        .await;
+    assert_eq!(
+        (u["suspended"].as_bool(), u["role"].as_str()),
+        (Some(false), Some("admin"))
+    );
     assert_eq!(app.get("/api/v1/me", Some(&key)).await.0, StatusCode::OK);
-    let (s, _) = app.post("/api/v1/auth/login", None, json!({"email": "worker@example.com", "password": "correct horse battery"})).await;
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "worker@example.com", "password": "correct horse battery"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
 
     // No self-demotion; bad role 422; unknown user 404; unknown field 422.
     let me = format!("/api/v1/admin/users/{admin_id}");
-    let (s, b) = app.call(Method::PATCH, &me, Some(&admin_token), Some(json!({"role": "user"}))).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("cannot_change_self")));
-    assert_eq!(app.call(Method::PATCH, &path, Some(&admin_token), Some(json!({"role": "god"}))).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, b) = app
+        .call(
+            Method::PATCH,
+            &me,
+            Some(&admin_token),
+            Some(json!({"role": "user"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cannot_change_self"))
+    );
+    assert_eq!(
+        app.call(
+            Method::PATCH,
+            &path,
+            Some(&admin_token),
+            Some(json!({"role": "god"}))
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     let ghost = format!("/api/v1/admin/users/{}", uuid::Uuid::new_v4());
-    assert_eq!(app.call(Method::PATCH, &ghost, Some(&admin_token), Some(json!({"suspended": true}))).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(app.call(Method::PATCH, &path, Some(&admin_token), Some(json!({"plan": "x"}))).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.call(
+            Method::PATCH,
+            &ghost,
+            Some(&admin_token),
+            Some(json!({"suspended": true}))
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call(
+            Method::PATCH,
+            &path,
+            Some(&admin_token),
+            Some(json!({"plan": "x"}))
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     app.stop().await.unwrap();
 }
 
@@ -68,15 +164,43 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
         .unwrap();
     let p: serde_json::Value = res.json().await.unwrap();
     let pid = p["id"].as_str().unwrap();
-    app.call(Method::PATCH, &format!("/api/v1/projects/{pid}"), Some(&token), Some(json!({"name": "Beta"}))).await;
-    app.call(Method::DELETE, &format!("/api/v1/projects/{pid}"), Some(&token), None).await;
-    let (_, created_key) = app.post("/api/v1/api-keys", Some(&token), json!({"name": "k"})).await;
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/projects/{pid}"),
+        Some(&token),
+        Some(json!({"name": "Beta"})),
+    )
+    .await;
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/projects/{pid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    let (_, created_key) = app
+        .post("/api/v1/api-keys", Some(&token), json!({"name": "k"}))
+        .await;
     let full_key = created_key["key"].as_str().unwrap();
 
     let (s, log) = app.get("/api/v1/audit-logs", Some(&token)).await;
     assert_eq!(s, StatusCode::OK);
-    let actions: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["api_key.create", "project.delete", "project.update", "project.create", "user.register"]);
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "api_key.create",
+            "project.delete",
+            "project.update",
+            "project.create",
+            "user.register"
+        ]
+    );
     let items = log["items"].as_array().unwrap();
     let create = &items[3];
     assert_eq!(create["entity_id"], pid);
@@ -86,26 +210,62 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
     assert!(create["before"].is_null());
     assert_eq!(create["after"]["name"], "Alpha");
     let update = &items[2];
-    assert_eq!((update["before"]["name"].as_str(), update["after"]["name"].as_str()), (Some("Alpha"), Some("Beta")));
+    assert_eq!(
+        (
+            update["before"]["name"].as_str(),
+            update["after"]["name"].as_str()
+        ),
+        (Some("Alpha"), Some("Beta"))
+    );
     assert_eq!(items[1]["before"]["name"], "Beta");
     // Secrets never reach the trail.
     let text = log.to_string();
-    assert!(!text.contains(full_key), "the API key leaked into the audit log");
-    assert!(!text.contains("argon2") && !text.contains("password_hash"), "{text}");
+    assert!(
+        !text.contains(full_key),
+        "the API key leaked into the audit log"
+    );
+    assert!(
+        !text.contains("argon2") && !text.contains("password_hash"),
+        "{text}"
+    );
     assert_eq!(items[0]["after"]["prefix"], created_key["prefix"]);
     // Filters.
-    let (_, only) = app.get("/api/v1/audit-logs?entity_type=project&per_page=1", Some(&token)).await;
-    assert_eq!((only["total"].as_i64(), only["items"].as_array().unwrap().len()), (Some(3), 1));
+    let (_, only) = app
+        .get(
+            "/api/v1/audit-logs?entity_type=project&per_page=1",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        (
+            only["total"].as_i64(),
+            only["items"].as_array().unwrap().len()
+        ),
+        (Some(3), 1)
+    );
 
     // Another user sees only their own; admins see everyone's.
     let (other, _) = app.register("other@example.com").await;
-    assert_eq!(app.get("/api/v1/audit-logs", Some(&other)).await.1["total"], 1);
-    assert_eq!(app.get("/api/v1/admin/audit-logs", Some(&other)).await.0, StatusCode::FORBIDDEN);
-    qrsaas::admin::promote(&app.db, "other@example.com").await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/audit-logs", Some(&other)).await.1["total"],
+        1
+    );
+    assert_eq!(
+        app.get("/api/v1/admin/audit-logs", Some(&other)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    qrsaas::admin::promote(&app.db, "other@example.com")
+        .await
+        .unwrap();
     let (_, all) = app.get("/api/v1/admin/audit-logs", Some(&other)).await;
     // 5 of the first user, the second's registration, and the promotion (a system action).
     assert_eq!(all["total"], 7, "{all}");
-    let (_, by_user) = app.get(&format!("/api/v1/admin/audit-logs?user_id={user_id}"), Some(&other)).await;
+    let (_, by_user) = app
+        .get(
+            &format!("/api/v1/admin/audit-logs?user_id={user_id}"),
+            Some(&other),
+        )
+        .await;
     assert_eq!(by_user["total"], 5);
     app.stop().await.unwrap();
 }

@@ -9,7 +9,11 @@ use uuid::Uuid;
 use crate::common::{TestApp, eventually};
 
 async fn scheduler(app: &TestApp) -> Scheduler {
-    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection_manager().await.unwrap();
+    let redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
     Scheduler {
         queues: Queues::new(redis.clone(), &app.settings.redis_namespace),
         redis,
@@ -39,7 +43,11 @@ async fn lost_email_enqueue_is_recovered_once_by_the_scheduled_sweep() {
     assert!(!b.fire(MaintenanceTask::RequeueEmails, slot).await.unwrap());
 
     eventually("recovered e-mail sent", || async {
-        let s: String = sqlx::query_scalar("SELECT status FROM outbound_emails WHERE id = $1").bind(id).fetch_one(&app.db).await.ok()?;
+        let s: String = sqlx::query_scalar("SELECT status FROM outbound_emails WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .ok()?;
         (s == "sent").then_some(())
     })
     .await;
@@ -61,12 +69,24 @@ async fn scheduled_purge_removes_dead_sessions_only() {
         .execute(&app.db)
         .await
         .unwrap();
-    assert!(scheduler(&app).await.fire(MaintenanceTask::PurgeSessions, Utc::now()).await.unwrap());
+    assert!(
+        scheduler(&app)
+            .await
+            .fire(MaintenanceTask::PurgeSessions, Utc::now())
+            .await
+            .unwrap()
+    );
     eventually("expired session purged", || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(&app.db).await.ok()?;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(&app.db)
+            .await
+            .ok()?;
         (n == 1).then_some(())
     })
     .await;
-    assert_eq!(app.get("/api/v1/me", Some(&live)).await.0, reqwest::StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&live)).await.0,
+        reqwest::StatusCode::OK
+    );
     app.stop().await.unwrap();
 }

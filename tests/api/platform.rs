@@ -12,7 +12,10 @@ async fn health_and_readiness_report_each_store() {
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, b) = app.get("/readyz", None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b, json!({"status": "ok", "postgres": "up", "redis": "up", "clickhouse": "up"}));
+    assert_eq!(
+        b,
+        json!({"status": "ok", "postgres": "up", "redis": "up", "clickhouse": "up"})
+    );
     app.stop().await.unwrap();
 }
 
@@ -20,7 +23,10 @@ async fn health_and_readiness_report_each_store() {
 async fn readiness_names_the_store_that_is_down() {
     // ClickHouse pointed at a closed port: the service serves, but is not ready.
     let app = TestApp::spawn_parts(
-        qrsaas::startup::Parts { migrate: false, ..qrsaas::startup::Parts::ALL },
+        qrsaas::startup::Parts {
+            migrate: false,
+            ..qrsaas::startup::Parts::ALL
+        },
         |s| s.clickhouse_url = "http://127.0.0.1:9".into(),
     )
     .await;
@@ -39,12 +45,25 @@ async fn metrics_label_routes_by_pattern_not_raw_path() {
     let app = TestApp::spawn().await;
     let (token, _) = app.register("metrics@example.com").await;
     let id = uuid::Uuid::new_v4();
-    let (s, _) = app.get(&format!("/api/v1/projects/{id}"), Some(&token)).await;
+    let (s, _) = app
+        .get(&format!("/api/v1/projects/{id}"), Some(&token))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains(r#"route="/api/v1/projects/{id}""#), "{text}");
-    assert!(!text.contains(&id.to_string()), "raw ids must not become labels");
+    assert!(
+        !text.contains(&id.to_string()),
+        "raw ids must not become labels"
+    );
     assert!(text.contains("http_request_duration_seconds_bucket"));
     app.stop().await.unwrap();
 }
@@ -52,9 +71,21 @@ async fn metrics_label_routes_by_pattern_not_raw_path() {
 #[tokio::test]
 async fn request_ids_are_echoed_or_assigned() {
     let app = TestApp::spawn().await;
-    let res = app.http.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123");
-    let res = app.http.get(app.url("/healthz")).header("x-request-id", "bad id\u{7f}").send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
     let assigned = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(uuid::Uuid::parse_str(&assigned).is_ok(), "{assigned}");
     app.stop().await.unwrap();
@@ -96,19 +127,46 @@ async fn openapi_lists_every_route_and_docs_are_served_offline() {
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for (method, path) in ROUTES {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from OpenAPI"
+        );
     }
-    let n: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(n, ROUTES.len(), "OpenAPI documents a route the test list does not know");
+    let n: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        n,
+        ROUTES.len(),
+        "OpenAPI documents a route the test list does not know"
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 
     let res = app.http.get(app.url("/docs")).send().await.unwrap();
     assert!(res.status().is_redirection());
-    let html = app.http.get(app.url("/docs/")).send().await.unwrap().text().await.unwrap();
+    let html = app
+        .http
+        .get(app.url("/docs/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
     // The viewer's assets come from the binary, not a CDN.
-    assert!(!html.contains("https://"), "docs page must not load remote assets");
-    for asset in ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"] {
+    assert!(
+        !html.contains("https://"),
+        "docs page must not load remote assets"
+    );
+    for asset in [
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+    ] {
         let r = app.http.get(app.url(asset)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{asset}");
     }
@@ -133,7 +191,9 @@ async fn bad_input_answers_the_error_model() {
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "bad_request");
     // Missing field: 422 naming it.
-    let r = send("{\"color\": \"#112233\"}", "application/json").await.unwrap();
+    let r = send("{\"color\": \"#112233\"}", "application/json")
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "validation_failed");
@@ -144,12 +204,19 @@ async fn bad_input_answers_the_error_model() {
     let b: serde_json::Value = r.json().await.unwrap();
     assert!(b["error"]["fields"]["name"].is_string(), "{b}");
     // Invalid values: every bad field reported at once.
-    let r = send("{\"name\": \"  \", \"color\": \"red\"}", "application/json").await.unwrap();
+    let r = send("{\"name\": \"  \", \"color\": \"red\"}", "application/json")
+        .await
+        .unwrap();
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["error"]["fields"]["name"], "must not be empty");
-    assert_eq!(b["error"]["fields"]["color"], "must be a colour like #1a2b3c");
+    assert_eq!(
+        b["error"]["fields"]["color"],
+        "must be a colour like #1a2b3c"
+    );
     // Not JSON at all: 415.
-    let r = send("name=x", "application/x-www-form-urlencoded").await.unwrap();
+    let r = send("name=x", "application/x-www-form-urlencoded")
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Oversize: 413.
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
@@ -167,9 +234,15 @@ async fn bad_input_answers_the_error_model() {
     assert_eq!(b["error"]["code"], "payload_too_large");
     // No credentials: 401; unknown route: JSON 404; non-UUID id: 404.
     let (s, b) = app.get("/api/v1/projects", None).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
     let (s, b) = app.get("/api/v1/nope", Some(&token)).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (s, _) = app.get("/api/v1/projects/not-a-uuid", Some(&token)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Bad pagination: 422.
@@ -199,7 +272,12 @@ async fn clickhouse_migrations_create_the_tables_once() {
         .into_iter()
         .map(|n| n.name)
         .collect();
-    for t in ["daily_aggregates", "qr_codes", "scan_events", "schema_migrations"] {
+    for t in [
+        "daily_aggregates",
+        "qr_codes",
+        "scan_events",
+        "schema_migrations",
+    ] {
         assert!(tables.contains(&t.to_owned()), "{t} missing: {tables:?}");
     }
     let columns: Vec<String> = ch
@@ -213,8 +291,21 @@ async fn clickhouse_migrations_create_the_tables_once() {
         .collect();
     // Every column of both seed tables (qr_scan_events and scan_logs).
     for c in [
-        "event_id", "qr_id", "user_id", "scanned_at", "ip", "country", "city", "user_agent", "device_type", "os",
-        "browser", "referer", "id", "device", "referrer",
+        "event_id",
+        "qr_id",
+        "user_id",
+        "scanned_at",
+        "ip",
+        "country",
+        "city",
+        "user_agent",
+        "device_type",
+        "os",
+        "browser",
+        "referer",
+        "id",
+        "device",
+        "referrer",
     ] {
         assert!(columns.contains(&c.to_owned()), "scan_events lacks {c}");
     }

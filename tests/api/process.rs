@@ -23,21 +23,44 @@ fn command(settings: &qrsaas::config::Settings) -> Command {
 async fn migrate_then_admin_promote_from_the_cli() {
     let settings = isolated_settings(1).await;
     let out = command(&settings).arg("migrate").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let db = sqlx::PgPool::connect(settings.database_url.expose_secret()).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = sqlx::PgPool::connect(settings.database_url.expose_secret())
+        .await
+        .unwrap();
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users','projects','qr_codes','qr_type_details','billing_subscriptions','billing_usage','templates','template_data','audit_logs','sessions','api_keys','user_settings')")
         .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(tables, 12);
-    sqlx::query("INSERT INTO users (id, email) VALUES ($1, 'ops@example.com')").bind(uuid::Uuid::now_v7()).execute(&db).await.unwrap();
+    sqlx::query("INSERT INTO users (id, email) VALUES ($1, 'ops@example.com')")
+        .bind(uuid::Uuid::now_v7())
+        .execute(&db)
+        .await
+        .unwrap();
 
-    let out = command(&settings).args(["admin", "promote", "ops@example.com"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = command(&settings)
+        .args(["admin", "promote", "ops@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ops@example.com is now an admin"));
-    let role: String = sqlx::query_scalar("SELECT role FROM users").fetch_one(&db).await.unwrap();
+    let role: String = sqlx::query_scalar("SELECT role FROM users")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(role, "admin");
-    let out = command(&settings).args(["admin", "promote", "ghost@example.com"]).output().unwrap();
+    let out = command(&settings)
+        .args(["admin", "promote", "ghost@example.com"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -45,17 +68,30 @@ async fn migrate_then_admin_promote_from_the_cli() {
 async fn all_serves_and_stops_cleanly_on_sigterm() {
     let smtp = crate::common::smtp::FakeSmtp::start().await;
     let settings = isolated_settings(smtp.port).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = command(&settings)
         .arg("all")
         .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    eventually("qrsaas all to serve", || async { client.get(format!("{base}/readyz")).send().await.ok().filter(|r| r.status().is_success()) }).await;
+    eventually("qrsaas all to serve", || async {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
     // It does real work: register, and the welcome e-mail is delivered.
     let r = client
         .post(format!("{base}/api/v1/auth/register"))
@@ -64,16 +100,25 @@ async fn all_serves_and_stops_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    eventually("welcome e-mail from the process", || async { smtp.to("proc@example.com").into_iter().next() }).await;
+    eventually("welcome e-mail from the process", || async {
+        smtp.to("proc@example.com").into_iter().next()
+    })
+    .await;
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(s) = child.try_wait().unwrap() {
                 let mut err = String::new();
-                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut err).unwrap();
                 return (s, err);
             }
             if std::time::Instant::now() > deadline {
@@ -86,7 +131,11 @@ async fn all_serves_and_stops_cleanly_on_sigterm() {
     .await
     .unwrap();
     assert!(status.0.success(), "exit {:?}: {}", status.0, status.1);
-    assert!(status.1.contains("shutdown requested") && status.1.contains("stopped"), "{}", status.1);
+    assert!(
+        status.1.contains("shutdown requested") && status.1.contains("stopped"),
+        "{}",
+        status.1
+    );
     // Nothing is listening any more.
     assert!(client.get(format!("{base}/healthz")).send().await.is_err());
 }

@@ -5,7 +5,6 @@
 pub mod oidc;
 pub mod smtp;
 
-use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -36,21 +35,27 @@ fn unique() -> String {
 pub async fn isolated_settings(smtp_port: u16) -> Settings {
     let id = unique();
     let db_name = format!("qrsaas_t_{id}");
-    let admin = PgPool::connect(ADMIN_DB_URL).await.expect("admin connection");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db_name}\"")))
-        .execute(&admin)
+    let admin = PgPool::connect(ADMIN_DB_URL)
         .await
-        .expect("create test database");
+        .expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{db_name}\""
+    )))
+    .execute(&admin)
+    .await
+    .expect("create test database");
     admin.close().await;
-    let mut s = Settings::default();
-    s.http_addr = "127.0.0.1:0".parse().expect("addr");
-    s.http_workers = 2;
-    s.database_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}").into();
-    s.database_max_connections = 5;
-    s.clickhouse_database = format!("qrsaas_t_{id}");
-    s.redis_namespace = format!("t_{id}");
+    let mut s = Settings {
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        http_workers: 2,
+        database_url: format!("postgres://postgres@127.0.0.1:5432/{db_name}").into(),
+        database_max_connections: 5,
+        clickhouse_database: format!("qrsaas_t_{id}"),
+        redis_namespace: format!("t_{id}"),
+        shutdown_grace_secs: 5,
+        ..Settings::default()
+    };
     s.smtp.port = smtp_port;
-    s.shutdown_grace_secs = 5;
     s
 }
 
@@ -83,7 +88,12 @@ impl TestApp {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            actix_web::rt::System::with_tokio_rt(move || rt).block_on(startup::run(s, parts, token, Some(tx)))
+            actix_web::rt::System::with_tokio_rt(move || rt).block_on(startup::run(
+                s,
+                parts,
+                token,
+                Some(tx),
+            ))
         });
         let addr = match rx.await {
             Ok(addr) => addr.unwrap_or_else(|| "127.0.0.1:9".parse().expect("addr")),
@@ -116,7 +126,13 @@ impl TestApp {
         self.call(reqwest::Method::GET, path, token, None).await
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -127,18 +143,27 @@ impl TestApp {
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body)).await
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
     /// Registers a user and returns (token, user id).
     pub async fn register(&self, email: &str) -> (String, String) {
         let (status, body) = self
-            .post("/api/v1/auth/register", None, json!({"email": email, "password": "correct horse battery", "name": "Test User"}))
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": "correct horse battery", "name": "Test User"}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {email}: {body}");
         (
@@ -175,7 +200,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

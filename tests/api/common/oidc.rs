@@ -48,11 +48,17 @@ impl FakeOidc {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = listener.local_addr().expect("addr");
                 let issuer = format!("http://{addr}");
-                let shared = web::Data::new(Shared { issuer: issuer.clone(), grants: g });
+                let shared = web::Data::new(Shared {
+                    issuer: issuer.clone(),
+                    grants: g,
+                });
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(shared.clone())
-                        .route("/.well-known/openid-configuration", web::get().to(discovery))
+                        .route(
+                            "/.well-known/openid-configuration",
+                            web::get().to(discovery),
+                        )
                         .route("/jwks", web::get().to(jwks))
                         .route("/token", web::post().to(token))
                 })
@@ -69,7 +75,10 @@ impl FakeOidc {
     }
 
     pub fn grant(&self, code: &str, grant: Grant) {
-        self.grants.lock().expect("lock").insert(code.to_owned(), grant);
+        self.grants
+            .lock()
+            .expect("lock")
+            .insert(code.to_owned(), grant);
     }
 }
 
@@ -96,17 +105,35 @@ async fn jwks() -> HttpResponse {
     }]}))
 }
 
-async fn token(s: web::Data<Shared>, req: HttpRequest, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    let refuse = |why: &str| HttpResponse::BadRequest().json(json!({"error": "invalid_grant", "error_description": why}));
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
-    let authed = req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(basic.as_str())
-        || (form.get("client_id").map(String::as_str) == Some(CLIENT_ID) && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET));
+async fn token(
+    s: web::Data<Shared>,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let refuse = |why: &str| {
+        HttpResponse::BadRequest().json(json!({"error": "invalid_grant", "error_description": why}))
+    };
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    let authed = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(basic.as_str())
+        || (form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET));
     if !authed {
         return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
     }
-    let Some(code) = form.get("code") else { return refuse("no code") };
+    let Some(code) = form.get("code") else {
+        return refuse("no code");
+    };
     // Codes are single-use.
-    let Some(grant) = s.grants.lock().expect("lock").remove(code) else { return refuse("unknown code") };
+    let Some(grant) = s.grants.lock().expect("lock").remove(code) else {
+        return refuse("unknown code");
+    };
     let verifier = form.get("code_verifier").cloned().unwrap_or_default();
     if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != grant.code_challenge {
         return refuse("PKCE verifier does not match");

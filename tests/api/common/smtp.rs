@@ -14,7 +14,12 @@ pub struct Received {
 
 impl Received {
     pub fn subject(&self) -> String {
-        self.parsed().headers.iter().find(|h| h.get_key_ref().eq_ignore_ascii_case("subject")).map(|h| h.get_value()).unwrap_or_default()
+        self.parsed()
+            .headers
+            .iter()
+            .find(|h| h.get_key_ref().eq_ignore_ascii_case("subject"))
+            .map(|h| h.get_value())
+            .unwrap_or_default()
     }
 
     fn parsed(&self) -> mailparse::ParsedMail<'_> {
@@ -71,11 +76,17 @@ impl FakeSmtp {
     }
 
     pub fn to(&self, addr: &str) -> Vec<Received> {
-        self.messages().into_iter().filter(|m| m.to.iter().any(|t| t.contains(addr))).collect()
+        self.messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.contains(addr)))
+            .collect()
     }
 }
 
-async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+async fn session(
+    sock: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<Received>>>,
+) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 fake-smtp ready\r\n").await?;
@@ -111,7 +122,11 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) 
                 let l = line.strip_prefix('.').unwrap_or(&line);
                 data.extend_from_slice(l.as_bytes());
             }
-            store.lock().expect("lock").push(Received { from: from.clone(), to: to.clone(), data });
+            store.lock().expect("lock").push(Received {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
             w.write_all(b"250 queued\r\n").await?;
         } else if upper == "QUIT" {
             w.write_all(b"221 bye\r\n").await?;
