@@ -109,6 +109,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    db::create_database_if_missing(settings).await?;
     let pool = db::connect(settings).await?;
     db::migrate(&pool).await?;
     let n = analytics::migrate(settings).await?;
@@ -150,10 +151,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     telemetry::init_metrics();
     let settings = Arc::new(settings);
-    let pool = db::connect(&settings).await?;
     if parts.migrate {
         migrate(&settings).await?;
     }
+    let pool = db::connect(&settings).await?;
     let redis = redis::Client::open(settings.redis_url.expose_secret())?
         .get_connection_manager()
         .await?;

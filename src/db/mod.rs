@@ -31,6 +31,17 @@ pub async fn connect(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// Creates the configured database when the server has no such database yet (first start).
+pub async fn create_database_if_missing(settings: &Settings) -> Result<(), sqlx::Error> {
+    use sqlx::migrate::MigrateDatabase;
+    let url = settings.database_url.expose_secret();
+    if !sqlx::Postgres::database_exists(url).await? {
+        tracing::info!("creating the Postgres database");
+        sqlx::Postgres::create_database(url).await?;
+    }
+    Ok(())
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::migrate!("./migrations").run(pool).await
 }

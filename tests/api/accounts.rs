@@ -128,21 +128,11 @@ async fn register_login_logout_and_welcome_email() {
 
     // Profile update.
     let (s, b) = app
-        .call(
-            reqwest::Method::PATCH,
-            "/api/v1/me",
-            Some(&second),
-            Some(json!({"name": "Ann B."})),
-        )
+        .patch("/api/v1/me", Some(&second), json!({"name": "Ann B."}))
         .await;
     assert_eq!((s, b["name"].as_str()), (StatusCode::OK, Some("Ann B.")));
     let (s, b) = app
-        .call(
-            reqwest::Method::PATCH,
-            "/api/v1/me",
-            Some(&second),
-            Some(json!({"name": ""})),
-        )
+        .patch("/api/v1/me", Some(&second), json!({"name": ""}))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     app.stop().await.unwrap();
@@ -258,12 +248,7 @@ async fn api_keys_are_shown_once_hashed_and_revocable() {
 
     // Revoked: stops working at once, gone from the list; a second revoke is 404.
     let (s, _) = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/api-keys/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("/api/v1/api-keys/{id}"), Some(&token))
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -275,12 +260,7 @@ async fn api_keys_are_shown_once_hashed_and_revocable() {
         0
     );
     let (s, _) = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/api-keys/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("/api/v1/api-keys/{id}"), Some(&token))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Nonsense keys are refused.

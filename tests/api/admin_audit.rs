@@ -1,6 +1,6 @@
 //! Roles, suspension and the audit trail.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::TestApp;
@@ -50,12 +50,7 @@ async fn admins_search_suspend_and_change_roles() {
     // Suspend: sessions revoked, keys refused, login refused.
     let path = format!("/api/v1/admin/users/{user_id}");
     let (s, u) = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&admin_token),
-            Some(json!({"suspended": true})),
-        )
+        .patch(&path, Some(&admin_token), json!({"suspended": true}))
         .await;
     assert_eq!((s, u["suspended"].as_bool()), (StatusCode::OK, Some(true)));
     assert_eq!(
@@ -77,11 +72,10 @@ async fn admins_search_suspend_and_change_roles() {
 
     // Unsuspend and promote.
     let (_, u) = app
-        .call(
-            Method::PATCH,
+        .patch(
             &path,
             Some(&admin_token),
-            Some(json!({"suspended": false, "role": "admin"})),
+            json!({"suspended": false, "role": "admin"}),
         )
         .await;
     assert_eq!(
@@ -101,49 +95,29 @@ async fn admins_search_suspend_and_change_roles() {
     // No self-demotion; bad role 422; unknown user 404; unknown field 422.
     let me = format!("/api/v1/admin/users/{admin_id}");
     let (s, b) = app
-        .call(
-            Method::PATCH,
-            &me,
-            Some(&admin_token),
-            Some(json!({"role": "user"})),
-        )
+        .patch(&me, Some(&admin_token), json!({"role": "user"}))
         .await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("cannot_change_self"))
     );
     assert_eq!(
-        app.call(
-            Method::PATCH,
-            &path,
-            Some(&admin_token),
-            Some(json!({"role": "god"}))
-        )
-        .await
-        .0,
+        app.patch(&path, Some(&admin_token), json!({"role": "god"}))
+            .await
+            .0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
     let ghost = format!("/api/v1/admin/users/{}", uuid::Uuid::new_v4());
     assert_eq!(
-        app.call(
-            Method::PATCH,
-            &ghost,
-            Some(&admin_token),
-            Some(json!({"suspended": true}))
-        )
-        .await
-        .0,
+        app.patch(&ghost, Some(&admin_token), json!({"suspended": true}))
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.call(
-            Method::PATCH,
-            &path,
-            Some(&admin_token),
-            Some(json!({"plan": "x"}))
-        )
-        .await
-        .0,
+        app.patch(&path, Some(&admin_token), json!({"plan": "x"}))
+            .await
+            .0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
     app.stop().await.unwrap();
@@ -164,20 +138,14 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
         .unwrap();
     let p: serde_json::Value = res.json().await.unwrap();
     let pid = p["id"].as_str().unwrap();
-    app.call(
-        Method::PATCH,
+    app.patch(
         &format!("/api/v1/projects/{pid}"),
         Some(&token),
-        Some(json!({"name": "Beta"})),
+        json!({"name": "Beta"}),
     )
     .await;
-    app.call(
-        Method::DELETE,
-        &format!("/api/v1/projects/{pid}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    app.delete(&format!("/api/v1/projects/{pid}"), Some(&token))
+        .await;
     let (_, created_key) = app
         .post("/api/v1/api-keys", Some(&token), json!({"name": "k"}))
         .await;

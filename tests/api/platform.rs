@@ -259,19 +259,14 @@ async fn bad_input_answers_the_error_model() {
 async fn clickhouse_migrations_create_the_tables_once() {
     let app = TestApp::spawn().await;
     let ch = qrsaas::analytics::client(&app.settings);
-    #[derive(clickhouse::Row, serde::Deserialize)]
-    struct Name {
-        name: String,
-    }
-    let tables: Vec<String> = ch
-        .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
-        .bind(&app.settings.clickhouse_database)
-        .fetch_all::<Name>()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
+    let db = &app.settings.clickhouse_database;
+    let tables = names(
+        &ch,
+        "SELECT name FROM system.tables WHERE database = ?",
+        db,
+        "",
+    )
+    .await;
     for t in [
         "daily_aggregates",
         "qr_codes",
@@ -280,15 +275,13 @@ async fn clickhouse_migrations_create_the_tables_once() {
     ] {
         assert!(tables.contains(&t.to_owned()), "{t} missing: {tables:?}");
     }
-    let columns: Vec<String> = ch
-        .query("SELECT name FROM system.columns WHERE database = ? AND table = 'scan_events'")
-        .bind(&app.settings.clickhouse_database)
-        .fetch_all::<Name>()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
+    let columns = names(
+        &ch,
+        "SELECT name FROM system.columns WHERE database = ? AND table = ?",
+        db,
+        "scan_events",
+    )
+    .await;
     // Every column of both seed tables (qr_scan_events and scan_logs).
     for c in [
         "event_id",
@@ -311,5 +304,49 @@ async fn clickhouse_migrations_create_the_tables_once() {
     }
     // Running the migrations again applies nothing.
     assert_eq!(qrsaas::analytics::migrate(&app.settings).await.unwrap(), 0);
+    app.stop().await.unwrap();
+}
+
+/// The `name` column of a system-table query with two bound parameters (the second may be unused).
+async fn names(ch: &clickhouse::Client, sql: &str, a: &str, b: &str) -> Vec<String> {
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Name {
+        name: String,
+    }
+    let mut q = ch.query(sql).bind(a);
+    if sql.matches('?').count() > 1 {
+        q = q.bind(b);
+    }
+    q.fetch_all::<Name>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let app =
+        TestApp::spawn_with(|s| s.cors_allowed_origins = vec!["https://app.example.com".into()])
+            .await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/projects"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let evil = preflight("https://evil.example.com").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
     app.stop().await.unwrap();
 }

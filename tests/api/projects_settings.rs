@@ -1,6 +1,6 @@
 //! Projects CRUD with pagination, and user settings.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::TestApp;
@@ -36,11 +36,10 @@ async fn projects_crud_and_pagination() {
 
     // PATCH: rename keeps the colour; explicit null clears it.
     let (s, up) = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/api/v1/projects/{id}"),
             Some(&token),
-            Some(json!({"name": "Spring"})),
+            json!({"name": "Spring"}),
         )
         .await;
     assert_eq!(
@@ -48,21 +47,19 @@ async fn projects_crud_and_pagination() {
         (StatusCode::OK, Some("Spring"), Some("#aabbcc"))
     );
     let (_, up) = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/api/v1/projects/{id}"),
             Some(&token),
-            Some(json!({"color": null})),
+            json!({"color": null}),
         )
         .await;
     assert!(up["color"].is_null());
     assert_eq!(up["name"], "Spring");
     let (s, b) = app
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/api/v1/projects/{id}"),
             Some(&token),
-            Some(json!({"color": "blue"})),
+            json!({"color": "blue"}),
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -102,12 +99,7 @@ async fn projects_crud_and_pagination() {
     assert_eq!(ids.len(), 25, "pages overlap or miss items");
 
     let (s, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/projects/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("/api/v1/projects/{id}"), Some(&token))
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -117,14 +109,9 @@ async fn projects_crud_and_pagination() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/api/v1/projects/{id}"),
-            Some(&token),
-            None
-        )
-        .await
-        .0,
+        app.delete(&format!("/api/v1/projects/{id}"), Some(&token))
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
     app.stop().await.unwrap();
@@ -146,12 +133,7 @@ async fn settings_default_then_saved_and_validated() {
         "notifications": {"scan_alerts": false, "weekly_summary": true, "monthly_statement": false, "job_failures": true}
     });
     let (s, saved) = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings",
-            Some(&token),
-            Some(body.clone()),
-        )
+        .put("/api/v1/settings", Some(&token), body.clone())
         .await;
     assert_eq!(s, StatusCode::OK, "{saved}");
     let (_, got) = app.get("/api/v1/settings", Some(&token)).await;
@@ -161,11 +143,10 @@ async fn settings_default_then_saved_and_validated() {
     assert_eq!(got["notifications"]["scan_alerts"], false);
 
     let (s, b) = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/settings",
             Some(&token),
-            Some(json!({"locale": "english", "timezone": "Mars/Base", "default_design": []})),
+            json!({"locale": "english", "timezone": "Mars/Base", "default_design": []}),
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
@@ -173,11 +154,10 @@ async fn settings_default_then_saved_and_validated() {
         assert!(b["error"]["fields"][f].is_string(), "{f}: {b}");
     }
     let (s, b) = app
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/settings",
             Some(&token),
-            Some(json!({"locale": "en", "timezone": "UTC", "notifications": {"spam": true}})),
+            json!({"locale": "en", "timezone": "UTC", "notifications": {"spam": true}}),
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
