@@ -4,12 +4,22 @@
 //! Parsers return a short human reason; the HTTP layer attaches it to the offending field.
 
 mod account;
+pub mod design;
+mod money;
 mod project;
+pub mod qr;
 mod settings;
+mod shortcode;
+mod target_url;
 
 pub use account::{ApiKeyName, Email, Password, PersonName, Role};
+pub use design::Design;
+pub use money::Money;
 pub use project::{HexColor, ProjectName};
+pub use qr::{QrData, QrType};
 pub use settings::{Locale, TimeZoneName};
+pub use shortcode::ShortCode;
+pub use target_url::TargetUrl;
 
 /// Trim and bound a free-text value.
 pub(crate) fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {
