@@ -20,6 +20,7 @@ pub mod preferences;
 pub mod projects;
 pub mod queue;
 pub mod ratelimit;
+pub mod render;
 pub mod scheduler;
 pub mod startup;
 pub mod state;

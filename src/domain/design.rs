@@ -77,7 +77,11 @@ impl Default for Design {
 fn luminance(hex: &str) -> f64 {
     let c = |i: usize| {
         let v = u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0) as f64 / 255.0;
-        if v <= 0.03928 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+        if v <= 0.03928 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
     };
     0.2126 * c(1) + 0.7152 * c(3) + 0.0722 * c(5)
 }
@@ -93,7 +97,11 @@ impl Design {
         }
         let mut d: Design = serde_path_to_error::deserialize(v).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "design".to_owned() } else { format!("design.{path}") };
+            let field = if path == "." {
+                "design".to_owned()
+            } else {
+                format!("design.{path}")
+            };
             FieldErrors::from([(field, e.inner().to_string())])
         })?;
         let mut errors = FieldErrors::new();
@@ -106,7 +114,10 @@ impl Design {
             }
         }
         if d.margin > 16 {
-            errors.insert("design.margin".into(), "must be between 0 and 16 modules".into());
+            errors.insert(
+                "design.margin".into(),
+                "must be between 0 and 16 modules".into(),
+            );
         }
         if !(0.1..=0.3).contains(&d.logo_size) {
             errors.insert(
@@ -115,9 +126,19 @@ impl Design {
             );
         }
         if let Some(f) = &mut d.frame {
-            f.text = f.text.take().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-            if f.text.as_deref().is_some_and(|t| t.chars().count() > 40 || t.chars().any(char::is_control)) {
-                errors.insert("design.frame.text".into(), "must be at most 40 characters on one line".into());
+            f.text = f
+                .text
+                .take()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty());
+            if f.text
+                .as_deref()
+                .is_some_and(|t| t.chars().count() > 40 || t.chars().any(char::is_control))
+            {
+                errors.insert(
+                    "design.frame.text".into(),
+                    "must be at most 40 characters on one line".into(),
+                );
             }
         }
         if errors.is_empty() {
@@ -137,12 +158,20 @@ impl Design {
                 }
             }
         }
-        if errors.is_empty() { Ok(d) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(d)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The error correction actually used: a logo hides modules, so it forces H.
     pub fn effective_ec(&self) -> Ec {
-        if self.logo_upload_id.is_some() { Ec::H } else { self.error_correction }
+        if self.logo_upload_id.is_some() {
+            Ec::H
+        } else {
+            self.error_correction
+        }
     }
 
     /// True when the design needs nothing but square modules in two colours.
@@ -161,8 +190,14 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        assert_eq!(Design::parse(&serde_json::Value::Null).unwrap(), Design::default());
-        let d = Design::parse(&json!({"fg_color": "#1A2B3C", "module_style": "dots", "logo_upload_id": Uuid::nil()})).unwrap();
+        assert_eq!(
+            Design::parse(&serde_json::Value::Null).unwrap(),
+            Design::default()
+        );
+        let d = Design::parse(
+            &json!({"fg_color": "#1A2B3C", "module_style": "dots", "logo_upload_id": Uuid::nil()}),
+        )
+        .unwrap();
         assert_eq!(d.fg_color, "#1a2b3c");
         assert_eq!(d.effective_ec(), Ec::H);
         assert!(!d.is_plain());

@@ -13,8 +13,11 @@ impl Money {
     /// From a JSON string or number.
     pub fn parse(v: &serde_json::Value) -> Result<Money, String> {
         let d = match v {
-            serde_json::Value::String(s) => Decimal::from_str(s.trim()).map_err(|_| "must be a decimal amount like 500.00")?,
-            serde_json::Value::Number(n) => Decimal::from_str(&n.to_string()).map_err(|_| "must be a decimal amount like 500.00")?,
+            serde_json::Value::String(s) => {
+                Decimal::from_str(s.trim()).map_err(|_| "must be a decimal amount like 500.00")?
+            }
+            serde_json::Value::Number(n) => Decimal::from_str(&n.to_string())
+                .map_err(|_| "must be a decimal amount like 500.00")?,
             _ => return Err("must be a decimal amount like \"500.00\"".into()),
         };
         if d.is_sign_negative() {
@@ -60,10 +63,22 @@ mod tests {
 
     #[test]
     fn amounts() {
-        assert_eq!(Money::parse(&json!("500")).unwrap().to_string_2dp(), "500.00");
+        assert_eq!(
+            Money::parse(&json!("500")).unwrap().to_string_2dp(),
+            "500.00"
+        );
         assert_eq!(Money::parse(&json!(12.5)).unwrap().to_string_2dp(), "12.50");
-        assert_eq!(Money::parse(&json!("0.10")).unwrap().to_string_2dp(), "0.10");
-        for bad in [json!("-1"), json!("1.005"), json!("abc"), json!(true), json!("1e20")] {
+        assert_eq!(
+            Money::parse(&json!("0.10")).unwrap().to_string_2dp(),
+            "0.10"
+        );
+        for bad in [
+            json!("-1"),
+            json!("1.005"),
+            json!("abc"),
+            json!(true),
+            json!("1e20"),
+        ] {
             assert!(Money::parse(&bad).is_err(), "{bad}");
         }
     }

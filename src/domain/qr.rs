@@ -47,7 +47,11 @@ impl QrType {
 }
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (RFC 6068, UPI).
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn pct(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
@@ -56,7 +60,10 @@ fn pct(s: &str) -> String {
 fn text(raw: &str, field: &str, max: usize, errors: &mut FieldErrors) -> String {
     let t = raw.trim();
     if t.chars().count() > max {
-        errors.insert(format!("data.{field}"), format!("must be at most {max} characters"));
+        errors.insert(
+            format!("data.{field}"),
+            format!("must be at most {max} characters"),
+        );
     }
     t.to_owned()
 }
@@ -71,17 +78,28 @@ fn required(raw: &str, field: &str, max: usize, errors: &mut FieldErrors) -> Str
 
 /// Deserialises `data` into a type's shape, naming the offending `data.` field on failure.
 fn shape<T: DeserializeOwned>(data: &serde_json::Value) -> Result<T, FieldErrors> {
-    let data = if data.is_null() { &serde_json::Value::Object(Default::default()) } else { data };
+    let data = if data.is_null() {
+        &serde_json::Value::Object(Default::default())
+    } else {
+        data
+    };
     serde_path_to_error::deserialize(data).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();
-        let field = match msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        let field = match msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
             Some(name) if path == "." => format!("data.{name}"),
             Some(name) => format!("data.{path}.{name}"),
             None if path == "." => "data".to_owned(),
             None => format!("data.{path}"),
         };
-        let why = if msg.starts_with("missing field") { "is required".to_owned() } else { msg };
+        let why = if msg.starts_with("missing field") {
+            "is required".to_owned()
+        } else {
+            msg
+        };
         FieldErrors::from([(field, why)])
     })
 }
@@ -94,7 +112,10 @@ pub fn phone_number(raw: &str) -> Result<String, String> {
         Some(r) => ("+", r),
         None => ("", t),
     };
-    let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+    let digits: String = rest
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
     if !(3..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err("must be a phone number of 3 to 15 digits, optionally starting with +".into());
     }
@@ -281,8 +302,14 @@ impl QrData {
                         e.insert("data.to".into(), why);
                     }
                 }
-                d.subject = d.subject.map(|s| text(&s, "subject", 200, &mut e)).filter(|s| !s.is_empty());
-                d.body = d.body.map(|s| text(&s, "body", 1500, &mut e)).filter(|s| !s.is_empty());
+                d.subject = d
+                    .subject
+                    .map(|s| text(&s, "subject", 200, &mut e))
+                    .filter(|s| !s.is_empty());
+                d.body = d
+                    .body
+                    .map(|s| text(&s, "body", 1500, &mut e))
+                    .filter(|s| !s.is_empty());
                 QrData::Email(d)
             }
             QrType::Phone => {
@@ -303,7 +330,10 @@ impl QrData {
                         e.insert("data.number".into(), why);
                     }
                 }
-                d.message = d.message.map(|s| text(&s, "message", 1000, &mut e)).filter(|s| !s.is_empty());
+                d.message = d
+                    .message
+                    .map(|s| text(&s, "message", 1000, &mut e))
+                    .filter(|s| !s.is_empty());
                 QrData::Sms(d)
             }
             QrType::Wifi => {
@@ -314,13 +344,22 @@ impl QrData {
                 let pw_len = d.password.as_deref().map_or(0, str::len);
                 match d.encryption {
                     WifiEncryption::Wpa if !(8..=63).contains(&pw_len) => {
-                        e.insert("data.password".into(), "WPA needs a password of 8 to 63 characters".into());
+                        e.insert(
+                            "data.password".into(),
+                            "WPA needs a password of 8 to 63 characters".into(),
+                        );
                     }
                     WifiEncryption::Wep if ![5, 10, 13, 26].contains(&pw_len) => {
-                        e.insert("data.password".into(), "WEP needs a key of 5, 10, 13 or 26 characters".into());
+                        e.insert(
+                            "data.password".into(),
+                            "WEP needs a key of 5, 10, 13 or 26 characters".into(),
+                        );
                     }
                     WifiEncryption::NoPass if pw_len > 0 => {
-                        e.insert("data.password".into(), "must be empty for an open network".into());
+                        e.insert(
+                            "data.password".into(),
+                            "must be empty for an open network".into(),
+                        );
                     }
                     _ => {}
                 }
@@ -336,7 +375,10 @@ impl QrData {
                     ("address", &mut d.address, 300),
                     ("note", &mut d.note, 500),
                 ] {
-                    *v = v.take().map(|s| text(&s, field, max, &mut e)).filter(|s| !s.is_empty());
+                    *v = v
+                        .take()
+                        .map(|s| text(&s, field, max, &mut e))
+                        .filter(|s| !s.is_empty());
                 }
                 for (i, p) in d.phones.iter_mut().enumerate() {
                     match phone_number(p) {
@@ -370,16 +412,31 @@ impl QrData {
             QrType::Event => {
                 let mut d: EventData = shape(data)?;
                 d.summary = required(&d.summary, "summary", 200, &mut e);
-                d.location = d.location.map(|s| text(&s, "location", 200, &mut e)).filter(|s| !s.is_empty());
-                d.description = d.description.map(|s| text(&s, "description", 1000, &mut e)).filter(|s| !s.is_empty());
+                d.location = d
+                    .location
+                    .map(|s| text(&s, "location", 200, &mut e))
+                    .filter(|s| !s.is_empty());
+                d.description = d
+                    .description
+                    .map(|s| text(&s, "description", 1000, &mut e))
+                    .filter(|s| !s.is_empty());
                 if let Some(tz) = &d.tz
                     && tz.parse::<chrono_tz::Tz>().is_err()
                 {
-                    e.insert("data.tz".into(), "must be an IANA time zone like Asia/Kolkata".into());
+                    e.insert(
+                        "data.tz".into(),
+                        "must be an IANA time zone like Asia/Kolkata".into(),
+                    );
                 }
-                let tz = d.tz.as_deref().and_then(|t| t.parse::<chrono_tz::Tz>().ok());
-                let start = event_time(&d.start, tz).map_err(|w| e.insert("data.start".into(), w)).ok();
-                let end = event_time(&d.end, tz).map_err(|w| e.insert("data.end".into(), w)).ok();
+                let tz =
+                    d.tz.as_deref()
+                        .and_then(|t| t.parse::<chrono_tz::Tz>().ok());
+                let start = event_time(&d.start, tz)
+                    .map_err(|w| e.insert("data.start".into(), w))
+                    .ok();
+                let end = event_time(&d.end, tz)
+                    .map_err(|w| e.insert("data.end".into(), w))
+                    .ok();
                 if let (Some(s), Some(en)) = (start, end)
                     && en <= s
                 {
@@ -395,7 +452,10 @@ impl QrData {
                 if !(-180.0..=180.0).contains(&d.lng) {
                     e.insert("data.lng".into(), "must be between -180 and 180".into());
                 }
-                d.query = d.query.map(|s| text(&s, "query", 200, &mut e)).filter(|s| !s.is_empty());
+                d.query = d
+                    .query
+                    .map(|s| text(&s, "query", 200, &mut e))
+                    .filter(|s| !s.is_empty());
                 QrData::Geo(d)
             }
             QrType::Payment => {
@@ -413,17 +473,29 @@ impl QrData {
                 };
                 match p.journey_type {
                     JourneyType::ProductBased if p.product_id.is_none() => {
-                        e.insert("data.product_id".into(), "is required for productBased".into());
+                        e.insert(
+                            "data.product_id".into(),
+                            "is required for productBased".into(),
+                        );
                     }
                     JourneyType::VariantBased if p.variant_id.is_none() => {
-                        e.insert("data.variant_id".into(), "is required for variantBased".into());
+                        e.insert(
+                            "data.variant_id".into(),
+                            "is required for variantBased".into(),
+                        );
                     }
                     JourneyType::Basic if p.product_id.is_some() || p.variant_id.is_some() => {
-                        e.insert("data.journey_type".into(), "basic codes are not linked to a product".into());
+                        e.insert(
+                            "data.journey_type".into(),
+                            "basic codes are not linked to a product".into(),
+                        );
                     }
                     _ => {}
                 }
-                let mut opt = |v: Option<String>, field: &str, max| v.map(|s| text(&s, field, max, &mut e)).filter(|s| !s.is_empty());
+                let mut opt = |v: Option<String>, field: &str, max| {
+                    v.map(|s| text(&s, field, max, &mut e))
+                        .filter(|s| !s.is_empty())
+                };
                 QrData::Payment(PaymentData {
                     journey_type: p.journey_type,
                     amount,
@@ -480,7 +552,11 @@ fn mailto(d: &EmailData) -> String {
     if let Some(b) = &d.body {
         params.push(format!("body={}", pct(b)));
     }
-    let q = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
+    let q = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
     format!("mailto:{}{q}", d.to)
 }
 
@@ -488,7 +564,13 @@ fn mailto(d: &EmailData) -> String {
 fn wifi(d: &WifiData) -> String {
     fn esc(s: &str) -> String {
         s.chars()
-            .flat_map(|c| if matches!(c, '\\' | ';' | ',' | ':' | '"') { vec!['\\', c] } else { vec![c] })
+            .flat_map(|c| {
+                if matches!(c, '\\' | ';' | ',' | ':' | '"') {
+                    vec!['\\', c]
+                } else {
+                    vec![c]
+                }
+            })
             .collect()
     }
     let t = match d.encryption {
@@ -535,7 +617,11 @@ fn fold(line: &str) -> String {
 
 fn vcard(d: &VcardData) -> String {
     let last = d.last_name.as_deref().unwrap_or("");
-    let full = if last.is_empty() { d.first_name.clone() } else { format!("{} {last}", d.first_name) };
+    let full = if last.is_empty() {
+        d.first_name.clone()
+    } else {
+        format!("{} {last}", d.first_name)
+    };
     let mut lines = vec![
         "BEGIN:VCARD".to_owned(),
         "VERSION:3.0".to_owned(),
@@ -581,12 +667,18 @@ pub fn event_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<DateTime<Utc>,
 /// iCalendar with one VEVENT (RFC 5545). With `tz`, times are local with a TZID; otherwise UTC.
 /// DTSTAMP and UID derive from the event itself, so the same data always encodes the same way.
 fn vevent(d: &EventData) -> Option<String> {
-    let tz = d.tz.as_deref().and_then(|t| t.parse::<chrono_tz::Tz>().ok());
+    let tz =
+        d.tz.as_deref()
+            .and_then(|t| t.parse::<chrono_tz::Tz>().ok());
     let start = event_time(&d.start, tz).ok()?;
     let end = event_time(&d.end, tz).ok()?;
     let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     let when = |name: &str, t: DateTime<Utc>| match tz {
-        Some(z) => format!("{name};TZID={}:{}", z.name(), t.with_timezone(&z).format("%Y%m%dT%H%M%S")),
+        Some(z) => format!(
+            "{name};TZID={}:{}",
+            z.name(),
+            t.with_timezone(&z).format("%Y%m%dT%H%M%S")
+        ),
         None => format!("{name}:{}", stamp(t)),
     };
     let uid = hex::encode(&Sha256::digest(format!("{}|{}|{}", d.summary, start, end))[..8]);
@@ -612,7 +704,11 @@ fn vevent(d: &EventData) -> Option<String> {
 }
 
 fn geo(d: &GeoData) -> String {
-    let q = d.query.as_deref().map(|q| format!("?q={}", pct(q))).unwrap_or_default();
+    let q = d
+        .query
+        .as_deref()
+        .map(|q| format!("?q={}", pct(q)))
+        .unwrap_or_default();
     format!("geo:{},{}{q}", d.lat, d.lng)
 }
 
@@ -637,7 +733,11 @@ pub fn upi_uri(payee: &Payee<'_>, amount: Option<&str>) -> String {
     if let Some(a) = amount {
         s.push_str(&format!("&am={a}"));
     }
-    s.push_str(&format!("&cu=INR&tr={}&tn={}", pct(payee.reference), pct(payee.note)));
+    s.push_str(&format!(
+        "&cu=INR&tr={}&tn={}",
+        pct(payee.reference),
+        pct(payee.note)
+    ));
     s
 }
 
@@ -658,17 +758,44 @@ mod tests {
     fn each_type_encodes_to_its_standard() {
         assert_eq!(enc(QrType::Text, json!({"text": " hi "})), "hi");
         assert_eq!(
-            enc(QrType::Email, json!({"to": "A@B.co", "subject": "Hi there & more", "body": "Line1\nLine2"})),
+            enc(
+                QrType::Email,
+                json!({"to": "A@B.co", "subject": "Hi there & more", "body": "Line1\nLine2"})
+            ),
             "mailto:a@b.co?subject=Hi%20there%20%26%20more&body=Line1%0ALine2"
         );
-        assert_eq!(enc(QrType::Phone, json!({"number": "+91 (98) 765-43210"})), "tel:+919876543210");
-        assert_eq!(enc(QrType::Sms, json!({"number": "12345", "message": "Yes: go"})), "SMSTO:12345:Yes: go");
         assert_eq!(
-            enc(QrType::Wifi, json!({"ssid": "My;Net", "password": "p:a\\ss,\"w\"", "encryption": "WPA", "hidden": true})),
+            enc(QrType::Phone, json!({"number": "+91 (98) 765-43210"})),
+            "tel:+919876543210"
+        );
+        assert_eq!(
+            enc(
+                QrType::Sms,
+                json!({"number": "12345", "message": "Yes: go"})
+            ),
+            "SMSTO:12345:Yes: go"
+        );
+        assert_eq!(
+            enc(
+                QrType::Wifi,
+                json!({"ssid": "My;Net", "password": "p:a\\ss,\"w\"", "encryption": "WPA", "hidden": true})
+            ),
             r#"WIFI:T:WPA;S:My\;Net;P:p\:a\\ss\,\"w\";H:true;;"#
         );
-        assert_eq!(enc(QrType::Wifi, json!({"ssid": "Cafe", "encryption": "nopass"})), "WIFI:T:nopass;S:Cafe;;");
-        assert_eq!(enc(QrType::Geo, json!({"lat": 12.9716, "lng": 77.5946, "query": "MG Road"})), "geo:12.9716,77.5946?q=MG%20Road");
+        assert_eq!(
+            enc(
+                QrType::Wifi,
+                json!({"ssid": "Cafe", "encryption": "nopass"})
+            ),
+            "WIFI:T:nopass;S:Cafe;;"
+        );
+        assert_eq!(
+            enc(
+                QrType::Geo,
+                json!({"lat": 12.9716, "lng": 77.5946, "query": "MG Road"})
+            ),
+            "geo:12.9716,77.5946?q=MG%20Road"
+        );
     }
 
     #[test]
@@ -678,7 +805,12 @@ mod tests {
             json!({"first_name": "Ann", "last_name": "Lee", "organization": "A, B; C", "phones": ["+1 555 0100"],
                    "emails": ["ann@x.io"], "note": "x".repeat(100)}),
         );
-        assert!(v.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Lee;Ann;;;\r\nFN:Ann Lee\r\nORG:A\\, B\\; C\r\n"), "{v}");
+        assert!(
+            v.starts_with(
+                "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Lee;Ann;;;\r\nFN:Ann Lee\r\nORG:A\\, B\\; C\r\n"
+            ),
+            "{v}"
+        );
         assert!(v.contains("TEL;TYPE=CELL:+15550100\r\n"));
         assert!(v.contains("EMAIL;TYPE=INTERNET:ann@x.io\r\n"));
         assert!(v.lines().all(|l| l.len() <= 75), "{v}");
@@ -692,11 +824,17 @@ mod tests {
             QrType::Event,
             json!({"summary": "Launch, party", "start": "2026-12-01T18:00:00", "end": "2026-12-01T21:30:00", "tz": "Asia/Kolkata", "location": "Hall 1"}),
         );
-        assert!(ics.contains("DTSTART;TZID=Asia/Kolkata:20261201T180000\r\n"), "{ics}");
+        assert!(
+            ics.contains("DTSTART;TZID=Asia/Kolkata:20261201T180000\r\n"),
+            "{ics}"
+        );
         assert!(ics.contains("DTEND;TZID=Asia/Kolkata:20261201T213000\r\n"));
         assert!(ics.contains("DTSTAMP:20261201T123000Z\r\n"));
         assert!(ics.contains("SUMMARY:Launch\\, party\r\n"));
-        let utc = enc(QrType::Event, json!({"summary": "X", "start": "2026-12-01T18:00:00+05:30", "end": "2026-12-01T19:00:00+05:30"}));
+        let utc = enc(
+            QrType::Event,
+            json!({"summary": "X", "start": "2026-12-01T18:00:00+05:30", "end": "2026-12-01T19:00:00+05:30"}),
+        );
         assert!(utc.contains("DTSTART:20261201T123000Z\r\n"), "{utc}");
         assert!(errs(QrType::Event, json!({"summary": "X", "start": "2026-12-01T18:00:00", "end": "2026-12-01T19:00:00"})).contains_key("data.start"));
         assert!(errs(QrType::Event, json!({"summary": "X", "start": "2026-12-01T18:00:00Z", "end": "2026-12-01T17:00:00Z"})).contains_key("data.end"));
@@ -704,7 +842,13 @@ mod tests {
 
     #[test]
     fn upi() {
-        let p = Payee { vpa: "shop@okbank", name: "Tea & Co", mcc: Some("5812"), reference: "P-1a2b", note: "Masala chai / Large" };
+        let p = Payee {
+            vpa: "shop@okbank",
+            name: "Tea & Co",
+            mcc: Some("5812"),
+            reference: "P-1a2b",
+            note: "Masala chai / Large",
+        };
         assert_eq!(
             upi_uri(&p, Some("500.00")),
             "upi://pay?pa=shop%40okbank&pn=Tea%20%26%20Co&mc=5812&am=500.00&cu=INR&tr=P-1a2b&tn=Masala%20chai%20%2F%20Large"
@@ -715,14 +859,43 @@ mod tests {
     #[test]
     fn field_errors_name_the_data_field() {
         assert!(errs(QrType::Email, json!({"to": "nope"})).contains_key("data.to"));
-        assert_eq!(errs(QrType::Text, json!({})).get("data.text").map(String::as_str), Some("is required"));
-        assert!(errs(QrType::Wifi, json!({"ssid": "x", "encryption": "WPA", "password": "short"})).contains_key("data.password"));
-        assert!(errs(QrType::Wifi, json!({"ssid": "x", "encryption": "WPA3"})).contains_key("data.encryption"));
+        assert_eq!(
+            errs(QrType::Text, json!({}))
+                .get("data.text")
+                .map(String::as_str),
+            Some("is required")
+        );
+        assert!(
+            errs(
+                QrType::Wifi,
+                json!({"ssid": "x", "encryption": "WPA", "password": "short"})
+            )
+            .contains_key("data.password")
+        );
+        assert!(
+            errs(QrType::Wifi, json!({"ssid": "x", "encryption": "WPA3"}))
+                .contains_key("data.encryption")
+        );
         assert!(errs(QrType::Geo, json!({"lat": 91, "lng": 0})).contains_key("data.lat"));
-        assert!(errs(QrType::Payment, json!({"journey_type": "productBased"})).contains_key("data.product_id"));
-        assert!(errs(QrType::Payment, json!({"journey_type": "variantBased"})).contains_key("data.variant_id"));
-        assert!(errs(QrType::Payment, json!({"journey_type": "basic", "amount": "1.234"})).contains_key("data.amount"));
-        assert!(errs(QrType::Vcard, json!({"first_name": "A", "phones": ["x"]})).contains_key("data.phones[0]"));
+        assert!(
+            errs(QrType::Payment, json!({"journey_type": "productBased"}))
+                .contains_key("data.product_id")
+        );
+        assert!(
+            errs(QrType::Payment, json!({"journey_type": "variantBased"}))
+                .contains_key("data.variant_id")
+        );
+        assert!(
+            errs(
+                QrType::Payment,
+                json!({"journey_type": "basic", "amount": "1.234"})
+            )
+            .contains_key("data.amount")
+        );
+        assert!(
+            errs(QrType::Vcard, json!({"first_name": "A", "phones": ["x"]}))
+                .contains_key("data.phones[0]")
+        );
         assert!(errs(QrType::Text, json!({"text": "a", "extra": 1})).contains_key("data.extra"));
     }
 }

@@ -12,9 +12,35 @@ pub const GENERATED_LEN: usize = 7;
 
 /// Words an alias may not take: our own routes and names that invite phishing.
 const RESERVED: &[&str] = &[
-    "api", "r", "p", "docs", "admin", "login", "logout", "register", "signup", "signin", "auth",
-    "healthz", "readyz", "metrics", "static", "assets", "uploads", "billing", "settings", "support",
-    "help", "account", "dashboard", "www", "mail", "qrsaas", "official", "security", "verify",
+    "api",
+    "r",
+    "p",
+    "docs",
+    "admin",
+    "login",
+    "logout",
+    "register",
+    "signup",
+    "signin",
+    "auth",
+    "healthz",
+    "readyz",
+    "metrics",
+    "static",
+    "assets",
+    "uploads",
+    "billing",
+    "settings",
+    "support",
+    "help",
+    "account",
+    "dashboard",
+    "www",
+    "mail",
+    "qrsaas",
+    "official",
+    "security",
+    "verify",
 ];
 
 impl ShortCode {
@@ -34,7 +60,10 @@ impl ShortCode {
         if !(4..=64).contains(&t.len()) {
             return Err("must be 4 to 64 characters".into());
         }
-        if !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err("may only contain letters, digits, - and _".into());
         }
         if t.starts_with(['-', '_']) || t.ends_with(['-', '_']) {
@@ -68,14 +97,27 @@ mod tests {
         let a = ShortCode::generate();
         assert_eq!(a.as_str().len(), GENERATED_LEN);
         assert!(a.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
-        let set: std::collections::HashSet<_> = (0..1000).map(|_| ShortCode::generate().0).collect();
+        let set: std::collections::HashSet<_> =
+            (0..1000).map(|_| ShortCode::generate().0).collect();
         assert_eq!(set.len(), 1000);
     }
 
     #[test]
     fn aliases() {
-        assert_eq!(ShortCode::alias("spring-sale").unwrap().as_str(), "spring-sale");
-        for bad in ["abc", "has space", "-lead", "trail_", "API", "Docs", "ünï", &"x".repeat(65)] {
+        assert_eq!(
+            ShortCode::alias("spring-sale").unwrap().as_str(),
+            "spring-sale"
+        );
+        for bad in [
+            "abc",
+            "has space",
+            "-lead",
+            "trail_",
+            "API",
+            "Docs",
+            "ünï",
+            &"x".repeat(65),
+        ] {
             assert!(ShortCode::alias(bad).is_err(), "{bad}");
         }
     }

@@ -42,8 +42,20 @@ mod tests {
 
     #[test]
     fn only_http_and_https() {
-        assert_eq!(TargetUrl::parse(" HTTPS://Example.COM:443/a b ", None).unwrap().as_str(), "https://example.com/a%20b");
-        for bad in ["javascript:alert(1)", "data:text/html,x", "ftp://x.com", "/relative", "https://u:p@x.com", "http://"] {
+        assert_eq!(
+            TargetUrl::parse(" HTTPS://Example.COM:443/a b ", None)
+                .unwrap()
+                .as_str(),
+            "https://example.com/a%20b"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "ftp://x.com",
+            "/relative",
+            "https://u:p@x.com",
+            "http://",
+        ] {
             assert!(TargetUrl::parse(bad, None).is_err(), "{bad}");
         }
         assert!(TargetUrl::parse("https://qr.example.com/r/x", Some("qr.example.com")).is_err());

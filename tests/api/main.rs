@@ -10,3 +10,4 @@ mod jobs;
 mod platform;
 mod process;
 mod projects_settings;
+mod rendering;

@@ -2,6 +2,7 @@
 //! a fresh ClickHouse database and its own Redis namespace, so tests run in parallel against the
 //! real stores. External services are faked at the network boundary (see `smtp`, `oidc`).
 
+pub mod decode;
 pub mod oidc;
 pub mod smtp;
 
