@@ -41,6 +41,10 @@ pub struct Settings {
     pub auth_limits: AuthLimits,
     pub smtp: SmtpSettings,
     pub google: GoogleSettings,
+    /// Directory of the local file store (uploads, exports).
+    pub uploads_dir: std::path::PathBuf,
+    /// Memory for cached rendered images, in MiB.
+    pub image_cache_mb: u64,
     /// Seconds the shutdown waits for in-flight work before giving up.
     pub shutdown_grace_secs: u64,
     pub log_format: LogFormat,
@@ -115,6 +119,8 @@ impl Default for Settings {
             auth_limits: AuthLimits::default(),
             smtp: SmtpSettings::default(),
             google: GoogleSettings::default(),
+            uploads_dir: "uploads".into(),
+            image_cache_mb: 256,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Pretty,
         }

@@ -19,7 +19,8 @@ use crate::queue::Queues;
 use crate::ratelimit::RateLimiter;
 use crate::scheduler::Scheduler;
 use crate::state::AppState;
-use crate::{admin, analytics, db, http, telemetry, worker};
+use crate::storage::LocalStore;
+use crate::{admin, analytics, db, http, render, telemetry, worker};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -167,6 +168,12 @@ pub async fn run(
         queues: queues.clone(),
         limiter: RateLimiter::new(redis.clone(), &settings.redis_namespace),
         google: GoogleSignIn::from_settings(&settings)?.map(Arc::new),
+        renderer: render::actor::start_pool(),
+        store: Arc::new(LocalStore::new(&settings.uploads_dir)),
+        images: moka::future::Cache::builder()
+            .weigher(|_k: &String, v: &bytes::Bytes| v.len().try_into().unwrap_or(u32::MAX))
+            .max_capacity(settings.image_cache_mb * 1024 * 1024)
+            .build(),
     };
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
 

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use actix::Addr;
+use bytes::Bytes;
+
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
@@ -9,6 +12,8 @@ use crate::accounts::google::GoogleSignIn;
 use crate::config::Settings;
 use crate::queue::Queues;
 use crate::ratelimit::RateLimiter;
+use crate::render::actor::Renderer;
+use crate::storage::Store;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,4 +24,8 @@ pub struct AppState {
     pub queues: Queues,
     pub limiter: RateLimiter,
     pub google: Option<Arc<GoogleSignIn>>,
+    pub renderer: Addr<Renderer>,
+    pub store: Arc<dyn Store>,
+    /// Rendered images by ETag (the ETag hashes every input of the image).
+    pub images: moka::future::Cache<String, Bytes>,
 }

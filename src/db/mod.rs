@@ -8,10 +8,14 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod catalog;
 pub mod emails;
 pub mod projects;
+pub mod qr_codes;
 pub mod sessions;
 pub mod settings;
+pub mod templates;
+pub mod uploads;
 pub mod users;
 
 use std::time::Duration;

@@ -22,7 +22,7 @@ pub use shortcode::ShortCode;
 pub use target_url::TargetUrl;
 
 /// Trim and bound a free-text value.
-pub(crate) fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {
+pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {
     let t = raw.trim();
     if t.is_empty() {
         return Err("must not be empty".into());

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, audit, auth, health, me, projects, settings};
+use super::{
+    admin, audit, auth, catalog, codes, health, me, projects, settings, templates, uploads,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,12 +19,21 @@ use super::{admin, audit, auth, health, me, projects, settings};
         settings::get_settings, settings::put_settings,
         audit::mine, audit::all,
         admin::list_users, admin::update_user,
+        codes::create, codes::list, codes::get_one, codes::update, codes::remove, codes::image,
+        catalog::get_merchant, catalog::put_merchant, catalog::create_product, catalog::list_products,
+        catalog::get_product, catalog::update_product, catalog::delete_product,
+        uploads::upload, uploads::download,
+        templates::list, templates::preview, templates::fill, templates::page,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Bearer),
     tags(
         (name = "accounts", description = "Sign-up, sessions, API keys, profile, settings"),
         (name = "projects", description = "Folders for QR codes"),
+        (name = "qr-codes", description = "QR codes of every type: create, style, render"),
+        (name = "payments", description = "Merchant profile and products for UPI payment codes"),
+        (name = "templates", description = "Frames and landing-page templates"),
+        (name = "public", description = "Pages served without authentication"),
         (name = "admin", description = "Operator APIs (role admin)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )

@@ -3,6 +3,8 @@
 mod admin;
 mod audit;
 mod auth;
+mod catalog;
+mod codes;
 pub mod docs;
 pub mod extract;
 mod health;
@@ -11,6 +13,8 @@ mod me;
 mod observe;
 mod projects;
 mod settings;
+mod templates;
+mod uploads;
 mod views;
 
 use actix_cors::Cors;
@@ -33,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
+        .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()))
         .service(
@@ -42,7 +47,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(projects::configure)
                 .configure(settings::configure)
                 .configure(audit::configure)
-                .configure(admin::configure),
+                .configure(admin::configure)
+                .configure(codes::configure)
+                .configure(catalog::configure)
+                .configure(uploads::configure)
+                .configure(templates::configure),
         );
 }
 

@@ -112,7 +112,7 @@ pub struct ProjectPatchBody {
 }
 
 /// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -118,7 +118,7 @@ impl Matrix {
     /// True for modules of the three finder patterns ("eyes"), which are drawn as shapes.
     pub fn in_eye(&self, x: usize, y: usize) -> bool {
         let n = self.size;
-        (x < 7 && y < 7) || (x >= n - 7 && y < 7) || (x < 7 && y >= n - 7)
+        (y < 7 && (x < 7 || x >= n - 7)) || (x < 7 && y >= n - 7)
     }
 }
 

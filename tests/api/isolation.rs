@@ -1,5 +1,5 @@
-//! Tenant isolation: every route that takes an id answers 404 for another tenant's id, and the
-//! other tenant's data is unchanged afterwards.
+//! Tenant isolation: every route that takes an id of a tenant's entity answers 404 for another
+//! tenant's id, and the other tenant's data is unchanged afterwards.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -7,13 +7,22 @@ use serde_json::json;
 use crate::common::TestApp;
 use crate::platform::ROUTES;
 
-/// The id routes walked below; `admin` routes are guarded by role instead (tested separately).
+/// The id routes walked below. Admin routes are guarded by role, and templates are a shared
+/// library (not tenant data); both are tested elsewhere.
 const WALKED: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{id}"),
     ("patch", "/api/v1/projects/{id}"),
     ("delete", "/api/v1/projects/{id}"),
     ("get", "/api/v1/api-keys/{id}"),
     ("delete", "/api/v1/api-keys/{id}"),
+    ("get", "/api/v1/qr-codes/{id}"),
+    ("patch", "/api/v1/qr-codes/{id}"),
+    ("delete", "/api/v1/qr-codes/{id}"),
+    ("get", "/api/v1/qr-codes/{id}/image"),
+    ("get", "/api/v1/products/{id}"),
+    ("patch", "/api/v1/products/{id}"),
+    ("delete", "/api/v1/products/{id}"),
+    ("get", "/api/v1/uploads/{id}"),
 ];
 
 #[tokio::test]
@@ -21,7 +30,7 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
     // A new id route must be added to the walk.
     for (m, p) in ROUTES
         .iter()
-        .filter(|(_, p)| p.contains("{id}") && !p.contains("/admin/"))
+        .filter(|(_, p)| p.contains("{id}") && !p.contains("/admin/") && !p.contains("/templates/"))
     {
         assert!(
             WALKED.contains(&(m, p)),
@@ -37,15 +46,29 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
     let (_, key) = app
         .post("/api/v1/api-keys", Some(&alice), json!({"name": "prod"}))
         .await;
+    let (_, code) = app
+        .post("/api/v1/qr-codes", Some(&alice), json!({"name": "Menu", "qr_type": "url", "dynamic": true, "target_url": "https://example.com"}))
+        .await;
+    let (_, product) = app
+        .post(
+            "/api/v1/products",
+            Some(&alice),
+            json!({"name": "Tea", "price": "20.00"}),
+        )
+        .await;
+    let upload = crate::codes::upload_logo(&app, &alice).await;
     let ids = [
-        ("projects", project["id"].as_str().unwrap()),
-        ("api-keys", key["id"].as_str().unwrap()),
+        ("projects", project["id"].as_str().unwrap().to_owned()),
+        ("api-keys", key["id"].as_str().unwrap().to_owned()),
+        ("qr-codes", code["id"].as_str().unwrap().to_owned()),
+        ("products", product["id"].as_str().unwrap().to_owned()),
+        ("uploads", upload),
     ];
 
     for (method, pattern) in WALKED {
-        let id = ids
+        let id = &ids
             .iter()
-            .find(|(kind, _)| pattern.contains(kind))
+            .find(|(kind, _)| pattern.contains(&format!("/{kind}/")))
             .unwrap()
             .1;
         let path = pattern.replace("{id}", id);
@@ -56,29 +79,33 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         assert_eq!(b["error"]["code"], "not_found");
     }
     // Alice's things are untouched, and mallory's listings do not show them.
-    let (s, p) = app
-        .get(&format!("/api/v1/projects/{}", ids[0].1), Some(&alice))
+    for (kind, id) in &ids {
+        let (s, b) = app.get(&format!("/api/v1/{kind}/{id}"), Some(&alice)).await;
+        assert_eq!(s, StatusCode::OK, "{kind}: {b}");
+        assert_ne!(b["name"], "pwned");
+    }
+    for list in [
+        "/api/v1/projects",
+        "/api/v1/api-keys",
+        "/api/v1/qr-codes",
+        "/api/v1/products",
+    ] {
+        assert_eq!(app.get(list, Some(&mallory)).await.1["total"], 0, "{list}");
+    }
+    // Referencing another tenant's project, logo or product in a body is refused too.
+    let (s, b) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&mallory),
+            json!({"name": "x", "qr_type": "url", "dynamic": true, "target_url": "https://example.com",
+                   "project_id": ids[0].1, "design": {"logo_upload_id": ids[4].1}}),
+        )
         .await;
-    assert_eq!((s, p["name"].as_str()), (StatusCode::OK, Some("Secret")));
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(b["error"]["fields"]["project_id"], "no such project");
     assert_eq!(
-        app.get(&format!("/api/v1/api-keys/{}", ids[1].1), Some(&alice))
-            .await
-            .0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/v1/projects", Some(&mallory)).await.1["total"],
-        0
-    );
-    assert_eq!(
-        app.get("/api/v1/api-keys", Some(&mallory)).await.1["total"],
-        0
-    );
-    assert_eq!(
-        app.get("/api/v1/me", Some(key["key"].as_str().unwrap()))
-            .await
-            .1["email"],
-        "alice@example.com"
+        b["error"]["fields"]["design.logo_upload_id"],
+        "no such upload"
     );
     app.stop().await.unwrap();
 }

@@ -54,6 +54,7 @@ pub async fn isolated_settings(smtp_port: u16) -> Settings {
         clickhouse_database: format!("qrsaas_t_{id}"),
         redis_namespace: format!("t_{id}"),
         shutdown_grace_secs: 5,
+        uploads_dir: std::env::temp_dir().join(format!("qrsaas-test-{id}")),
         ..Settings::default()
     };
     s.smtp.port = smtp_port;

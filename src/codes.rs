@@ -1,0 +1,646 @@
+//! QR codes: create, list, read, change, delete, and render them.
+//!
+//! Dynamic codes encode their short URL (`/r/{code}`), so the target or data can change after
+//! printing; static codes encode the payload itself. Every change is audited in its transaction.
+
+use bytes::Bytes;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::accounts::{Origin, Principal};
+use crate::audit::{self, Change};
+use crate::config::Settings;
+use crate::db::qr_codes::{NewQr, QrFilter, QrRow, QrUpdate};
+use crate::db::{self, Paged, Window};
+use crate::domain::design::Design;
+use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
+use crate::domain::{QrData, QrType, ShortCode, TargetUrl};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::render::actor::{Fits, Render};
+use crate::render::{Format, RenderError, Spec};
+use crate::state::AppState;
+use crate::templates;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Paused,
+}
+
+pub struct NewCode {
+    pub name: String,
+    pub qr_type: QrType,
+    pub dynamic: bool,
+    pub target_url: Option<TargetUrl>,
+    pub data: QrData,
+    pub design: Design,
+    pub project_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
+    pub alias: Option<ShortCode>,
+}
+
+/// A partial change; `project_id: Some(None)` moves the code out of its project.
+#[derive(Default)]
+pub struct CodePatch {
+    pub name: Option<String>,
+    pub target_url: Option<TargetUrl>,
+    pub data: Option<QrData>,
+    pub design: Option<Design>,
+    pub project_id: Option<Option<Uuid>>,
+    pub status: Option<Status>,
+}
+
+/// A code with the payload its image encodes.
+pub struct Code {
+    pub row: QrRow,
+    pub payload: String,
+}
+
+pub fn short_url(settings: &Settings, code: &str) -> String {
+    settings.public_url(&format!("/r/{code}"))
+}
+
+/// The host of our public URL: targets pointing there are refused (redirect loops).
+pub fn own_host(settings: &Settings) -> Option<String> {
+    url::Url::parse(&settings.public_base_url)
+        .ok()?
+        .host_str()
+        .map(str::to_owned)
+}
+
+fn qr_type(row: &QrRow) -> ApiResult<QrType> {
+    QrType::parse(&row.qr_type)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown qr_type {}", row.qr_type)))
+}
+
+pub fn design(row: &QrRow) -> Design {
+    row.design_json
+        .as_ref()
+        .and_then(|d| serde_json::from_value(d.0.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Checks what a code refers to — project, logo, frame template, merchant and products — all
+/// belonging to the caller. Fills the frame from `template_id` when the design has none.
+async fn check_refs(
+    conn: &mut sqlx::PgConnection,
+    owner: Uuid,
+    project_id: Option<Uuid>,
+    template_id: Option<Uuid>,
+    design: &mut Design,
+    data: &QrData,
+) -> ApiResult<()> {
+    let mut e = FieldErrors::new();
+    if let Some(pid) = project_id
+        && db::projects::get(&mut *conn, owner, pid).await?.is_none()
+    {
+        e.insert("project_id".into(), "no such project".into());
+    }
+    if let Some(logo) = design.logo_upload_id
+        && db::uploads::get(&mut *conn, owner, logo).await?.is_none()
+    {
+        e.insert("design.logo_upload_id".into(), "no such upload".into());
+    }
+    if let Some(tid) = template_id {
+        design.frame.get_or_insert(crate::domain::design::Frame {
+            template_id: Some(tid),
+            text: None,
+        });
+    }
+    if let Some(tid) = design.frame.as_ref().and_then(|f| f.template_id) {
+        let field = if template_id == Some(tid) {
+            "template_id"
+        } else {
+            "design.frame.template_id"
+        };
+        match db::templates::get(&mut *conn, tid).await? {
+            Some(t) if t.category.as_deref() == Some("frame") => {}
+            _ => {
+                e.insert(field.into(), "no such frame template".into());
+            }
+        }
+    }
+    if let QrData::Payment(pd) = data {
+        if db::catalog::merchant(&mut *conn, owner).await?.is_none() {
+            e.insert(
+                "data".into(),
+                "payment codes need a merchant profile: PUT /api/v1/merchant first".into(),
+            );
+        }
+        if let Some(pid) = pd.product_id {
+            match db::catalog::product(&mut *conn, owner, pid).await? {
+                Some(p) if p.parent_id.is_none() => {}
+                Some(_) => {
+                    e.insert(
+                        "data.product_id".into(),
+                        "is a variant; use variant_id".into(),
+                    );
+                }
+                None => {
+                    e.insert("data.product_id".into(), "no such product".into());
+                }
+            }
+        }
+        if let Some(vid) = pd.variant_id {
+            match db::catalog::product(&mut *conn, owner, vid).await? {
+                Some(v) if v.parent_id.is_some() => {
+                    if pd.product_id.is_some_and(|pid| v.parent_id != Some(pid)) {
+                        e.insert(
+                            "data.variant_id".into(),
+                            "is not a variant of product_id".into(),
+                        );
+                    }
+                }
+                Some(_) => {
+                    e.insert(
+                        "data.variant_id".into(),
+                        "is not a variant (it has no parent product)".into(),
+                    );
+                }
+                None => {
+                    e.insert("data.variant_id".into(), "no such variant".into());
+                }
+            }
+        }
+    }
+    if e.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(e))
+    }
+}
+
+/// The UPI URI of a payment code: payee from the merchant profile, `tr`/`tn` naming the code,
+/// product or variant.
+async fn payment_payload(
+    conn: &mut sqlx::PgConnection,
+    owner: Uuid,
+    short_code: &str,
+    pd: &PaymentData,
+) -> ApiResult<String> {
+    let m = db::catalog::merchant(&mut *conn, owner)
+        .await?
+        .ok_or_else(|| {
+            ApiError::field(
+                "data",
+                "payment codes need a merchant profile: PUT /api/v1/merchant first",
+            )
+        })?;
+    let product = match pd.product_id {
+        Some(id) => db::catalog::product(&mut *conn, owner, id).await?,
+        None => None,
+    };
+    let variant = match pd.variant_id {
+        Some(id) => db::catalog::product(&mut *conn, owner, id).await?,
+        None => None,
+    };
+    let parent = match (&variant, &product) {
+        (Some(v), None) => match v.parent_id {
+            Some(pid) => db::catalog::product(&mut *conn, owner, pid).await?,
+            None => None,
+        },
+        _ => None,
+    };
+    let short = |id: Uuid| id.simple().to_string()[..12].to_owned();
+    let (reference, note) = match (
+        pd.journey_type,
+        &variant,
+        product.as_ref().or(parent.as_ref()),
+    ) {
+        (JourneyType::VariantBased, Some(v), Some(p)) => (
+            format!("V{}", short(v.id)),
+            format!("{} / {}", p.name, v.name),
+        ),
+        (JourneyType::VariantBased, Some(v), None) => (format!("V{}", short(v.id)), v.name.clone()),
+        (JourneyType::ProductBased, _, Some(p)) => (format!("P{}", short(p.id)), p.name.clone()),
+        _ => (
+            format!("QR{short_code}"),
+            pd.label
+                .clone()
+                .or_else(|| pd.description.clone())
+                .unwrap_or_else(|| format!("Payment to {}", m.display_name)),
+        ),
+    };
+    let note: String = note.chars().take(80).collect();
+    Ok(upi_uri(
+        &Payee {
+            vpa: &m.upi_vpa,
+            name: &m.display_name,
+            mcc: m.mcc.as_deref(),
+            reference: &reference,
+            note: &note,
+        },
+        pd.amount.as_deref(),
+    ))
+}
+
+/// What the code's image encodes.
+pub async fn payload(
+    conn: &mut sqlx::PgConnection,
+    settings: &Settings,
+    row: &QrRow,
+) -> ApiResult<String> {
+    if row.dynamic {
+        return Ok(short_url(settings, &row.short_code));
+    }
+    let owner = row.user_id.ok_or(ApiError::NotFound)?;
+    let t = qr_type(row)?;
+    if t == QrType::Url {
+        return row
+            .target_url
+            .clone()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("url code without target")));
+    }
+    let data = row
+        .type_data
+        .as_ref()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
+    let data = QrData::parse(t, &data)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored data invalid: {e:?}")))?;
+    match &data {
+        QrData::Payment(pd) => payment_payload(conn, owner, &row.short_code, pd).await,
+        d => d
+            .encode()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no encoder for {}", row.qr_type))),
+    }
+}
+
+/// Refuses a payload that does not fit in a code (checked on the render pool).
+async fn check_fits(
+    state: &AppState,
+    payload: &str,
+    design: &Design,
+    field: &str,
+) -> ApiResult<()> {
+    match state
+        .renderer
+        .send(Fits(payload.to_owned(), design.effective_ec()))
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ RenderError::TooLong(_))) => Err(ApiError::field(field, e.to_string())),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// The audit image of a code.
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    name: Option<&'a str>,
+    qr_type: &'a str,
+    dynamic: bool,
+    short_code: &'a str,
+    target_url: Option<&'a str>,
+    status: &'a str,
+    project_id: Option<Uuid>,
+    data: Option<&'a serde_json::Value>,
+    design: Option<&'a serde_json::Value>,
+}
+
+fn snapshot(r: &QrRow) -> Snapshot<'_> {
+    Snapshot {
+        name: r.name.as_deref(),
+        qr_type: &r.qr_type,
+        dynamic: r.dynamic,
+        short_code: &r.short_code,
+        target_url: r.target_url.as_deref(),
+        status: &r.status,
+        project_id: r.project_id,
+        data: r.type_data.as_ref().map(|d| &d.0),
+        design: r.design_json.as_ref().map(|d| &d.0),
+    }
+}
+
+fn product_links(data: &QrData) -> (Option<Uuid>, Option<Uuid>) {
+    match data {
+        QrData::Payment(p) => (p.product_id, p.variant_id),
+        _ => (None, None),
+    }
+}
+
+pub async fn create(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    mut new: NewCode,
+) -> ApiResult<Code> {
+    let owner = p.user.id;
+    let mut tx = state.db.begin().await?;
+    check_refs(
+        &mut tx,
+        owner,
+        new.project_id,
+        new.template_id,
+        &mut new.design,
+        &new.data,
+    )
+    .await?;
+    let design_json = serde_json::to_value(&new.design).map_err(ApiError::internal)?;
+    let type_data = new.data.to_json();
+    let (product_id, variant_id) = product_links(&new.data);
+    let id = Uuid::now_v7();
+    let mut attempt = 0;
+    loop {
+        let code = new.alias.clone().unwrap_or_else(ShortCode::generate);
+        let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
+        let res = db::qr_codes::insert(
+            &mut sp,
+            &NewQr {
+                id,
+                user_id: owner,
+                project_id: new.project_id,
+                name: &new.name,
+                qr_type: new.qr_type.as_str(),
+                dynamic: new.dynamic,
+                short_code: code.as_str(),
+                custom_alias: new.alias.is_some(),
+                target_url: new.target_url.as_ref().map(TargetUrl::as_str),
+                design: &design_json,
+                template_id: new.design.frame.as_ref().and_then(|f| f.template_id),
+                product_id,
+                variant_id,
+                type_data: &type_data,
+            },
+        )
+        .await;
+        match res {
+            Ok(()) => {
+                sp.commit().await?;
+                break;
+            }
+            Err(e) if db::is_unique_violation(&e) && new.alias.is_some() => {
+                return Err(ApiError::Conflict {
+                    code: "alias_taken",
+                    message: "this alias is already in use".into(),
+                });
+            }
+            Err(e) if db::is_unique_violation(&e) && attempt < 5 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let row = db::qr_codes::get(&mut *tx, owner, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let payload = payload(&mut tx, &state.settings, &row).await?;
+    let field = if new.qr_type == QrType::Url && !new.dynamic {
+        "target_url"
+    } else {
+        "data"
+    };
+    check_fits(state, &payload, &new.design, field).await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::<(), _> {
+            action: "qr_code.create",
+            entity_type: "qr_code",
+            entity_id: Some(id.to_string()),
+            before: None,
+            after: Some(&snapshot(&row)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Code { row, payload })
+}
+
+pub async fn get(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<Code> {
+    let row = db::qr_codes::get(&state.db, p.user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut conn = state.db.acquire().await?;
+    let payload = payload(&mut conn, &state.settings, &row).await?;
+    Ok(Code { row, payload })
+}
+
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    filter: &QrFilter<'_>,
+    w: Window,
+) -> ApiResult<Paged<Code>> {
+    let paged = db::qr_codes::list(&state.db, p.user.id, filter, w).await?;
+    let mut conn = state.db.acquire().await?;
+    let mut items = Vec::with_capacity(paged.items.len());
+    for row in paged.items {
+        let payload = payload(&mut conn, &state.settings, &row).await?;
+        items.push(Code { row, payload });
+    }
+    Ok(Paged {
+        items,
+        total: paged.total,
+    })
+}
+
+pub async fn update(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+    patch: CodePatch,
+) -> ApiResult<Code> {
+    let owner = p.user.id;
+    let mut tx = state.db.begin().await?;
+    let before = db::qr_codes::get_for_update(&mut *tx, owner, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if before.status == "blocked" {
+        return Err(ApiError::Forbidden(
+            "this code was blocked by an administrator",
+        ));
+    }
+    let t = qr_type(&before)?;
+    let mut design = patch.design.unwrap_or_else(|| design(&before));
+    let data = match patch.data {
+        Some(d) => d,
+        None => {
+            let stored = before
+                .type_data
+                .as_ref()
+                .map(|d| d.0.clone())
+                .unwrap_or_default();
+            QrData::parse(t, &stored)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored data invalid: {e:?}")))?
+        }
+    };
+    let project_id = patch.project_id.unwrap_or(before.project_id);
+    check_refs(&mut tx, owner, project_id, None, &mut design, &data).await?;
+    let target_url = patch
+        .target_url
+        .as_ref()
+        .map(TargetUrl::as_str)
+        .or(before.target_url.as_deref());
+    let design_json = serde_json::to_value(&design).map_err(ApiError::internal)?;
+    let (product_id, variant_id) = product_links(&data);
+    let status = match patch.status {
+        Some(Status::Active) => "active",
+        Some(Status::Paused) => "paused",
+        None => before.status.as_str(),
+    };
+    db::qr_codes::update(
+        &mut tx,
+        id,
+        &QrUpdate {
+            name: patch
+                .name
+                .as_deref()
+                .or(before.name.as_deref())
+                .unwrap_or(""),
+            project_id,
+            target_url,
+            design: &design_json,
+            status,
+            product_id,
+            variant_id,
+            type_data: &data.to_json(),
+        },
+    )
+    .await?;
+    let after = db::qr_codes::get(&mut *tx, owner, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let payload = payload(&mut tx, &state.settings, &after).await?;
+    check_fits(state, &payload, &design, "data").await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change {
+            action: "qr_code.update",
+            entity_type: "qr_code",
+            entity_id: Some(id.to_string()),
+            before: Some(&snapshot(&before)),
+            after: Some(&snapshot(&after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Code {
+        row: after,
+        payload,
+    })
+}
+
+/// Soft delete: the row stays (analytics, audit), the code stops resolving and listing.
+pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let before = db::qr_codes::get_for_update(&mut *tx, p.user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    db::qr_codes::soft_delete(&mut *tx, id).await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::<_, ()> {
+            action: "qr_code.delete",
+            entity_type: "qr_code",
+            entity_id: Some(id.to_string()),
+            before: Some(&snapshot(&before)),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A rendered image, or "not modified" when the client's ETag still matches.
+pub enum Image {
+    Fresh {
+        bytes: Bytes,
+        etag: String,
+        format: Format,
+    },
+    NotModified {
+        etag: String,
+    },
+}
+
+/// Renders a code (or serves it from the image cache). The ETag hashes everything the image
+/// depends on — payload, design, caption, logo, format, size — so any change to the code, its
+/// design, the merchant or a product yields a new image and the old cache entry is never served.
+pub async fn image(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+    format: Format,
+    size: u32,
+    if_none_match: Option<&str>,
+) -> ApiResult<Image> {
+    let row = db::qr_codes::get(&state.db, p.user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut conn = state.db.acquire().await?;
+    let payload = payload(&mut conn, &state.settings, &row).await?;
+    let design = design(&row);
+    let (caption, caption_on_top) = match &design.frame {
+        None => (None, false),
+        Some(f) => {
+            let template = match f.template_id {
+                Some(tid) => db::templates::get(&mut *conn, tid).await?,
+                None => None,
+            };
+            let (default, top) = template
+                .as_ref()
+                .map(templates::frame_caption)
+                .unwrap_or((None, false));
+            (
+                f.text.clone().or(default).or_else(|| Some(String::new())),
+                top,
+            )
+        }
+    };
+    drop(conn);
+    let mut h = Sha256::new();
+    for part in [
+        payload.as_str(),
+        &serde_json::to_string(&design).unwrap_or_default(),
+        caption.as_deref().unwrap_or("-"),
+        format.extension(),
+        &size.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let etag = format!("\"{}\"", hex::encode(&h.finalize()[..16]));
+    if if_none_match.is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok(Image::NotModified { etag });
+    }
+    if let Some(bytes) = state.images.get(&etag).await {
+        metrics::counter!("image_cache_hits_total").increment(1);
+        return Ok(Image::Fresh {
+            bytes,
+            etag,
+            format,
+        });
+    }
+    let logo = match design.logo_upload_id {
+        Some(upload) => Some(crate::uploads::read(state, p.user.id, upload).await?.1),
+        None => None,
+    };
+    let spec = Spec {
+        payload,
+        design,
+        caption,
+        caption_on_top,
+        logo,
+        format,
+        size,
+    };
+    let bytes = match state.renderer.send(Render(spec)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e @ RenderError::TooLong(_))) => return Err(ApiError::field("data", e.to_string())),
+        Ok(Err(e)) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    state.images.insert(etag.clone(), bytes.clone()).await;
+    Ok(Image::Fresh {
+        bytes,
+        etag,
+        format,
+    })
+}

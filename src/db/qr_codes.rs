@@ -1,0 +1,209 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Paged, Window};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QrRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub qr_type: String,
+    pub dynamic: bool,
+    pub short_code: String,
+    pub target_url: Option<String>,
+    pub design_json: Option<Json<serde_json::Value>>,
+    pub status: String,
+    pub custom_alias: bool,
+    pub template_id: Option<Uuid>,
+    pub product_id: Option<Uuid>,
+    pub variant_id: Option<Uuid>,
+    pub scans_total: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub type_data: Option<Json<serde_json::Value>>,
+}
+
+/// `qr_codes q LEFT JOIN qr_type_details d` columns, for `concat!` (sqlx takes only static SQL).
+macro_rules! qr_select {
+    () => {
+        "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, d.type_data \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id "
+    };
+}
+
+pub struct NewQr<'a> {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: &'a str,
+    pub qr_type: &'a str,
+    pub dynamic: bool,
+    pub short_code: &'a str,
+    pub custom_alias: bool,
+    pub target_url: Option<&'a str>,
+    pub design: &'a serde_json::Value,
+    pub template_id: Option<Uuid>,
+    pub product_id: Option<Uuid>,
+    pub variant_id: Option<Uuid>,
+    pub type_data: &'a serde_json::Value,
+}
+
+pub async fn insert(conn: &mut sqlx::PgConnection, q: &NewQr<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO qr_codes (id, user_id, project_id, name, qr_type, dynamic, short_code, custom_alias, \
+           target_url, design_json, template_id, product_id, variant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(q.id)
+    .bind(q.user_id)
+    .bind(q.project_id)
+    .bind(q.name)
+    .bind(q.qr_type)
+    .bind(q.dynamic)
+    .bind(q.short_code)
+    .bind(q.custom_alias)
+    .bind(q.target_url)
+    .bind(Json(q.design))
+    .bind(q.template_id)
+    .bind(q.product_id)
+    .bind(q.variant_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO qr_type_details (qr_id, type_data) VALUES ($1, $2)")
+        .bind(q.id)
+        .bind(Json(q.type_data))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
+/// The owner's code unless deleted; other tenants' ids read as absent.
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<QrRow>, sqlx::Error> {
+    sqlx::query_as::<_, QrRow>(concat!(
+        qr_select!(),
+        "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted'"
+    ))
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn get_for_update(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<QrRow>, sqlx::Error> {
+    sqlx::query_as::<_, QrRow>(concat!(
+        qr_select!(),
+        "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted' FOR UPDATE OF q"
+    ))
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub struct QrFilter<'a> {
+    pub project_id: Option<Uuid>,
+    pub qr_type: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub q: Option<String>,
+}
+
+pub async fn list(
+    db: &sqlx::PgPool,
+    user_id: Uuid,
+    f: &QrFilter<'_>,
+    w: Window,
+) -> Result<Paged<QrRow>, sqlx::Error> {
+    let pattern =
+        f.q.as_deref()
+            .map(|q| format!("%{}%", super::users::escape_like(q)));
+    let items = sqlx::query_as::<_, QrRow>(concat!(
+        qr_select!(),
+        "WHERE q.user_id = $1 AND q.status <> 'deleted' \
+           AND ($2::uuid IS NULL OR q.project_id = $2) AND ($3::text IS NULL OR q.qr_type = $3) \
+           AND ($4::text IS NULL OR q.status = $4) AND ($5::text IS NULL OR q.name ILIKE $5) \
+         ORDER BY q.created_at DESC, q.id LIMIT $6 OFFSET $7"
+    ))
+    .bind(user_id)
+    .bind(f.project_id)
+    .bind(f.qr_type)
+    .bind(f.status)
+    .bind(&pattern)
+    .bind(w.limit)
+    .bind(w.offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(
+        "SELECT count(*) FROM qr_codes q WHERE q.user_id = $1 AND q.status <> 'deleted' \
+           AND ($2::uuid IS NULL OR q.project_id = $2) AND ($3::text IS NULL OR q.qr_type = $3) \
+           AND ($4::text IS NULL OR q.status = $4) AND ($5::text IS NULL OR q.name ILIKE $5)",
+    )
+    .bind(user_id)
+    .bind(f.project_id)
+    .bind(f.qr_type)
+    .bind(f.status)
+    .bind(&pattern)
+    .fetch_one(db)
+    .await?;
+    Ok(Paged { items, total })
+}
+
+/// The mutable fields of a code, written whole (the capability merges a PATCH first).
+pub struct QrUpdate<'a> {
+    pub name: &'a str,
+    pub project_id: Option<Uuid>,
+    pub target_url: Option<&'a str>,
+    pub design: &'a serde_json::Value,
+    pub status: &'a str,
+    pub product_id: Option<Uuid>,
+    pub variant_id: Option<Uuid>,
+    pub type_data: &'a serde_json::Value,
+}
+
+pub async fn update(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    u: &QrUpdate<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE qr_codes SET name = $2, project_id = $3, target_url = $4, design_json = $5, status = $6, \
+           product_id = $7, variant_id = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(u.name)
+    .bind(u.project_id)
+    .bind(u.target_url)
+    .bind(Json(u.design))
+    .bind(u.status)
+    .bind(u.product_id)
+    .bind(u.variant_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE qr_type_details SET type_data = $2 WHERE qr_id = $1")
+        .bind(id)
+        .bind(Json(u.type_data))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn soft_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE qr_codes SET status = 'deleted', deleted_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,369 @@
+//! `/api/v1/qr-codes`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{Caller, ListResponse, PageQuery};
+use super::json::Json;
+use crate::codes::{self, Code, CodePatch, Image, NewCode, Status};
+use crate::db::qr_codes::QrFilter;
+use crate::domain::{Design, QrData, QrType, ShortCode, TargetUrl, bounded_text};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::render::{DEFAULT_SIZE, Format, MAX_SIZE, MIN_SIZE};
+use crate::state::AppState;
+
+/// The QR object of API.md, plus `payload`: exactly what the image encodes.
+#[derive(Serialize, ToSchema)]
+pub struct QrView {
+    id: Uuid,
+    name: Option<String>,
+    qr_type: String,
+    dynamic: bool,
+    short_code: String,
+    short_url: String,
+    target_url: Option<String>,
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+    design: Design,
+    project_id: Option<Uuid>,
+    template_id: Option<Uuid>,
+    /// `active`, `paused` or `blocked`
+    status: String,
+    scans_total: i64,
+    payload: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn view(settings: &crate::config::Settings, c: Code) -> QrView {
+    let r = c.row;
+    QrView {
+        short_url: codes::short_url(settings, &r.short_code),
+        design: codes::design(&r),
+        id: r.id,
+        name: r.name,
+        qr_type: r.qr_type,
+        dynamic: r.dynamic,
+        short_code: r.short_code,
+        target_url: r.target_url,
+        data: r.type_data.map(|d| d.0).unwrap_or_default(),
+        project_id: r.project_id,
+        template_id: r.template_id,
+        status: r.status,
+        scans_total: r.scans_total,
+        payload: c.payload,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    qr_type: QrType,
+    /// Dynamic codes encode their short URL and can be retargeted after printing.
+    dynamic: bool,
+    /// url codes: the http(s) target.
+    target_url: Option<String>,
+    /// Type-specific fields (see API.md).
+    #[schema(value_type = Option<Object>)]
+    data: Option<serde_json::Value>,
+    #[schema(value_type = Option<Design>)]
+    design: Option<serde_json::Value>,
+    project_id: Option<Uuid>,
+    /// A frame template applied to the design.
+    template_id: Option<Uuid>,
+    /// Custom short code for dynamic codes (4–64 of A–Z a–z 0–9 - _).
+    alias: Option<String>,
+}
+
+fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
+    r.map_err(|e| errors.extend(e)).ok()
+}
+
+fn one<T>(errors: &mut FieldErrors, field: &str, r: Result<T, String>) -> Option<T> {
+    r.map_err(|why| errors.insert(field.to_owned(), why)).ok()
+}
+
+/// The target of a url code: required for url codes, refused for every other type.
+fn target(
+    errors: &mut FieldErrors,
+    t: QrType,
+    raw: Option<&str>,
+    own: Option<&str>,
+) -> Option<TargetUrl> {
+    match (t, raw) {
+        (QrType::Url, Some(u)) => one(errors, "target_url", TargetUrl::parse(u, own)),
+        (QrType::Url, None) => one(
+            errors,
+            "target_url",
+            Err("is required for url codes".into()),
+        ),
+        (_, Some(_)) => one(
+            errors,
+            "target_url",
+            Err("only url codes have a target_url".into()),
+        ),
+        (_, None) => None,
+    }
+}
+
+/// Create a QR code of any type.
+#[utoipa::path(post, path = "/api/v1/qr-codes", tag = "qr-codes", security(("bearer" = [])), request_body = CreateBody,
+    responses((status = 201, body = QrView), (status = 409, description = "Alias taken"), (status = 422, description = "Invalid fields")))]
+#[post("/qr-codes")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<CreateBody>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let own = codes::own_host(&state.settings);
+    let mut e = FieldErrors::new();
+    let name = one(&mut e, "name", bounded_text(&b.name, 200));
+    let target_url = target(&mut e, b.qr_type, b.target_url.as_deref(), own.as_deref());
+    let data = match (b.qr_type, &b.data) {
+        (QrType::Url, Some(d)) if !d.is_null() && d.as_object().is_none_or(|o| !o.is_empty()) => {
+            one(
+                &mut e,
+                "data",
+                Err("url codes take target_url, not data".into()),
+            )
+        }
+        (t, d) => take(
+            &mut e,
+            QrData::parse(t, d.as_ref().unwrap_or(&serde_json::Value::Null)),
+        ),
+    };
+    let design = take(
+        &mut e,
+        Design::parse(b.design.as_ref().unwrap_or(&serde_json::Value::Null)),
+    );
+    let alias = match (&b.alias, b.dynamic) {
+        (Some(_), false) => one(&mut e, "alias", Err("aliases are for dynamic codes".into())),
+        (Some(a), true) => one(&mut e, "alias", ShortCode::alias(a)).map(Some),
+        (None, _) => Some(None),
+    };
+    let (Some(name), Some(data), Some(design), Some(alias)) = (name, data, design, alias) else {
+        return Err(ApiError::Validation(e));
+    };
+    if !e.is_empty() {
+        return Err(ApiError::Validation(e));
+    }
+    let new = NewCode {
+        name,
+        qr_type: b.qr_type,
+        dynamic: b.dynamic,
+        target_url,
+        data,
+        design,
+        project_id: b.project_id,
+        template_id: b.template_id,
+        alias,
+    };
+    let code = codes::create(&state, &caller.origin, &caller.principal, new).await?;
+    Ok(HttpResponse::Created().json(view(&state.settings, code)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    project_id: Option<Uuid>,
+    qr_type: Option<QrType>,
+    /// `active`, `paused` or `blocked`
+    status: Option<String>,
+    /// Matches the name.
+    q: Option<String>,
+}
+
+/// The caller's codes, newest first.
+#[utoipa::path(get, path = "/api/v1/qr-codes", tag = "qr-codes", security(("bearer" = [])), params(ListQuery, PageQuery),
+    responses((status = 200, body = ListResponse<QrView>)))]
+#[get("/qr-codes")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<QrView>>> {
+    let w = page.window()?;
+    if let Some(s) = &q.status
+        && !["active", "paused", "blocked"].contains(&s.as_str())
+    {
+        return Err(ApiError::field(
+            "status",
+            "must be active, paused or blocked",
+        ));
+    }
+    let filter = QrFilter {
+        project_id: q.project_id,
+        qr_type: q.qr_type.map(QrType::as_str),
+        status: q.status.as_deref(),
+        q: q.q
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    };
+    let paged = codes::list(&state, &caller.principal, &filter, w).await?;
+    Ok(web::Json(ListResponse::new(paged, w, |c| {
+        view(&state.settings, c)
+    })))
+}
+
+/// One code.
+#[utoipa::path(get, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])),
+    responses((status = 200, body = QrView), (status = 404, description = "Not found")))]
+#[get("/qr-codes/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<QrView>> {
+    Ok(web::Json(view(
+        &state.settings,
+        codes::get(&state, &caller.principal, *id).await?,
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    name: Option<String>,
+    target_url: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    data: Option<serde_json::Value>,
+    #[schema(value_type = Option<Design>)]
+    design: Option<serde_json::Value>,
+    /// A project id, or null to take the code out of its project.
+    #[serde(default, deserialize_with = "super::projects::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    project_id: Option<Option<Uuid>>,
+    status: Option<Status>,
+}
+
+/// Change a code. For dynamic codes the printed image stays valid.
+#[utoipa::path(patch, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])), request_body = PatchBody,
+    responses((status = 200, body = QrView), (status = 404, description = "Not found"), (status = 422, description = "Invalid fields")))]
+#[patch("/qr-codes/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: Json<PatchBody>,
+) -> ApiResult<web::Json<QrView>> {
+    let b = body.0;
+    let current = codes::get(&state, &caller.principal, *id).await?;
+    let t = QrType::parse(&current.row.qr_type).ok_or(ApiError::NotFound)?;
+    let own = codes::own_host(&state.settings);
+    let mut e = FieldErrors::new();
+    let mut patch = CodePatch {
+        project_id: b.project_id,
+        status: b.status,
+        ..CodePatch::default()
+    };
+    if let Some(n) = &b.name {
+        patch.name = one(&mut e, "name", bounded_text(n, 200));
+    }
+    if b.target_url.is_some() {
+        patch.target_url = target(&mut e, t, b.target_url.as_deref(), own.as_deref());
+    }
+    if let Some(d) = &b.data {
+        if t == QrType::Url {
+            e.insert("data".into(), "url codes take target_url, not data".into());
+        } else {
+            patch.data = take(&mut e, QrData::parse(t, d));
+        }
+    }
+    if let Some(d) = &b.design {
+        patch.design = take(&mut e, Design::parse(d));
+    }
+    if !e.is_empty() {
+        return Err(ApiError::Validation(e));
+    }
+    let code = codes::update(&state, &caller.origin, &caller.principal, *id, patch).await?;
+    Ok(web::Json(view(&state.settings, code)))
+}
+
+/// Delete a code (it stops resolving; analytics are kept).
+#[utoipa::path(delete, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found")))]
+#[delete("/qr-codes/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    codes::delete(&state, &caller.origin, &caller.principal, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ImageQuery {
+    /// png (default), svg or pdf
+    format: Option<Format>,
+    /// Width in pixels, 128–4096 (default 512).
+    size: Option<u32>,
+}
+
+/// The rendered code. Cached; answers 304 to a matching `If-None-Match`.
+#[utoipa::path(get, path = "/api/v1/qr-codes/{id}/image", tag = "qr-codes", security(("bearer" = [])), params(ImageQuery),
+    responses((status = 200, description = "PNG (default), SVG or PDF", content_type = "image/png"),
+        (status = 304, description = "Not modified"), (status = 404, description = "Not found"), (status = 422, description = "Bad size or format")))]
+#[get("/qr-codes/{id}/image")]
+pub async fn image(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    q: web::Query<ImageQuery>,
+) -> ApiResult<HttpResponse> {
+    let size = q.size.unwrap_or(DEFAULT_SIZE);
+    if !(MIN_SIZE..=MAX_SIZE).contains(&size) {
+        return Err(ApiError::field(
+            "size",
+            format!("must be between {MIN_SIZE} and {MAX_SIZE}"),
+        ));
+    }
+    let format = q.format.unwrap_or(Format::Png);
+    let inm = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let cache = "private, max-age=300";
+    match codes::image(&state, &caller.principal, *id, format, size, inm).await? {
+        Image::NotModified { etag } => Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish()),
+        Image::Fresh {
+            bytes,
+            etag,
+            format,
+        } => {
+            let disposition = format!("inline; filename=\"qr-{id}.{}\"", format.extension());
+            Ok(HttpResponse::Ok()
+                .content_type(format.content_type())
+                .insert_header((header::ETAG, etag))
+                .insert_header((header::CACHE_CONTROL, cache))
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+                ))
+                .body(bytes))
+        }
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(update)
+        .service(remove)
+        .service(image);
+}
