@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use crate::accounts::{self, Origin, Principal};
 use crate::audit::{self, Change};
+use crate::cache::Invalidate;
 use crate::db::users::UserRow;
 use crate::db::{self, Paged, Window};
 use crate::domain::Role;
@@ -61,11 +62,14 @@ pub async fn update_user(
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::User { id }).await;
     Ok(after)
 }
 
-/// `qrsaas admin promote EMAIL`: makes a user an admin (audited as a system action).
-pub async fn promote(db_pool: &sqlx::PgPool, email: &str) -> anyhow::Result<UserRow> {
+/// `qrsaas admin promote EMAIL`: makes a user an admin (audited as a system action) and tells
+/// the running replicas, so the user's existing sessions see the new role at once.
+pub async fn promote(settings: &crate::config::Settings, email: &str) -> anyhow::Result<UserRow> {
+    let db_pool = &db::connect(settings).await?;
     let email = crate::domain::Email::parse(email).map_err(|e| anyhow::anyhow!("e-mail {e}"))?;
     let mut tx = db_pool.begin().await?;
     let before = db::users::by_email(&mut *tx, email.as_str())
@@ -94,5 +98,14 @@ pub async fn promote(db_pool: &sqlx::PgPool, email: &str) -> anyhow::Result<User
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
+    let mut redis = redis::Client::open(secrecy::ExposeSecret::expose_secret(&settings.redis_url))?
+        .get_multiplexed_async_connection()
+        .await?;
+    crate::cache::announce(
+        &mut redis,
+        &crate::cache::channel(&settings.redis_namespace),
+        &Invalidate::User { id: after.id },
+    )
+    .await?;
     Ok(after)
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
+use crate::cache::Invalidate;
 use crate::db::catalog::{MerchantRow, ProductRow};
 use crate::db::{self, Paged, Window};
 use crate::domain::Money;
@@ -108,6 +109,7 @@ pub async fn put_merchant(
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::Owner { id: p.user.id }).await;
     Ok(after)
 }
 
@@ -211,6 +213,7 @@ pub async fn update_product(
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::Owner { id: p.user.id }).await;
     Ok(after)
 }
 
@@ -248,6 +251,7 @@ pub async fn delete_product(
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::Owner { id: p.user.id }).await;
     Ok(codes)
 }
 

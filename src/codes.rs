@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
+use crate::cache::{CachedImage, ImageKey, Invalidate};
 use crate::config::Settings;
 use crate::db::qr_codes::{NewQr, QrFilter, QrRow, QrUpdate};
 use crate::db::{self, Paged, Window};
@@ -518,6 +519,13 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    state
+        .bus
+        .publish(Invalidate::Code {
+            id,
+            short_code: after.short_code.clone(),
+        })
+        .await;
     Ok(Code {
         row: after,
         payload,
@@ -544,6 +552,13 @@ pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
     )
     .await?;
     tx.commit().await?;
+    state
+        .bus
+        .publish(Invalidate::Code {
+            id,
+            short_code: before.short_code.clone(),
+        })
+        .await;
     Ok(())
 }
 
@@ -559,9 +574,9 @@ pub enum Image {
     },
 }
 
-/// Renders a code (or serves it from the image cache). The ETag hashes everything the image
-/// depends on — payload, design, caption, logo, format, size — so any change to the code, its
-/// design, the merchant or a product yields a new image and the old cache entry is never served.
+/// Renders a code, or serves it from the image cache. The ETag hashes everything the image
+/// depends on (payload, design, caption, format, size). Cached entries are dropped on every
+/// replica when the code changes, or when the owner's merchant profile or products change.
 pub async fn image(
     state: &AppState,
     p: &Principal,
@@ -570,6 +585,31 @@ pub async fn image(
     size: u32,
     if_none_match: Option<&str>,
 ) -> ApiResult<Image> {
+    let key = ImageKey {
+        qr_id: id,
+        format,
+        size,
+    };
+    let matches = |etag: &str| {
+        if_none_match.is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    };
+    let epoch = state.bus.caches().epoch();
+    // Hot path: no database work at all. The owner check keeps the shared cache tenant-safe.
+    if let Some(hit) = state.bus.caches().images.get(&key)
+        && hit.owner == p.user.id
+    {
+        metrics::counter!("image_cache_hits_total").increment(1);
+        if matches(&hit.etag) {
+            return Ok(Image::NotModified {
+                etag: hit.etag.clone(),
+            });
+        }
+        return Ok(Image::Fresh {
+            bytes: hit.bytes.clone(),
+            etag: hit.etag.clone(),
+            format,
+        });
+    }
     let row = db::qr_codes::get(&state.db, p.user.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -606,17 +646,8 @@ pub async fn image(
         h.update([0u8]);
     }
     let etag = format!("\"{}\"", hex::encode(&h.finalize()[..16]));
-    if if_none_match.is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if matches(&etag) {
         return Ok(Image::NotModified { etag });
-    }
-    if let Some(bytes) = state.images.get(&etag).await {
-        metrics::counter!("image_cache_hits_total").increment(1);
-        return Ok(Image::Fresh {
-            bytes,
-            etag,
-            format,
-        });
     }
     let logo = match design.logo_upload_id {
         Some(upload) => Some(crate::uploads::read(state, p.user.id, upload).await?.1),
@@ -637,7 +668,12 @@ pub async fn image(
         Ok(Err(e)) => return Err(ApiError::internal(e)),
         Err(e) => return Err(ApiError::internal(e)),
     };
-    state.images.insert(etag.clone(), bytes.clone()).await;
+    let cached = CachedImage {
+        owner: p.user.id,
+        etag: etag.clone(),
+        bytes: bytes.clone(),
+    };
+    state.bus.caches().insert_image(epoch, key, cached);
     Ok(Image::Fresh {
         bytes,
         etag,

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::google::GoogleSignIn;
+use crate::cache::{self, Bus, Caches};
 use crate::config::Settings;
 use crate::notify::Notifier;
 use crate::queue::Queues;
@@ -98,8 +99,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         },
         Command::Migrate => return migrate(&settings).await,
         Command::Admin(AdminCommand::Promote { email }) => {
-            let pool = db::connect(&settings).await?;
-            let user = admin::promote(&pool, &email).await?;
+            let user = admin::promote(&settings, &email).await?;
             println!("{} is now an admin", user.email);
             return Ok(());
         }
@@ -160,6 +160,7 @@ pub async fn run(
         .get_connection_manager()
         .await?;
     let queues = Queues::new(redis.clone(), &settings.redis_namespace);
+    let caches = Arc::new(Caches::new(settings.image_cache_mb));
     let state = AppState {
         settings: settings.clone(),
         db: pool.clone(),
@@ -170,16 +171,20 @@ pub async fn run(
         google: GoogleSignIn::from_settings(&settings)?.map(Arc::new),
         renderer: render::actor::start_pool(),
         store: Arc::new(LocalStore::new(&settings.uploads_dir)),
-        images: moka::future::Cache::builder()
-            .weigher(|_k: &String, v: &bytes::Bytes| v.len().try_into().unwrap_or(u32::MAX))
-            .max_capacity(settings.image_cache_mb * 1024 * 1024)
-            .build(),
+        bus: Bus::new(caches.clone(), redis.clone(), &settings.redis_namespace),
     };
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
 
     let mut server = None;
     let mut addr = None;
+    let mut subscriber = None;
     if parts.http {
+        subscriber = Some(tokio::spawn(cache::subscribe(
+            redis::Client::open(settings.redis_url.expose_secret())?,
+            settings.redis_namespace.clone(),
+            caches.clone(),
+            shutdown.clone(),
+        )));
         let st = state.clone();
         let origins = settings.cors_allowed_origins.clone();
         let mut srv = HttpServer::new(move || {
@@ -234,6 +239,9 @@ pub async fn run(
     if let Some((handle, join)) = server {
         handle.stop(true).await;
         let _ = join.await;
+    }
+    if let Some(s) = subscriber {
+        let _ = s.await;
     }
     if let Some(w) = workers {
         match w.await {

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use actix::Addr;
-use bytes::Bytes;
 
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 use crate::accounts::google::GoogleSignIn;
+use crate::cache::Bus;
 use crate::config::Settings;
 use crate::queue::Queues;
 use crate::ratelimit::RateLimiter;
@@ -26,6 +26,6 @@ pub struct AppState {
     pub google: Option<Arc<GoogleSignIn>>,
     pub renderer: Addr<Renderer>,
     pub store: Arc<dyn Store>,
-    /// Rendered images by ETag (the ETag hashes every input of the image).
-    pub images: moka::future::Cache<String, Bytes>,
+    /// In-process caches and their cross-replica invalidation.
+    pub bus: Bus,
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Change};
+use crate::cache::Invalidate;
 use crate::db::api_keys::ApiKeyRow;
 use crate::db::users::{NewUser, UserRow};
 use crate::db::{self, sessions::NewSession};
@@ -245,30 +246,42 @@ pub async fn logout(state: &AppState, origin: &Origin, p: &Principal) -> ApiResu
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::User { id: p.user.id }).await;
     Ok(())
 }
 
 /// Resolves a bearer credential (session token or API key) to its principal.
 pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<Principal> {
     let hash = secrets::sha256(bearer);
-    let principal = if bearer.starts_with(secrets::API_KEY_PREFIX) {
-        db::api_keys::user_by_key_hash(&state.db, &hash)
-            .await?
-            .map(|(key_id, user)| Principal {
-                user,
-                session_id: None,
-                api_key_id: Some(key_id),
-            })
-    } else {
-        db::sessions::user_by_token_hash(&state.db, &hash)
-            .await?
-            .map(|(session_id, user)| Principal {
-                user,
-                session_id: Some(session_id),
-                api_key_id: None,
-            })
+    let caches = state.bus.caches();
+    let principal = match caches.principals.get(&hash) {
+        Some(p) => p,
+        None => {
+            // Taken before the load: an invalidation during it forbids caching the result.
+            let epoch = caches.epoch();
+            let loaded = if bearer.starts_with(secrets::API_KEY_PREFIX) {
+                db::api_keys::user_by_key_hash(&state.db, &hash)
+                    .await?
+                    .map(|(key_id, user)| Principal {
+                        user,
+                        session_id: None,
+                        api_key_id: Some(key_id),
+                    })
+            } else {
+                db::sessions::user_by_token_hash(&state.db, &hash)
+                    .await?
+                    .map(|(session_id, user)| Principal {
+                        user,
+                        session_id: Some(session_id),
+                        api_key_id: None,
+                    })
+            };
+            let p = loaded.ok_or(ApiError::Unauthorized)?;
+            // Inserted once per load, never refreshed on hits, so the TTL bounds staleness.
+            caches.insert_principal(epoch, hash, p.clone());
+            p
+        }
     };
-    let principal = principal.ok_or(ApiError::Unauthorized)?;
     if principal.user.suspended_at.is_some() {
         return Err(ApiError::Forbidden("this account is suspended"));
     }
@@ -299,6 +312,7 @@ pub async fn update_profile(
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::User { id: p.user.id }).await;
     Ok(after)
 }
 
@@ -381,6 +395,7 @@ pub async fn revoke_api_key(
     )
     .await?;
     tx.commit().await?;
+    state.bus.publish(Invalidate::User { id: p.user.id }).await;
     Ok(())
 }
 

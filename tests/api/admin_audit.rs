@@ -25,7 +25,7 @@ async fn admins_search_suspend_and_change_roles() {
         (s, b["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
-    qrsaas::admin::promote(&app.db, "BOSS@example.com")
+    qrsaas::admin::promote(&app.settings, "BOSS@example.com")
         .await
         .unwrap();
 
@@ -222,7 +222,7 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
         app.get("/api/v1/admin/audit-logs", Some(&other)).await.0,
         StatusCode::FORBIDDEN
     );
-    qrsaas::admin::promote(&app.db, "other@example.com")
+    qrsaas::admin::promote(&app.settings, "other@example.com")
         .await
         .unwrap();
     let (_, all) = app.get("/api/v1/admin/audit-logs", Some(&other)).await;

@@ -12,3 +12,4 @@ mod platform;
 mod process;
 mod projects_settings;
 mod rendering;
+mod replicas;

@@ -120,6 +120,17 @@ impl TestApp {
         }
     }
 
+    /// A second `serve` instance on the same stores and namespace: another replica.
+    pub async fn replica(&self) -> TestApp {
+        let parts = Parts {
+            http: true,
+            workers: false,
+            scheduler: false,
+            migrate: false,
+        };
+        Self::start(self.settings.clone(), parts, self.smtp.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
