@@ -57,7 +57,7 @@ pub struct Caches {
     /// only if it is unchanged, so a load that raced an invalidation cannot re-cache stale data.
     epoch: AtomicU64,
     /// Session-token or API-key hash → principal.
-    pub principals: moka::sync::Cache<Vec<u8>, Principal>,
+    pub principals: moka::sync::Cache<Vec<u8>, Arc<Principal>>,
     pub images: moka::sync::Cache<ImageKey, Arc<CachedImage>>,
 }
 
@@ -86,7 +86,7 @@ impl Caches {
     }
 
     /// Inserts a principal loaded since `epoch`, unless an invalidation happened meanwhile.
-    pub fn insert_principal(&self, epoch: u64, hash: Vec<u8>, p: Principal) {
+    pub fn insert_principal(&self, epoch: u64, hash: Vec<u8>, p: Arc<Principal>) {
         if self.epoch() == epoch {
             self.principals.insert(hash, p);
         }

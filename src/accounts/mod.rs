@@ -251,7 +251,7 @@ pub async fn logout(state: &AppState, origin: &Origin, p: &Principal) -> ApiResu
 }
 
 /// Resolves a bearer credential (session token or API key) to its principal.
-pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<Principal> {
+pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<std::sync::Arc<Principal>> {
     let hash = secrets::sha256(bearer);
     let caches = state.bus.caches();
     let principal = match caches.principals.get(&hash) {
@@ -276,7 +276,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<Principal
                         api_key_id: None,
                     })
             };
-            let p = loaded.ok_or(ApiError::Unauthorized)?;
+            let p = std::sync::Arc::new(loaded.ok_or(ApiError::Unauthorized)?);
             // Inserted once per load, never refreshed on hits, so the TTL bounds staleness.
             caches.insert_principal(epoch, hash, p.clone());
             p

@@ -116,7 +116,7 @@ fn target(
 /// Create a QR code of any type.
 #[utoipa::path(post, path = "/api/v1/qr-codes", tag = "qr-codes", security(("bearer" = [])), request_body = CreateBody,
     responses((status = 201, body = QrView), (status = 409, description = "Alias taken"), (status = 422, description = "Invalid fields")))]
-#[post("/qr-codes")]
+#[post("")]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -183,7 +183,7 @@ pub struct ListQuery {
 /// The caller's codes, newest first.
 #[utoipa::path(get, path = "/api/v1/qr-codes", tag = "qr-codes", security(("bearer" = [])), params(ListQuery, PageQuery),
     responses((status = 200, body = ListResponse<QrView>)))]
-#[get("/qr-codes")]
+#[get("")]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -218,7 +218,7 @@ pub async fn list(
 /// One code.
 #[utoipa::path(get, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])),
     responses((status = 200, body = QrView), (status = 404, description = "Not found")))]
-#[get("/qr-codes/{id}")]
+#[get("/{id}")]
 pub async fn get_one(
     state: web::Data<AppState>,
     caller: Caller,
@@ -249,7 +249,7 @@ pub struct PatchBody {
 /// Change a code. For dynamic codes the printed image stays valid.
 #[utoipa::path(patch, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])), request_body = PatchBody,
     responses((status = 200, body = QrView), (status = 404, description = "Not found"), (status = 422, description = "Invalid fields")))]
-#[patch("/qr-codes/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
@@ -292,7 +292,7 @@ pub async fn update(
 /// Delete a code (it stops resolving; analytics are kept).
 #[utoipa::path(delete, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "Not found")))]
-#[delete("/qr-codes/{id}")]
+#[delete("/{id}")]
 pub async fn remove(
     state: web::Data<AppState>,
     caller: Caller,
@@ -314,7 +314,7 @@ pub struct ImageQuery {
 #[utoipa::path(get, path = "/api/v1/qr-codes/{id}/image", tag = "qr-codes", security(("bearer" = [])), params(ImageQuery),
     responses((status = 200, description = "PNG (default), SVG or PDF", content_type = "image/png"),
         (status = 304, description = "Not modified"), (status = 404, description = "Not found"), (status = 422, description = "Bad size or format")))]
-#[get("/qr-codes/{id}/image")]
+#[get("/{id}/image")]
 pub async fn image(
     state: web::Data<AppState>,
     caller: Caller,
@@ -360,10 +360,13 @@ pub async fn image(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(get_one)
-        .service(update)
-        .service(remove)
-        .service(image);
+    cfg.service(
+        web::scope("/qr-codes")
+            .service(create)
+            .service(list)
+            .service(get_one)
+            .service(update)
+            .service(remove)
+            .service(image),
+    );
 }

@@ -74,7 +74,7 @@ impl FromRequest for Origin {
 
 /// An authenticated request: the principal and where the request came from.
 pub struct Caller {
-    pub principal: Principal,
+    pub principal: std::sync::Arc<Principal>,
     pub origin: Origin,
 }
 

@@ -20,7 +20,7 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), responses((status = 200, body = UserView)))]
 #[get("/me")]
 pub async fn get_me(caller: Caller) -> web::Json<UserView> {
-    web::Json(caller.principal.user.into())
+    web::Json(caller.principal.user.clone().into())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -38,7 +38,7 @@ pub async fn patch_me(
     body: Json<MePatch>,
 ) -> ApiResult<web::Json<UserView>> {
     let Some(name) = body.0.name else {
-        return Ok(web::Json(caller.principal.user.into()));
+        return Ok(web::Json(caller.principal.user.clone().into()));
     };
     parse_fields!(name: "name" => PersonName::parse(&name));
     let user = accounts::update_profile(&state, &caller.origin, &caller.principal, name).await?;

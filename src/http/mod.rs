@@ -37,22 +37,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
-        .service(templates::page)
-        .service(web::redirect("/docs", "/docs/"))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()))
         .service(
+            // Most-requested first: the router tries resources in order.
             web::scope("/api/v1")
+                .configure(codes::configure)
                 .configure(auth::configure)
                 .configure(me::configure)
                 .configure(projects::configure)
                 .configure(settings::configure)
                 .configure(audit::configure)
                 .configure(admin::configure)
-                .configure(codes::configure)
                 .configure(catalog::configure)
                 .configure(uploads::configure)
                 .configure(templates::configure),
-        );
+        )
+        .service(templates::page)
+        .service(web::redirect("/docs", "/docs/"))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()));
 }
 
 /// JSON 404 for anything no route matches.

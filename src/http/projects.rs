@@ -53,7 +53,7 @@ fn optional<T>(
 /// Create a project.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = ProjectBody,
     responses((status = 201, body = ProjectView), (status = 422, description = "Invalid fields")))]
-#[post("/projects")]
+#[post("")]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -77,7 +77,7 @@ pub async fn create(
 /// The caller's projects, newest first.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListResponse<ProjectView>)))]
-#[get("/projects")]
+#[get("")]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -91,7 +91,7 @@ pub async fn list(
 /// One project.
 #[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
     responses((status = 200, body = ProjectView), (status = 404, description = "Not found")))]
-#[get("/projects/{id}")]
+#[get("/{id}")]
 pub async fn get_one(
     state: web::Data<AppState>,
     caller: Caller,
@@ -123,7 +123,7 @@ where
 /// Change a project's name or colour.
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", security(("bearer" = [])), request_body = ProjectPatchBody,
     responses((status = 200, body = ProjectView), (status = 404, description = "Not found"), (status = 422, description = "Invalid fields")))]
-#[patch("/projects/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
@@ -149,7 +149,7 @@ pub async fn update(
 /// Delete a project; its codes are kept, outside any project.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "Not found")))]
-#[delete("/projects/{id}")]
+#[delete("/{id}")]
 pub async fn remove(
     state: web::Data<AppState>,
     caller: Caller,
@@ -160,9 +160,12 @@ pub async fn remove(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(get_one)
-        .service(update)
-        .service(remove);
+    cfg.service(
+        web::scope("/projects")
+            .service(create)
+            .service(list)
+            .service(get_one)
+            .service(update)
+            .service(remove),
+    );
 }

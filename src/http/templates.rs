@@ -47,7 +47,7 @@ pub struct TemplateQuery {
 /// The templates library.
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])), params(TemplateQuery),
     responses((status = 200, body = ListResponse<TemplateView>)))]
-#[get("/templates")]
+#[get("")]
 pub async fn list(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -76,7 +76,7 @@ pub async fn list(
 /// A preview image of a template (SVG).
 #[utoipa::path(get, path = "/api/v1/templates/{id}/preview", tag = "templates", security(("bearer" = [])),
     responses((status = 200, content_type = "image/svg+xml", description = "Preview"), (status = 404, description = "Not found")))]
-#[get("/templates/{id}/preview")]
+#[get("/{id}/preview")]
 pub async fn preview(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -108,7 +108,7 @@ pub struct Filled {
 /// Fill a landing-page template; the page is published at `/p/{url_id}`.
 #[utoipa::path(post, path = "/api/v1/templates/{id}/data", tag = "templates", security(("bearer" = [])), request_body = FillBody,
     responses((status = 201, body = Filled), (status = 404, description = "No such template"), (status = 422, description = "Invalid fields")))]
-#[post("/templates/{id}/data")]
+#[post("/{id}/data")]
 pub async fn fill(
     state: web::Data<AppState>,
     caller: Caller,
@@ -145,5 +145,10 @@ pub async fn page(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(preview).service(fill);
+    cfg.service(
+        web::scope("/templates")
+            .service(list)
+            .service(preview)
+            .service(fill),
+    );
 }

@@ -39,7 +39,7 @@ pub struct UploadForm {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = UploadView), (status = 413, description = "Over 2 MiB or 4096×4096"),
         (status = 415, description = "Not PNG, JPEG or WebP"), (status = 422, description = "Corrupt image")))]
-#[post("/uploads")]
+#[post("")]
 pub async fn upload(
     state: web::Data<AppState>,
     caller: Caller,
@@ -89,7 +89,7 @@ pub async fn upload(
 /// An uploaded image (normalised to PNG), for its owner.
 #[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "qr-codes", security(("bearer" = [])),
     responses((status = 200, content_type = "image/png", description = "The image"), (status = 404, description = "Not found")))]
-#[get("/uploads/{id}")]
+#[get("/{id}")]
 pub async fn download(
     state: web::Data<AppState>,
     caller: Caller,
@@ -104,5 +104,5 @@ pub async fn download(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(upload).service(download);
+    cfg.service(web::scope("/uploads").service(upload).service(download));
 }

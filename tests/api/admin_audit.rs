@@ -3,7 +3,14 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, eventually};
+
+async fn became_admin(app: &TestApp, token: &str) {
+    eventually("the promotion to reach the app", || async {
+        (app.get("/api/v1/me", Some(token)).await.1["role"] == "admin").then_some(())
+    })
+    .await;
+}
 
 #[tokio::test]
 async fn admins_search_suspend_and_change_roles() {
@@ -28,6 +35,8 @@ async fn admins_search_suspend_and_change_roles() {
     qrsaas::admin::promote(&app.settings, "BOSS@example.com")
         .await
         .unwrap();
+    // The CLI announces the change over pub/sub; the running app sees it a moment later.
+    became_admin(&app, &admin_token).await;
 
     let (s, list) = app
         .get("/api/v1/admin/users?q=work", Some(&admin_token))
@@ -225,6 +234,7 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
     qrsaas::admin::promote(&app.settings, "other@example.com")
         .await
         .unwrap();
+    became_admin(&app, &other).await;
     let (_, all) = app.get("/api/v1/admin/audit-logs", Some(&other)).await;
     // 5 of the first user, the second's registration, and the promotion (a system action).
     assert_eq!(all["total"], 7, "{all}");
