@@ -109,3 +109,38 @@ pub async fn promote(settings: &crate::config::Settings, email: &str) -> anyhow:
     .await?;
     Ok(after)
 }
+
+/// Blocks a code (abuse, phishing): scans answer 410 on every replica at once, and its owner can
+/// no longer change it.
+pub async fn block_code(
+    state: &AppState,
+    origin: &Origin,
+    admin: &Principal,
+    id: Uuid,
+) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let before = db::qr_codes::block(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(admin)),
+        Change {
+            action: "qr_code.block",
+            entity_type: "qr_code",
+            entity_id: Some(id.to_string()),
+            before: Some(&serde_json::json!({"status": before.status, "owner": before.user_id})),
+            after: Some(&serde_json::json!({"status": "blocked"})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state
+        .bus
+        .publish(Invalidate::Code {
+            id,
+            short_code: before.short_code,
+        })
+        .await;
+    Ok(())
+}

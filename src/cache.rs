@@ -19,12 +19,34 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::accounts::Principal;
+use crate::redirect::Resolved;
 use crate::render::Format;
 
 /// How long a cached principal may outlive a missed invalidation.
 const PRINCIPAL_TTL: Duration = Duration::from_secs(60);
 /// How long a cached image may outlive a missed invalidation.
 const IMAGE_TTL: Duration = Duration::from_secs(600);
+/// How long a cached code may outlive a missed invalidation.
+const REDIRECT_TTL: Duration = Duration::from_secs(300);
+/// Unknown codes are remembered briefly: long enough to absorb an enumeration flood, short
+/// enough that a code created meanwhile (whose invalidation was missed) soon resolves.
+const MISSING_TTL: Duration = Duration::from_secs(30);
+
+struct RedirectExpiry;
+
+impl moka::Expiry<String, Resolved> for RedirectExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        v: &Resolved,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(match v {
+            Resolved::Found(_) => REDIRECT_TTL,
+            Resolved::Missing => MISSING_TTL,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ImageKey {
@@ -59,6 +81,8 @@ pub struct Caches {
     /// Session-token or API-key hash → principal.
     pub principals: moka::sync::Cache<Vec<u8>, Arc<Principal>>,
     pub images: moka::sync::Cache<ImageKey, Arc<CachedImage>>,
+    /// Short code → code (or its absence), for `/r/{code}`.
+    pub redirects: moka::sync::Cache<String, Resolved>,
 }
 
 impl Caches {
@@ -76,6 +100,11 @@ impl Caches {
                 })
                 .max_capacity(image_cache_mb * 1024 * 1024)
                 .time_to_live(IMAGE_TTL)
+                .support_invalidation_closures()
+                .build(),
+            redirects: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .expire_after(RedirectExpiry)
                 .support_invalidation_closures()
                 .build(),
         }
@@ -98,6 +127,12 @@ impl Caches {
         }
     }
 
+    pub fn insert_redirect(&self, epoch: u64, code: String, r: Resolved) {
+        if self.epoch() == epoch {
+            self.redirects.insert(code, r);
+        }
+    }
+
     pub fn apply(&self, inv: &Invalidate) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let result = match inv.clone() {
@@ -105,13 +140,16 @@ impl Caches {
                 .principals
                 .invalidate_entries_if(move |_, p| p.user.id == id)
                 .map(|_| ()),
-            Invalidate::Code { id, .. } => self
-                .images
-                .invalidate_entries_if(move |k, _| k.qr_id == id)
-                .map(|_| ()),
+            Invalidate::Code { id, short_code } => {
+                self.redirects.invalidate(&short_code);
+                self.images
+                    .invalidate_entries_if(move |k, _| k.qr_id == id)
+                    .map(|_| ())
+            }
             Invalidate::Owner { id } => self
-                .images
-                .invalidate_entries_if(move |_, v| v.owner == id)
+                .redirects
+                .invalidate_entries_if(move |_, r| matches!(r, Resolved::Found(e) if e.owner == id))
+                .and_then(|_| self.images.invalidate_entries_if(move |_, v| v.owner == id))
                 .map(|_| ()),
         };
         if let Err(e) = result {
@@ -125,6 +163,7 @@ impl Caches {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.principals.invalidate_all();
         self.images.invalidate_all();
+        self.redirects.invalidate_all();
     }
 }
 

@@ -237,7 +237,7 @@ async fn payment_payload(
     ))
 }
 
-/// What the code's image encodes.
+/// What the code's image encodes: its short URL when dynamic, else its content.
 pub async fn payload(
     conn: &mut sqlx::PgConnection,
     settings: &Settings,
@@ -246,6 +246,12 @@ pub async fn payload(
     if row.dynamic {
         return Ok(short_url(settings, &row.short_code));
     }
+    content(conn, row).await
+}
+
+/// The code's content in its standard form (URL, mailto:, vCard, UPI URI …), whether static or
+/// dynamic; for a dynamic code this is what its landing page offers.
+pub async fn content(conn: &mut sqlx::PgConnection, row: &QrRow) -> ApiResult<String> {
     let owner = row.user_id.ok_or(ApiError::NotFound)?;
     let t = qr_type(row)?;
     if t == QrType::Url {
@@ -254,19 +260,24 @@ pub async fn payload(
             .clone()
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("url code without target")));
     }
-    let data = row
-        .type_data
-        .as_ref()
-        .map(|d| d.0.clone())
-        .unwrap_or_default();
-    let data = QrData::parse(t, &data)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored data invalid: {e:?}")))?;
-    match &data {
+    match &stored_data(row)? {
         QrData::Payment(pd) => payment_payload(conn, owner, &row.short_code, pd).await,
         d => d
             .encode()
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no encoder for {}", row.qr_type))),
     }
+}
+
+/// The validated data stored with a code.
+pub fn stored_data(row: &QrRow) -> ApiResult<QrData> {
+    let t = qr_type(row)?;
+    let data = row
+        .type_data
+        .as_ref()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
+    QrData::parse(t, &data)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored data invalid: {e:?}")))
 }
 
 /// Refuses a payload that does not fit in a code (checked on the render pool).
@@ -406,6 +417,14 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    // A short code scanned before it existed is negatively cached; drop that everywhere.
+    state
+        .bus
+        .publish(Invalidate::Code {
+            id,
+            short_code: row.short_code.clone(),
+        })
+        .await;
     Ok(Code { row, payload })
 }
 

@@ -31,6 +31,8 @@ pub struct Settings {
     pub clickhouse_database: String,
     pub clickhouse_user: String,
     pub clickhouse_password: SecretString,
+    /// Server secret: salts the daily visitor hash. Set a long random value in production.
+    pub secret_key: SecretString,
     /// Origins allowed by CORS; empty = same-origin only.
     pub cors_allowed_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed when finding the client IP.
@@ -43,6 +45,8 @@ pub struct Settings {
     pub google: GoogleSettings,
     /// Directory of the local file store (uploads, exports).
     pub uploads_dir: std::path::PathBuf,
+    /// Scans held in memory while the queue is unreachable; beyond this they are dropped.
+    pub scan_buffer_capacity: usize,
     /// Memory for cached rendered images, in MiB.
     pub image_cache_mb: u64,
     /// Seconds the shutdown waits for in-flight work before giving up.
@@ -112,6 +116,7 @@ impl Default for Settings {
             clickhouse_database: "qrsaas".into(),
             clickhouse_user: "default".into(),
             clickhouse_password: "".into(),
+            secret_key: "qrsaas-development-secret".into(),
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             json_body_limit: 256 * 1024,
@@ -121,6 +126,7 @@ impl Default for Settings {
             google: GoogleSettings::default(),
             uploads_dir: "uploads".into(),
             image_cache_mb: 256,
+            scan_buffer_capacity: 200_000,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Pretty,
         }

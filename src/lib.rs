@@ -23,6 +23,7 @@ pub mod preferences;
 pub mod projects;
 pub mod queue;
 pub mod ratelimit;
+pub mod redirect;
 pub mod render;
 pub mod scheduler;
 pub mod startup;

@@ -13,11 +13,13 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::google::GoogleSignIn;
+use crate::analytics::ingest::Ingestor;
 use crate::cache::{self, Bus, Caches};
 use crate::config::Settings;
 use crate::notify::Notifier;
 use crate::queue::Queues;
 use crate::ratelimit::RateLimiter;
+use crate::redirect::scans::{self, ScanBuffer};
 use crate::scheduler::Scheduler;
 use crate::state::AppState;
 use crate::storage::LocalStore;
@@ -172,13 +174,21 @@ pub async fn run(
         renderer: render::actor::start_pool(),
         store: Arc::new(LocalStore::new(&settings.uploads_dir)),
         bus: Bus::new(caches.clone(), redis.clone(), &settings.redis_namespace),
+        scans: Arc::new(ScanBuffer::new(settings.scan_buffer_capacity)),
     };
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let shipper_stop = CancellationToken::new();
 
     let mut server = None;
     let mut addr = None;
     let mut subscriber = None;
+    let mut shipper = None;
     if parts.http {
+        shipper = Some(tokio::spawn(scans::ship(
+            state.scans.clone(),
+            queues.clone(),
+            shipper_stop.clone(),
+        )));
         subscriber = Some(tokio::spawn(cache::subscribe(
             redis::Client::open(settings.redis_url.expose_secret())?,
             settings.redis_namespace.clone(),
@@ -212,10 +222,13 @@ pub async fn run(
     if parts.workers {
         let notifier = Notifier::new(settings.smtp.clone(), pool.clone())?;
         let notifier = Supervisor::start(move |_| notifier);
+        let ingestor = Ingestor::new((*settings).clone(), pool.clone());
+        let ingestor = Supervisor::start(move |_| ingestor);
         workers = Some(tokio::spawn(worker::run(
             queues.clone(),
             pool.clone(),
             notifier,
+            ingestor,
             grace,
             shutdown.clone(),
         )));
@@ -239,6 +252,11 @@ pub async fn run(
     if let Some((handle, join)) = server {
         handle.stop(true).await;
         let _ = join.await;
+    }
+    // The shipper stops after the server, so scans of the last requests are shipped too.
+    shipper_stop.cancel();
+    if let Some(s) = shipper {
+        let _ = s.await;
     }
     if let Some(s) = subscriber {
         let _ = s.await;

@@ -12,6 +12,7 @@ use crate::cache::Bus;
 use crate::config::Settings;
 use crate::queue::Queues;
 use crate::ratelimit::RateLimiter;
+use crate::redirect::scans::ScanBuffer;
 use crate::render::actor::Renderer;
 use crate::storage::Store;
 
@@ -28,4 +29,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// In-process caches and their cross-replica invalidation.
     pub bus: Bus,
+    /// Scans waiting to be shipped to the queue.
+    pub scans: Arc<ScanBuffer>,
 }

@@ -11,10 +11,11 @@ use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker
 use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
-use qrsaas_jobs::{Job, Maintenance, MaintenanceTask, SendEmail};
+use qrsaas_jobs::{IngestScans, Job, Maintenance, MaintenanceTask, SendEmail};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::analytics::ingest::{Ingest, Ingestor};
 use crate::db;
 use crate::notify::{Deliver, Notifier};
 use crate::queue::Queues;
@@ -38,6 +39,14 @@ async fn send_email(job: SendEmail, notifier: Data<Addr<Notifier>>) -> Result<()
             tracing::debug!(email_id = %job.email_id, ?outcome, "e-mail job done");
             Ok(())
         }
+        Ok(Err(e)) => Err(e.into()),
+        Err(mailbox) => Err(Box::new(mailbox)),
+    }
+}
+
+async fn ingest_scans(job: IngestScans, ingestor: Data<Addr<Ingestor>>) -> Result<(), BoxDynError> {
+    match ingestor.send(Ingest(job)).await {
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.into()),
         Err(mailbox) => Err(Box::new(mailbox)),
     }
@@ -85,6 +94,7 @@ pub async fn run(
     queues: Queues,
     db: PgPool,
     notifier: Addr<Notifier>,
+    ingestor: Addr<Ingestor>,
     grace: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -93,12 +103,13 @@ pub async fn run(
     let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let email_retry = retry_policy::<SendEmail>()?;
     let maintenance_retry = retry_policy::<Maintenance>()?;
+    let scans_retry = retry_policy::<IngestScans>()?;
     let deps = MaintenanceDeps {
         db,
         queues: queues.clone(),
     };
-    let (q1, q2) = (queues.clone(), queues);
-    let (i1, i2) = (instance.clone(), instance);
+    let (q1, q2, q3) = (queues.clone(), queues.clone(), queues);
+    let (i1, i2, i3) = (instance.clone(), instance.clone(), instance);
     Monitor::new()
         .register(move |n| {
             WorkerBuilder::new(format!("email-{i1}-{n}"))
@@ -114,6 +125,14 @@ pub async fn run(
                 .data(deps.clone())
                 .retry(maintenance_retry.clone())
                 .build(maintenance)
+        })
+        .register(move |n| {
+            WorkerBuilder::new(format!("scans-{i3}-{n}"))
+                .backend(q3.storage::<IngestScans>().poll_with_interval(POLL))
+                .data(ingestor.clone())
+                .concurrency(4)
+                .retry(scans_retry.clone())
+                .build(ingest_scans)
         })
         .shutdown_timeout(grace)
         .run_with_signal(async move {

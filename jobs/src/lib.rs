@@ -90,6 +90,40 @@ impl Job for Maintenance {
     }
 }
 
+/// One scan as the redirect saw it, before enrichment. Serialised into the `scans` queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanEvent {
+    pub event_id: Uuid,
+    pub qr_id: Uuid,
+    pub owner_id: Uuid,
+    #[serde(default)]
+    pub project_id: Option<Uuid>,
+    pub short_code: String,
+    pub at: DateTime<Utc>,
+    pub ip: String,
+    pub user_agent: String,
+    pub referer: String,
+    /// Country/city from a trusted proxy's geo headers, when present.
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+}
+
+/// A block of scans handed off by one redirect process; the batch id makes re-delivery a no-op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestScans {
+    pub batch_id: Uuid,
+    pub events: Vec<ScanEvent>,
+}
+
+impl Job for IngestScans {
+    const QUEUE: &'static str = "scans";
+    fn idempotency_key(&self) -> String {
+        format!("scans:{}", self.batch_id)
+    }
+}
+
 /// Push `job` with its idempotency key and retry budget.
 pub async fn enqueue<J, S, C>(sink: &mut S, job: J) -> Result<(), TaskSinkError<S::Error>>
 where

@@ -1,5 +1,6 @@
 //! ClickHouse: the client, its migrations and (later) the analytics queries.
 
+pub mod ingest;
 mod migrations;
 
 pub use migrations::migrate;

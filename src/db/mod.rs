@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod emails;
 pub mod projects;
 pub mod qr_codes;
+pub mod scans;
 pub mod sessions;
 pub mod settings;
 pub mod templates;

@@ -99,6 +99,20 @@ pub async fn get(
     .await
 }
 
+/// Any code by short code, deleted ones excluded (they answer 404 like unknown codes).
+pub async fn by_short_code(
+    db: impl PgExecutor<'_>,
+    code: &str,
+) -> Result<Option<QrRow>, sqlx::Error> {
+    sqlx::query_as::<_, QrRow>(concat!(
+        qr_select!(),
+        "WHERE q.short_code = $1 AND q.status <> 'deleted'"
+    ))
+    .bind(code)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn get_for_update(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
@@ -198,6 +212,24 @@ pub async fn update(
         .execute(&mut *conn)
         .await
         .map(|_| ())
+}
+
+/// Blocks any tenant's code (admin); returns the code as it was, or None if there is none.
+pub async fn block(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<QrRow>, sqlx::Error> {
+    let before = sqlx::query_as::<_, QrRow>(concat!(
+        qr_select!(),
+        "WHERE q.id = $1 AND q.status <> 'deleted' FOR UPDATE OF q"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if before.is_some() {
+        sqlx::query("UPDATE qr_codes SET status = 'blocked' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(before)
 }
 
 pub async fn soft_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {

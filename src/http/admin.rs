@@ -1,6 +1,6 @@
 //! `/api/v1/admin/users`.
 
-use actix_web::{get, patch, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -61,6 +61,22 @@ pub async fn update_user(
     Ok(web::Json(user.into()))
 }
 
+/// Block a code: its scans answer 410 and its owner can no longer change it.
+#[utoipa::path(post, path = "/api/v1/admin/qr-codes/{id}/block", tag = "admin", security(("bearer" = [])),
+    responses((status = 204, description = "Blocked"), (status = 404, description = "No such code"), (status = 403, description = "Not an admin")))]
+#[post("/admin/qr-codes/{id}/block")]
+pub async fn block_code(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let c = admin.0;
+    admin::block_code(&state, &c.origin, &c.principal, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list_users).service(update_user);
+    cfg.service(list_users)
+        .service(update_user)
+        .service(block_code);
 }

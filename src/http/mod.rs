@@ -37,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
+        .service(crate::redirect::scan)
+        .service(crate::redirect::download)
         .service(
             // Most-requested first: the router tries resources in order.
             web::scope("/api/v1")

@@ -11,5 +11,6 @@ mod jobs;
 mod platform;
 mod process;
 mod projects_settings;
+mod redirect;
 mod rendering;
 mod replicas;

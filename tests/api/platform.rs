@@ -137,6 +137,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/templates/{id}/preview"),
     ("post", "/api/v1/templates/{id}/data"),
     ("get", "/p/{url_id}"),
+    ("get", "/r/{short_code}"),
+    ("get", "/r/{short_code}/download"),
+    ("post", "/api/v1/admin/qr-codes/{id}/block"),
 ];
 
 #[tokio::test]

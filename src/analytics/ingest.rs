@@ -1,0 +1,292 @@
+//! The ingestion actor: enriches scan batches (device/OS/browser, bot flag, anonymised IP,
+//! daily visitor hash), writes them to ClickHouse, then counts them in Postgres usage.
+//!
+//! Delivery is at-least-once, so a batch is idempotent twice over: a batch already recorded in
+//! `ingested_batches` is skipped, and before inserting, events already in ClickHouse (a crash
+//! between the insert and the record) are filtered out. Follows the pattern in `crate::actors`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use chrono::{DateTime, Utc};
+use qrsaas_jobs::{IngestScans, ScanEvent};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::actors::MAILBOX_CAPACITY;
+use crate::config::Settings;
+use crate::db::scans::BatchCounts;
+
+/// A row of `scan_events` (the ALIAS columns are computed by ClickHouse).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct ScanRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub qr_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub user_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub project_id: Uuid,
+    pub short_code: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    pub scanned_at: DateTime<Utc>,
+    pub ip: String,
+    pub country: String,
+    pub region: String,
+    pub city: String,
+    pub user_agent: String,
+    pub device_type: String,
+    pub os: String,
+    pub browser: String,
+    pub referer: String,
+    pub is_bot: u8,
+    pub visitor_hash: String,
+}
+
+/// Link-preview fetchers and crawlers that woothee does not classify as crawlers.
+const BOT_TOKENS: &[&str] = &[
+    "bot",
+    "crawler",
+    "spider",
+    "facebookexternalhit",
+    "whatsapp",
+    "slack",
+    "telegram",
+    "discord",
+    "skypeuripreview",
+    "linkedin",
+    "embedly",
+    "preview",
+    "headless",
+    "curl/",
+    "wget/",
+    "python-requests",
+    "go-http-client",
+    "okhttp",
+    "scanner",
+    "urlscan",
+    "safebrowsing",
+    "proofpoint",
+    "mimecast",
+];
+
+pub fn is_bot(ua: &str, woothee_category: Option<&str>) -> bool {
+    let lower = ua.to_ascii_lowercase();
+    ua.is_empty()
+        || woothee_category == Some("crawler")
+        || BOT_TOKENS.iter().any(|t| lower.contains(t))
+}
+
+/// IPv4 to its /24, IPv6 to its /48.
+pub fn anonymise(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0", o[0], o[1], o[2])
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::", s[0], s[1], s[2])
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// Who scanned, without keeping who: IP + user agent hashed with a salt that changes daily, so
+/// "unique scanners" count within a day and cannot be linked across days.
+pub fn visitor_hash(secret: &str, at: DateTime<Utc>, ip: &str, ua: &str) -> String {
+    let day = at.format("%Y-%m-%d").to_string();
+    let h = Sha256::new()
+        .chain_update(secret)
+        .chain_update(day)
+        .chain_update([0])
+        .chain_update(ip)
+        .chain_update([0])
+        .chain_update(ua);
+    hex::encode(&h.finalize()[..12])
+}
+
+pub fn enrich(e: &ScanEvent, secret: &str) -> ScanRow {
+    let parsed = woothee::parser::Parser::new().parse(&e.user_agent);
+    let category = parsed.as_ref().map(|p| p.category);
+    let bot = is_bot(&e.user_agent, category);
+    let device = match category {
+        _ if bot => "bot",
+        Some("smartphone") | Some("mobilephone") => "mobile",
+        Some("pc") => "desktop",
+        Some("appliance") => "other",
+        _ => "unknown",
+    };
+    let known = |s: &str| {
+        if s.is_empty() || s == "UNKNOWN" {
+            "unknown".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    ScanRow {
+        event_id: e.event_id,
+        qr_id: e.qr_id,
+        user_id: e.owner_id,
+        project_id: e.project_id.unwrap_or(Uuid::nil()),
+        short_code: e.short_code.clone(),
+        scanned_at: e.at,
+        ip: anonymise(&e.ip),
+        country: e.country.clone().unwrap_or_default().to_uppercase(),
+        region: String::new(),
+        city: e.city.clone().unwrap_or_default(),
+        user_agent: e.user_agent.clone(),
+        device_type: device.to_owned(),
+        os: parsed
+            .as_ref()
+            .map_or("unknown".to_owned(), |p| known(p.os)),
+        browser: parsed
+            .as_ref()
+            .map_or("unknown".to_owned(), |p| known(p.name)),
+        referer: e.referer.clone(),
+        is_bot: bot as u8,
+        visitor_hash: visitor_hash(secret, e.at, &e.ip, &e.user_agent),
+    }
+}
+
+pub struct Ingestor {
+    settings: Settings,
+    ch: clickhouse::Client,
+    db: PgPool,
+}
+
+impl Ingestor {
+    pub fn new(settings: Settings, db: PgPool) -> Ingestor {
+        Ingestor {
+            ch: super::client(&settings),
+            settings,
+            db,
+        }
+    }
+}
+
+impl Actor for Ingestor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
+}
+
+impl Supervised for Ingestor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.ch = super::client(&self.settings);
+    }
+}
+
+/// Ingest one batch; answers how many new events were written.
+#[derive(Message)]
+#[rtype(result = "Result<usize, anyhow::Error>")]
+pub struct Ingest(pub IngestScans);
+
+#[derive(clickhouse::Row, Deserialize)]
+struct Id {
+    id: String,
+}
+
+impl Handler<Ingest> for Ingestor {
+    type Result = ResponseFuture<Result<usize, anyhow::Error>>;
+
+    fn handle(&mut self, Ingest(batch): Ingest, _: &mut Context<Self>) -> Self::Result {
+        let (ch, db) = (self.ch.clone(), self.db.clone());
+        let secret = secrecy::ExposeSecret::expose_secret(&self.settings.secret_key).to_owned();
+        Box::pin(async move {
+            if batch.events.is_empty() || crate::db::scans::batch_done(&db, batch.batch_id).await? {
+                return Ok(0);
+            }
+            let rows: Vec<ScanRow> = batch.events.iter().map(|e| enrich(e, &secret)).collect();
+            let (lo, hi) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+                (
+                    lo.min(r.scanned_at.timestamp()),
+                    hi.max(r.scanned_at.timestamp()),
+                )
+            });
+            let ids: Vec<String> = rows.iter().map(|r| r.event_id.to_string()).collect();
+            let present: HashSet<String> = ch
+                .query("SELECT toString(event_id) AS id FROM scan_events WHERE scanned_at >= toDateTime(?) AND scanned_at <= toDateTime(?) AND has(?, toString(event_id))")
+                .bind(lo)
+                .bind(hi)
+                .bind(&ids)
+                .fetch_all::<Id>()
+                .await?
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            let fresh: Vec<&ScanRow> = rows
+                .iter()
+                .filter(|r| !present.contains(&r.event_id.to_string()))
+                .collect();
+            if !fresh.is_empty() {
+                let mut insert = ch.insert::<ScanRow>("scan_events").await?;
+                for r in &fresh {
+                    insert.write(r).await?;
+                }
+                insert.end().await?;
+            }
+            let mut per_owner_day: BTreeMap<(Uuid, chrono::NaiveDate), i64> = BTreeMap::new();
+            let mut per_code: BTreeMap<Uuid, i64> = BTreeMap::new();
+            for r in &rows {
+                *per_owner_day
+                    .entry((r.user_id, r.scanned_at.date_naive()))
+                    .or_default() += 1;
+                *per_code.entry(r.qr_id).or_default() += 1;
+            }
+            crate::db::scans::record_batch(
+                &db,
+                &BatchCounts {
+                    batch_id: batch.batch_id,
+                    events: rows.len() as i32,
+                    per_owner_day: per_owner_day
+                        .into_iter()
+                        .map(|((o, d), n)| (o, d, n))
+                        .collect(),
+                    per_code: per_code.into_iter().collect(),
+                },
+            )
+            .await?;
+            metrics::counter!("scans_ingested_total").increment(fresh.len() as u64);
+            Ok(fresh.len())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymise_and_bots() {
+        assert_eq!(anonymise("203.0.113.77"), "203.0.113.0");
+        assert_eq!(anonymise("2001:db8:abcd:12::1"), "2001:db8:abcd::");
+        assert_eq!(anonymise("nope"), "");
+        assert!(is_bot("WhatsApp/2.23.20.0", None));
+        assert!(is_bot("facebookexternalhit/1.1", None));
+        assert!(is_bot("", None));
+        assert!(!is_bot(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1",
+            Some("smartphone")
+        ));
+        let t = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let next = t + chrono::Duration::days(1);
+        assert_eq!(
+            visitor_hash("s", t, "1.2.3.4", "ua"),
+            visitor_hash("s", t, "1.2.3.4", "ua")
+        );
+        assert_ne!(
+            visitor_hash("s", t, "1.2.3.4", "ua"),
+            visitor_hash("s", next, "1.2.3.4", "ua"),
+            "salt rotates daily"
+        );
+    }
+}

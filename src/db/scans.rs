@@ -1,0 +1,66 @@
+use chrono::NaiveDate;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+pub async fn batch_done(db: impl PgExecutor<'_>, batch_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ingested_batches WHERE batch_id = $1)")
+        .bind(batch_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Counts of one batch: scans per (owner, day) and per code.
+pub struct BatchCounts {
+    pub batch_id: Uuid,
+    pub events: i32,
+    pub per_owner_day: Vec<(Uuid, NaiveDate, i64)>,
+    pub per_code: Vec<(Uuid, i64)>,
+}
+
+/// Records a batch as ingested and adds its counts to usage and `scans_total`, in one
+/// transaction; returns false (changing nothing) if the batch was already recorded.
+pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO ingested_batches (batch_id, events) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(c.batch_id)
+    .bind(c.events)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let (owners, days, n): (Vec<Uuid>, Vec<NaiveDate>, Vec<i64>) = c.per_owner_day.iter().fold(
+        (Vec::new(), Vec::new(), Vec::new()),
+        |(mut o, mut d, mut k), (owner, day, count)| {
+            o.push(*owner);
+            d.push(*day);
+            k.push(*count);
+            (o, d, k)
+        },
+    );
+    sqlx::query(
+        "INSERT INTO billing_usage (user_id, date, scans_used) \
+         SELECT u.user_id, u.day, u.n FROM UNNEST($1::uuid[], $2::date[], $3::bigint[]) AS u(user_id, day, n) \
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = u.user_id) \
+         ON CONFLICT (user_id, date) DO UPDATE SET scans_used = billing_usage.scans_used + EXCLUDED.scans_used",
+    )
+    .bind(&owners)
+    .bind(&days)
+    .bind(&n)
+    .execute(&mut *tx)
+    .await?;
+    let (codes, counts): (Vec<Uuid>, Vec<i64>) = c.per_code.iter().copied().unzip();
+    sqlx::query(
+        "UPDATE qr_codes q SET scans_total = q.scans_total + u.n \
+         FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, n) WHERE q.id = u.id",
+    )
+    .bind(&codes)
+    .bind(&counts)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

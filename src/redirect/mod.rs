@@ -1,0 +1,240 @@
+//! The `/r/{code}` hot path: resolve the code from the in-process cache (Postgres only on a
+//! miss), answer a 302 or a landing page, and hand the scan to the in-process buffer. Nothing
+//! here awaits ClickHouse, the queue or an actor.
+
+pub mod pages;
+pub mod scans;
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::Utc;
+use qrsaas_jobs::ScanEvent;
+use uuid::Uuid;
+
+use crate::codes;
+use crate::db;
+use crate::domain::{QrData, QrType, ShortCode};
+use crate::http::extract::client_ip;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStatus {
+    Active,
+    Paused,
+    Blocked,
+}
+
+/// What the redirect needs to know about a code, prepared once per cache fill.
+#[derive(Debug)]
+pub struct Entry {
+    pub qr_id: Uuid,
+    pub owner: Uuid,
+    pub project_id: Option<Uuid>,
+    pub short_code: String,
+    pub name: String,
+    pub qr_type: QrType,
+    pub status: EntryStatus,
+    /// Where url codes send the scanner.
+    pub target: Option<String>,
+    /// The content a landing page offers (vCard, iCalendar, UPI URI, WIFI:, mailto: …).
+    pub content: Option<String>,
+    pub data: Option<QrData>,
+}
+
+/// A cache entry: a code, or the knowledge that there is none (so floods of unknown codes do
+/// not reach Postgres).
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    Found(Arc<Entry>),
+    Missing,
+}
+
+async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
+    let mut conn = state.db.acquire().await?;
+    let Some(row) = db::qr_codes::by_short_code(&mut *conn, code).await? else {
+        return Ok(Resolved::Missing);
+    };
+    // Static codes never reach /r/ from their image; a static code with a short code still
+    // resolves (it was created with one), which keeps old links stable if a code turns static.
+    let (Some(owner), Some(qr_type)) = (row.user_id, QrType::parse(&row.qr_type)) else {
+        return Ok(Resolved::Missing);
+    };
+    let status = match row.status.as_str() {
+        "paused" => EntryStatus::Paused,
+        "blocked" => EntryStatus::Blocked,
+        _ => EntryStatus::Active,
+    };
+    let content = match qr_type {
+        QrType::Url => None,
+        _ => codes::content(&mut conn, &row).await.ok(),
+    };
+    Ok(Resolved::Found(Arc::new(Entry {
+        qr_id: row.id,
+        owner,
+        project_id: row.project_id,
+        data: codes::stored_data(&row).ok(),
+        short_code: row.short_code,
+        name: row.name.unwrap_or_default(),
+        qr_type,
+        status,
+        target: row.target_url,
+        content,
+    })))
+}
+
+/// The target with the scan's own query parameters appended (the target's come first).
+fn forward_query(target: &str, query: &str) -> String {
+    if query.is_empty() {
+        return target.to_owned();
+    }
+    let (base, fragment) = match target.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (target, None),
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    match fragment {
+        Some(f) => format!("{base}{sep}{query}#{f}"),
+        None => format!("{base}{sep}{query}"),
+    }
+}
+
+fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(512)
+        .collect()
+}
+
+fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
+    let trusted = &state.settings.trusted_proxies;
+    let ip = client_ip(req, trusted);
+    // Geo headers are believed only from a trusted proxy (anyone can send CF-IPCountry).
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip())));
+    let geo = |names: &[&str]| {
+        from_proxy
+            .then(|| {
+                names
+                    .iter()
+                    .find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok()))
+            })
+            .flatten()
+            .map(|v| v.chars().take(64).collect::<String>())
+    };
+    state.scans.push(ScanEvent {
+        event_id: Uuid::now_v7(),
+        qr_id: e.qr_id,
+        owner_id: e.owner,
+        project_id: e.project_id,
+        short_code: e.short_code.clone(),
+        at: Utc::now(),
+        ip: ip.map(|i| i.to_string()).unwrap_or_default(),
+        user_agent: header_str(req, header::USER_AGENT),
+        referer: header_str(req, header::REFERER),
+        country: geo(&[
+            "cf-ipcountry",
+            "x-country-code",
+            "cloudfront-viewer-country",
+        ]),
+        city: geo(&["x-city", "cloudfront-viewer-city"]),
+    });
+}
+
+async fn resolve(state: &AppState, code: &str) -> Option<Resolved> {
+    let cache = &state.bus.caches().redirects;
+    if let Some(r) = cache.get(code) {
+        return Some(r);
+    }
+    let epoch = state.bus.caches().epoch();
+    match load(state, code).await {
+        Ok(r) => {
+            state
+                .bus
+                .caches()
+                .insert_redirect(epoch, code.to_owned(), r.clone());
+            Some(r)
+        }
+        Err(e) => {
+            metrics::counter!("redirect_store_errors_total").increment(1);
+            tracing::warn!(error = %e, "redirect: code not cached and Postgres unavailable");
+            None
+        }
+    }
+}
+
+/// A scan of a printed code.
+#[utoipa::path(get, path = "/r/{short_code}", tag = "public", responses(
+    (status = 302, description = "URL codes: redirect to the target"),
+    (status = 200, content_type = "text/html", description = "Landing page (vCard, Wi-Fi, event, payment …) or paused page"),
+    (status = 404, description = "Unknown or deleted code"), (status = 410, description = "Blocked by an administrator"),
+    (status = 503, description = "Not cached and the database is unreachable")))]
+#[get("/r/{short_code}")]
+pub async fn scan(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let Some(code) = ShortCode::from_path(&code) else {
+        return pages::not_found();
+    };
+    let entry = match resolve(&state, code.as_str()).await {
+        None => return pages::unavailable(),
+        Some(Resolved::Missing) => return pages::not_found(),
+        Some(Resolved::Found(e)) => e,
+    };
+    match entry.status {
+        EntryStatus::Blocked => return pages::blocked(),
+        EntryStatus::Paused => return pages::paused(&entry),
+        EntryStatus::Active => {}
+    }
+    emit_scan(&state, &req, &entry);
+    match (&entry.qr_type, &entry.target) {
+        (QrType::Url, Some(target)) => HttpResponse::Found()
+            .insert_header((header::LOCATION, forward_query(target, req.query_string())))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        _ => pages::landing(&entry),
+    }
+}
+
+/// The file behind a landing page's download button (vCard or iCalendar). Not a scan.
+#[utoipa::path(get, path = "/r/{short_code}/download", tag = "public", responses(
+    (status = 200, description = "text/vcard or text/calendar"), (status = 404, description = "No file for this code")))]
+#[get("/r/{short_code}/download")]
+pub async fn download(state: web::Data<AppState>, code: web::Path<String>) -> HttpResponse {
+    let Some(code) = ShortCode::from_path(&code) else {
+        return pages::not_found();
+    };
+    match resolve(&state, code.as_str()).await {
+        Some(Resolved::Found(e)) if e.status == EntryStatus::Active => pages::download(&e),
+        Some(Resolved::Found(e)) if e.status == EntryStatus::Paused => pages::paused(&e),
+        Some(Resolved::Found(_)) => pages::blocked(),
+        Some(Resolved::Missing) => pages::not_found(),
+        None => pages::unavailable(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forward_query;
+
+    #[test]
+    fn query_is_forwarded_after_the_targets_own() {
+        assert_eq!(forward_query("https://a.io/x", ""), "https://a.io/x");
+        assert_eq!(forward_query("https://a.io/x", "s=1"), "https://a.io/x?s=1");
+        assert_eq!(
+            forward_query("https://a.io/x?t=2", "s=1"),
+            "https://a.io/x?t=2&s=1"
+        );
+        assert_eq!(
+            forward_query("https://a.io/x?t=2#top", "s=1"),
+            "https://a.io/x?t=2&s=1#top"
+        );
+    }
+}

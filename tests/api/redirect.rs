@@ -1,0 +1,408 @@
+//! `/r/{code}`: redirects, statuses, landing pages, caching across replicas, and scans flowing
+//! through the queue into ClickHouse and usage.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, eventually};
+
+async fn scan(app: &TestApp, path: &str, ua: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(path))
+        .header("user-agent", ua)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+    let (s, qr) = app.post("/api/v1/qr-codes", Some(token), body).await;
+    assert_eq!(s, StatusCode::CREATED, "{qr}");
+    qr
+}
+
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const WHATSAPP: &str = "WhatsApp/2.23.20.0 A";
+
+#[tokio::test]
+async fn redirects_statuses_and_landing_pages() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("redirect@example.com").await;
+    let qr = create(&app, &t, json!({"name": "Menu", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/menu?x=1"})).await;
+    let (id, code) = (
+        qr["id"].as_str().unwrap(),
+        qr["short_code"].as_str().unwrap(),
+    );
+    let path = format!("/r/{code}");
+
+    let res = scan(&app, &format!("{path}?src=poster"), IPHONE).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(
+        res.headers()["location"],
+        "https://example.com/menu?x=1&src=poster"
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    // Retargeted: the next scan goes to the new place.
+    app.patch(
+        &format!("/api/v1/qr-codes/{id}"),
+        Some(&t),
+        json!({"target_url": "https://example.org/new"}),
+    )
+    .await;
+    assert_eq!(
+        scan(&app, &path, IPHONE).await.headers()["location"],
+        "https://example.org/new"
+    );
+    // Paused: a page, not a redirect; and back.
+    app.patch(
+        &format!("/api/v1/qr-codes/{id}"),
+        Some(&t),
+        json!({"status": "paused"}),
+    )
+    .await;
+    let res = scan(&app, &path, IPHONE).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("is paused"));
+    app.patch(
+        &format!("/api/v1/qr-codes/{id}"),
+        Some(&t),
+        json!({"status": "active"}),
+    )
+    .await;
+    assert_eq!(scan(&app, &path, IPHONE).await.status(), StatusCode::FOUND);
+
+    // Unknown codes: 404 page (then negatively cached); creating that alias makes it resolve.
+    let res = scan(&app, "/r/later-code", IPHONE).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    create(&app, &t, json!({"name": "Later", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/later", "alias": "later-code"})).await;
+    assert_eq!(
+        scan(&app, "/r/later-code", IPHONE).await.headers()["location"],
+        "https://example.com/later"
+    );
+    assert_eq!(
+        scan(&app, "/r/..%2Fetc", IPHONE).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Deleted: 404. Blocked by an admin: 410, and its owner cannot change it.
+    let gone = create(&app, &t, json!({"name": "Gone", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/gone"})).await;
+    app.delete(
+        &format!("/api/v1/qr-codes/{}", gone["id"].as_str().unwrap()),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(
+        scan(
+            &app,
+            &format!("/r/{}", gone["short_code"].as_str().unwrap()),
+            IPHONE
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    let (admin, _) = app.register("ops@example.com").await;
+    qrsaas::admin::promote(&app.settings, "ops@example.com")
+        .await
+        .unwrap();
+    eventually("promotion", || async {
+        (app.get("/api/v1/me", Some(&admin)).await.1["role"] == "admin").then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.post(&format!("/api/v1/qr-codes/{id}/block"), Some(&t), json!({}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/admin/qr-codes/{id}/block"),
+            Some(&t),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/admin/qr-codes/{id}/block"),
+            Some(&admin),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(scan(&app, &path, IPHONE).await.status(), StatusCode::GONE);
+    assert_eq!(
+        app.patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"name": "x"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn landing_pages_and_downloads_for_every_non_url_type() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("landing@example.com").await;
+    app.put(
+        "/api/v1/merchant",
+        Some(&t),
+        json!({"display_name": "Chai & Co", "upi_vpa": "chai@okbank"}),
+    )
+    .await;
+    let cases = [
+        (
+            json!({"qr_type": "vcard", "data": {"first_name": "Ann", "last_name": "Lee", "phones": ["+15550100"], "emails": ["ann@acme.io"]}}),
+            vec!["Ann Lee", "tel:+15550100", "Save contact"],
+        ),
+        (
+            json!({"qr_type": "event", "data": {"summary": "Launch <party>", "start": "2026-12-01T18:00:00Z", "end": "2026-12-01T20:00:00Z"}}),
+            vec!["Launch &lt;party&gt;", "Add to calendar"],
+        ),
+        (
+            json!({"qr_type": "wifi", "data": {"ssid": "CafeNet", "password": "s3cret-pass", "encryption": "WPA"}}),
+            vec!["CafeNet", "s3cret-pass", "Copy password"],
+        ),
+        (
+            json!({"qr_type": "payment", "data": {"journey_type": "basic", "amount": "99", "label": "Table 4"}}),
+            vec![
+                "Pay Chai &amp; Co",
+                "upi://pay?pa=chai%40okbank",
+                "₹99.00",
+                "Table 4",
+            ],
+        ),
+        (
+            json!({"qr_type": "text", "data": {"text": "Hello there"}}),
+            vec!["Hello there"],
+        ),
+        (
+            json!({"qr_type": "email", "data": {"to": "hi@example.com"}}),
+            vec!["mailto:hi@example.com"],
+        ),
+        (
+            json!({"qr_type": "phone", "data": {"number": "+15550100"}}),
+            vec!["tel:+15550100"],
+        ),
+        (
+            json!({"qr_type": "sms", "data": {"number": "+15550100", "message": "hi"}}),
+            vec!["sms:+15550100"],
+        ),
+        (
+            json!({"qr_type": "geo", "data": {"lat": 12.5, "lng": 77.25}}),
+            vec!["geo:12.5,77.25"],
+        ),
+    ];
+    for (body, expected) in cases {
+        let mut b = body.clone();
+        b["name"] = json!("Landing");
+        b["dynamic"] = json!(true);
+        let qr = create(&app, &t, b).await;
+        let res = scan(
+            &app,
+            &format!("/r/{}", qr["short_code"].as_str().unwrap()),
+            IPHONE,
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{body}");
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        let html = res.text().await.unwrap();
+        for e in expected {
+            assert!(html.contains(e), "{body}: {e} not in {html}");
+        }
+        assert!(
+            !html.contains("https://cdn") && !html.contains("<script src"),
+            "no external assets"
+        );
+    }
+    // The download buttons serve the same content a static code would encode.
+    let vcard = create(&app, &t, json!({"name": "V", "qr_type": "vcard", "dynamic": true, "data": {"first_name": "Ann", "organization": "A, B"}})).await;
+    let twin = create(&app, &t, json!({"name": "V", "qr_type": "vcard", "dynamic": false, "data": {"first_name": "Ann", "organization": "A, B"}})).await;
+    let res = scan(
+        &app,
+        &format!("/r/{}/download", vcard["short_code"].as_str().unwrap()),
+        IPHONE,
+    )
+    .await;
+    assert_eq!(res.headers()["content-type"], "text/vcard; charset=utf-8");
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".vcf")
+    );
+    assert_eq!(res.text().await.unwrap(), twin["payload"].as_str().unwrap());
+    let event = create(&app, &t, json!({"name": "E", "qr_type": "event", "dynamic": true, "data": {"summary": "S", "start": "2026-12-01T18:00:00Z", "end": "2026-12-01T19:00:00Z"}})).await;
+    let res = scan(
+        &app,
+        &format!("/r/{}/download", event["short_code"].as_str().unwrap()),
+        IPHONE,
+    )
+    .await;
+    assert_eq!(
+        res.headers()["content-type"],
+        "text/calendar; charset=utf-8"
+    );
+    assert!(res.text().await.unwrap().starts_with("BEGIN:VCALENDAR\r\n"));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retarget_on_one_replica_redirects_on_the_other() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    let (t, _) = a.register("replica-redirect@example.com").await;
+    let qr = create(&a, &t, json!({"name": "R", "qr_type": "url", "dynamic": true, "target_url": "https://one.example.com/"})).await;
+    let path = format!("/r/{}", qr["short_code"].as_str().unwrap());
+    assert_eq!(
+        scan(&b, &path, IPHONE).await.headers()["location"],
+        "https://one.example.com/"
+    );
+    a.patch(
+        &format!("/api/v1/qr-codes/{}", qr["id"].as_str().unwrap()),
+        Some(&t),
+        json!({"target_url": "https://two.example.com/"}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    eventually("replica B to follow the new target", || async {
+        (scan(&b, &path, IPHONE).await.headers()["location"] == "https://two.example.com/")
+            .then_some(())
+    })
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(1),
+        "took {waited:?}"
+    );
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn scans_reach_clickhouse_enriched_and_are_counted() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let (t, user_id) = app.register("scans@example.com").await;
+    let qr = create(&app, &t, json!({"name": "S", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"})).await;
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+    for (ua, n) in [(IPHONE, 10), (ANDROID, 6), (WINDOWS, 4), (WHATSAPP, 5)] {
+        for _ in 0..n {
+            let res = app
+                .http
+                .get(app.url(&format!("/r/{code}")))
+                .header("user-agent", ua)
+                .header("x-forwarded-for", "203.0.113.77")
+                .header("cf-ipcountry", "in")
+                .header("referer", "https://news.example.com/")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::FOUND);
+        }
+    }
+    let ch = qrsaas::analytics::client(&app.settings);
+    #[derive(clickhouse::Row, serde::Deserialize, Debug)]
+    struct Dim {
+        key: String,
+        n: u64,
+    }
+    let by = |dim: &'static str| {
+        let ch = ch.clone();
+        let id = id.clone();
+        async move {
+            let mut v = ch
+                .query(&format!("SELECT toString({dim}) AS key, count() AS n FROM scan_events WHERE qr_id = toUUID(?) GROUP BY key ORDER BY key"))
+                .bind(&id)
+                .fetch_all::<Dim>()
+                .await
+                .unwrap();
+            v.sort_by(|a, b| a.key.cmp(&b.key));
+            v.into_iter().map(|d| (d.key, d.n)).collect::<Vec<_>>()
+        }
+    };
+    eventually("25 scans in ClickHouse", || async {
+        let total: u64 = by("short_code").await.iter().map(|(_, n)| n).sum();
+        (total == 25).then_some(())
+    })
+    .await;
+    let s = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by("device_type").await,
+        s(&[("bot", 5), ("desktop", 4), ("mobile", 16)])
+    );
+    assert_eq!(by("is_bot").await, s(&[("0", 20), ("1", 5)]));
+    assert_eq!(by("country").await, s(&[("IN", 25)]));
+    assert_eq!(
+        by("ip").await,
+        s(&[("203.0.113.0", 25)]),
+        "client IP from the trusted proxy, anonymised"
+    );
+    assert_eq!(
+        by("referrer").await,
+        s(&[("https://news.example.com/", 25)]),
+        "the seed's alias column works"
+    );
+    let browsers = by("browser").await;
+    assert!(
+        browsers.iter().any(|(b, n)| b == "Safari" && *n == 10),
+        "{browsers:?}"
+    );
+    // Same IP and agent on the same day = one visitor: four agents here.
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Uniq {
+        u: u64,
+    }
+    let uniq = ch
+        .query("SELECT uniqExact(visitor_hash) AS u FROM scan_events WHERE qr_id = toUUID(?)")
+        .bind(&id)
+        .fetch_one::<Uniq>()
+        .await
+        .unwrap();
+    assert_eq!(uniq.u, 4);
+    // Usage and scans_total are counted once per scan.
+    eventually("usage counted", || async {
+        let used: Option<i64> =
+            sqlx::query_scalar("SELECT scans_used FROM billing_usage WHERE user_id = $1::uuid")
+                .bind(&user_id)
+                .fetch_optional(&app.db)
+                .await
+                .unwrap();
+        (used == Some(25)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/qr-codes/{id}"), Some(&t)).await.1["scans_total"],
+        25
+    );
+    app.stop().await.unwrap();
+}
