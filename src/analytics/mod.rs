@@ -2,6 +2,7 @@
 
 pub mod ingest;
 mod migrations;
+pub mod report;
 
 pub use migrations::migrate;
 

@@ -360,13 +360,16 @@ pub async fn image(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Hottest first (the router tries resources in order); `/{id}/…` never shadows `/{id}`.
     cfg.service(
         web::scope("/qr-codes")
+            .service(image)
+            .service(super::analytics::per_code)
+            .service(super::analytics::per_code_csv)
             .service(create)
             .service(list)
             .service(get_one)
             .service(update)
-            .service(remove)
-            .service(image),
+            .service(remove),
     );
 }

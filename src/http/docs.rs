@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, audit, auth, catalog, codes, health, me, projects, settings, templates, uploads,
+    admin, analytics, audit, auth, catalog, codes, health, me, projects, settings, templates,
+    uploads,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +26,7 @@ use super::{
         uploads::upload, uploads::download,
         templates::list, templates::preview, templates::fill, templates::page,
         crate::redirect::scan, crate::redirect::download,
+        analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Bearer),
@@ -34,6 +36,7 @@ use super::{
         (name = "qr-codes", description = "QR codes of every type: create, style, render"),
         (name = "payments", description = "Merchant profile and products for UPI payment codes"),
         (name = "templates", description = "Frames and landing-page templates"),
+        (name = "analytics", description = "Scan reports"),
         (name = "public", description = "Pages served without authentication"),
         (name = "admin", description = "Operator APIs (role admin)"),
         (name = "ops", description = "Health, readiness, metrics"),

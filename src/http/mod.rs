@@ -1,6 +1,7 @@
 //! The HTTP edge: thin handlers per resource, each module with its own `configure`.
 
 mod admin;
+mod analytics;
 mod audit;
 mod auth;
 mod catalog;
@@ -51,7 +52,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(admin::configure)
                 .configure(catalog::configure)
                 .configure(uploads::configure)
-                .configure(templates::configure),
+                .configure(templates::configure)
+                .service(analytics::account)
+                .service(analytics::account_csv),
         )
         .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))

@@ -19,6 +19,8 @@ const WALKED: &[(&str, &str)] = &[
     ("patch", "/api/v1/qr-codes/{id}"),
     ("delete", "/api/v1/qr-codes/{id}"),
     ("get", "/api/v1/qr-codes/{id}/image"),
+    ("get", "/api/v1/qr-codes/{id}/analytics"),
+    ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
     ("get", "/api/v1/products/{id}"),
     ("patch", "/api/v1/products/{id}"),
     ("delete", "/api/v1/products/{id}"),

@@ -4,6 +4,7 @@ mod common;
 
 mod accounts;
 mod admin_audit;
+mod analytics;
 mod codes;
 mod google;
 mod isolation;

@@ -140,6 +140,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/r/{short_code}"),
     ("get", "/r/{short_code}/download"),
     ("post", "/api/v1/admin/qr-codes/{id}/block"),
+    ("get", "/api/v1/qr-codes/{id}/analytics"),
+    ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
+    ("get", "/api/v1/analytics"),
+    ("get", "/api/v1/analytics.csv"),
 ];
 
 #[tokio::test]
