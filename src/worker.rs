@@ -45,11 +45,17 @@ async fn send_email(job: SendEmail, notifier: Data<Addr<Notifier>>) -> Result<()
 }
 
 async fn ingest_scans(job: IngestScans, ingestor: Data<Addr<Ingestor>>) -> Result<(), BoxDynError> {
-    match ingestor.send(Ingest(job)).await {
+    let batch = job.batch_id;
+    let result: Result<(), BoxDynError> = match ingestor.send(Ingest(job)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.into()),
         Err(mailbox) => Err(Box::new(mailbox)),
+    };
+    if let Err(e) = &result {
+        metrics::counter!("scan_ingest_failures_total").increment(1);
+        tracing::warn!(%batch, error = %e, "scan batch not ingested; will retry");
     }
+    result
 }
 
 #[derive(Clone)]

@@ -119,6 +119,12 @@ pub struct IngestScans {
 
 impl Job for IngestScans {
     const QUEUE: &'static str = "scans";
+    /// Scans should flow again soon after an outage ends: short, capped backoff, many attempts.
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 30,
+        base_delay: Duration::from_millis(250),
+        max_delay: Duration::from_secs(5),
+    };
     fn idempotency_key(&self) -> String {
         format!("scans:{}", self.batch_id)
     }

@@ -9,6 +9,7 @@ mod codes;
 mod google;
 mod isolation;
 mod jobs;
+mod outages;
 mod platform;
 mod process;
 mod projects_settings;

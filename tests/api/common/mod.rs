@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod oidc;
+pub mod proxy;
 pub mod smtp;
 
 use std::thread::JoinHandle;

@@ -1,0 +1,149 @@
+//! Dependency outages: redirects keep working and scans are neither lost nor doubled.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::proxy::Proxy;
+use crate::common::{TestApp, eventually};
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Counts {
+    n: u64,
+    distinct: u64,
+}
+
+#[tokio::test]
+async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
+    let ch_proxy = Proxy::start("127.0.0.1:8123").await;
+    let port = ch_proxy.port;
+    let app =
+        TestApp::spawn_with(move |s| s.clickhouse_url = format!("http://127.0.0.1:{port}")).await;
+    let (t, _) = app.register("outage@example.com").await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "O", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .await;
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+
+    ch_proxy.down().await;
+    assert_eq!(app.get("/readyz", None).await.1["clickhouse"], "down");
+    for _ in 0..30 {
+        let res = app
+            .http
+            .get(app.url(&format!("/r/{code}")))
+            .header("user-agent", "Mozilla/5.0 (iPhone)")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::FOUND,
+            "redirects do not depend on ClickHouse"
+        );
+    }
+    // The outage is seen by ingestion (so the scans really wait for ClickHouse to return).
+    eventually("a failed ingestion attempt", || async {
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .any(|l| l.starts_with("scan_ingest_failures_total") && !l.ends_with(" 0"))
+            .then_some(())
+    })
+    .await;
+    ch_proxy.up();
+
+    // Direct to ClickHouse (not through the proxy): every scan, once.
+    let ch = clickhouse::Client::default()
+        .with_url("http://127.0.0.1:8123")
+        .with_database(&app.settings.clickhouse_database)
+        .with_validation(false);
+    eventually("30 scans after recovery", || async {
+        let c = ch
+            .query("SELECT count() AS n, uniqExact(event_id) AS distinct FROM scan_events WHERE qr_id = toUUID(?)")
+            .bind(&id)
+            .fetch_one::<Counts>()
+            .await
+            .ok()?;
+        assert_eq!(c.n, c.distinct, "no event may be written twice");
+        (c.n == 30).then_some(())
+    })
+    .await;
+    eventually("usage counted once", || async {
+        let (_, q) = app.get(&format!("/api/v1/qr-codes/{id}"), Some(&t)).await;
+        (q["scans_total"] == 30).then_some(())
+    })
+    .await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_outage_keeps_cached_codes_redirecting_and_holds_scans() {
+    let redis_proxy = Proxy::start("127.0.0.1:6379").await;
+    let port = redis_proxy.port;
+    let app =
+        TestApp::spawn_with(move |s| s.redis_url = format!("redis://127.0.0.1:{port}").into())
+            .await;
+    let (t, _) = app.register("redis-outage@example.com").await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "R", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .await;
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+    let scan = || {
+        app.http
+            .get(app.url(&format!("/r/{code}")))
+            .header("user-agent", "Mozilla/5.0 (iPhone)")
+            .send()
+    };
+    assert_eq!(scan().await.unwrap().status(), StatusCode::FOUND); // warms the cache
+
+    redis_proxy.down().await;
+    for _ in 0..20 {
+        assert_eq!(
+            scan().await.unwrap().status(),
+            StatusCode::FOUND,
+            "cached codes redirect without Redis"
+        );
+    }
+    eventually("the shipper to notice the outage", || async {
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .any(|l| l.starts_with("scan_ship_failures_total") && !l.ends_with(" 0"))
+            .then_some(())
+    })
+    .await;
+    redis_proxy.up();
+
+    let ch = qrsaas::analytics::client(&app.settings);
+    eventually("21 scans after Redis returns", || async {
+        let c = ch
+            .query("SELECT count() AS n, uniqExact(event_id) AS distinct FROM scan_events WHERE qr_id = toUUID(?)")
+            .bind(&id)
+            .fetch_one::<Counts>()
+            .await
+            .ok()?;
+        assert_eq!(c.n, c.distinct, "no event may be written twice");
+        (c.n == 21).then_some(())
+    })
+    .await;
+    app.stop().await.unwrap();
+}
