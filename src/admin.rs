@@ -142,5 +142,6 @@ pub async fn block_code(
             short_code: before.short_code,
         })
         .await;
+    crate::codes::sync_metadata(state, id).await;
     Ok(())
 }

@@ -425,6 +425,7 @@ pub async fn create(
             short_code: row.short_code.clone(),
         })
         .await;
+    sync_metadata(state, id).await;
     Ok(Code { row, payload })
 }
 
@@ -545,6 +546,7 @@ pub async fn update(
             short_code: after.short_code.clone(),
         })
         .await;
+    sync_metadata(state, id).await;
     Ok(Code {
         row: after,
         payload,
@@ -578,7 +580,21 @@ pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
             short_code: before.short_code.clone(),
         })
         .await;
+    sync_metadata(state, id).await;
     Ok(())
+}
+
+/// Queues the copy of a code's metadata to ClickHouse. Never fails the change (it has committed);
+/// a lost enqueue leaves the copy stale until the code's next change.
+pub async fn sync_metadata(state: &AppState, qr_id: Uuid) {
+    let job = qrsaas_jobs::SyncQrMetadata {
+        qr_id,
+        version: chrono::Utc::now(),
+    };
+    if let Err(e) = state.queues.enqueue(job).await {
+        metrics::counter!("enqueue_failures_total", "queue" => "qr-metadata").increment(1);
+        tracing::warn!(%qr_id, error = %e, "could not enqueue the metadata sync");
+    }
 }
 
 /// A rendered image, or "not modified" when the client's ETag still matches.

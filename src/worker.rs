@@ -11,11 +11,11 @@ use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker
 use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
-use qrsaas_jobs::{IngestScans, Job, Maintenance, MaintenanceTask, SendEmail};
+use qrsaas_jobs::{IngestScans, Job, Maintenance, MaintenanceTask, SendEmail, SyncQrMetadata};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::analytics::ingest::{Ingest, Ingestor};
+use crate::analytics::ingest::{Ingest, Ingestor, SyncCode};
 use crate::db;
 use crate::notify::{Deliver, Notifier};
 use crate::queue::Queues;
@@ -56,6 +56,16 @@ async fn ingest_scans(job: IngestScans, ingestor: Data<Addr<Ingestor>>) -> Resul
         tracing::warn!(%batch, error = %e, "scan batch not ingested; will retry");
     }
     result
+}
+
+async fn sync_metadata(
+    job: SyncQrMetadata,
+    ingestor: Data<Addr<Ingestor>>,
+) -> Result<(), BoxDynError> {
+    match ingestor.send(SyncCode(job.qr_id)).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(mailbox) => Err(Box::new(mailbox)),
+    }
 }
 
 #[derive(Clone)]
@@ -110,12 +120,19 @@ pub async fn run(
     let email_retry = retry_policy::<SendEmail>()?;
     let maintenance_retry = retry_policy::<Maintenance>()?;
     let scans_retry = retry_policy::<IngestScans>()?;
+    let sync_retry = retry_policy::<SyncQrMetadata>()?;
     let deps = MaintenanceDeps {
         db,
         queues: queues.clone(),
     };
-    let (q1, q2, q3) = (queues.clone(), queues.clone(), queues);
-    let (i1, i2, i3) = (instance.clone(), instance.clone(), instance);
+    let (q1, q2, q3, q4) = (queues.clone(), queues.clone(), queues.clone(), queues);
+    let (i1, i2, i3, i4) = (
+        instance.clone(),
+        instance.clone(),
+        instance.clone(),
+        instance,
+    );
+    let sync_ingestor = ingestor.clone();
     Monitor::new()
         .register(move |n| {
             WorkerBuilder::new(format!("email-{i1}-{n}"))
@@ -139,6 +156,13 @@ pub async fn run(
                 .concurrency(4)
                 .retry(scans_retry.clone())
                 .build(ingest_scans)
+        })
+        .register(move |n| {
+            WorkerBuilder::new(format!("qr-metadata-{i4}-{n}"))
+                .backend(q4.storage::<SyncQrMetadata>().poll_with_interval(POLL))
+                .data(sync_ingestor.clone())
+                .retry(sync_retry.clone())
+                .build(sync_metadata)
         })
         .shutdown_timeout(grace)
         .run_with_signal(async move {

@@ -130,6 +130,22 @@ impl Job for IngestScans {
     }
 }
 
+/// Copy a code's metadata (name, type, project, owner, status) to ClickHouse's `qr_codes`, so
+/// analytics can group by project and type. Keyed by the version it carries: the worker always
+/// writes the current row, and ClickHouse keeps the newest `updated_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncQrMetadata {
+    pub qr_id: Uuid,
+    pub version: DateTime<Utc>,
+}
+
+impl Job for SyncQrMetadata {
+    const QUEUE: &'static str = "qr-metadata";
+    fn idempotency_key(&self) -> String {
+        format!("qrsync:{}:{}", self.qr_id, self.version.timestamp_micros())
+    }
+}
+
 /// Push `job` with its idempotency key and retry budget.
 pub async fn enqueue<J, S, C>(sink: &mut S, job: J) -> Result<(), TaskSinkError<S::Error>>
 where

@@ -290,3 +290,82 @@ mod tests {
         );
     }
 }
+
+/// A row of ClickHouse's `qr_codes` (ReplacingMergeTree by `updated_at`).
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
+pub struct QrMetaRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub user_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub project_id: Uuid,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub qr_type: String,
+    pub is_dynamic: u8,
+    pub short_code: String,
+    pub status: String,
+    pub static_data: String,
+    pub dynamic_data: String,
+    pub design: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Copy one code's current metadata to ClickHouse. Idempotent: writing the same version twice
+/// leaves one row after merges, and readers take `argMax(…, updated_at)`.
+#[derive(Message)]
+#[rtype(result = "Result<(), anyhow::Error>")]
+pub struct SyncCode(pub Uuid);
+
+impl Handler<SyncCode> for Ingestor {
+    type Result = ResponseFuture<Result<(), anyhow::Error>>;
+
+    fn handle(&mut self, SyncCode(id): SyncCode, _: &mut Context<Self>) -> Self::Result {
+        let (ch, db) = (self.ch.clone(), self.db.clone());
+        Box::pin(async move {
+            let Some(r) = crate::db::qr_codes::any(&db, id).await? else {
+                return Ok(());
+            };
+            let data = r
+                .type_data
+                .as_ref()
+                .map(|d| d.0.to_string())
+                .unwrap_or_default();
+            let row = QrMetaRow {
+                id: r.id,
+                user_id: r.user_id.unwrap_or(Uuid::nil()),
+                project_id: r.project_id.unwrap_or(Uuid::nil()),
+                name: r.name.clone().unwrap_or_default(),
+                qr_type: r.qr_type.clone(),
+                is_dynamic: r.dynamic as u8,
+                short_code: r.short_code.clone(),
+                status: r.status.clone(),
+                static_data: if r.dynamic {
+                    String::new()
+                } else {
+                    data.clone()
+                },
+                dynamic_data: if r.dynamic {
+                    serde_json::json!({"target_url": r.target_url, "data": r.type_data.as_ref().map(|d| &d.0)}).to_string()
+                } else {
+                    String::new()
+                },
+                design: r
+                    .design_json
+                    .as_ref()
+                    .map(|d| d.0.to_string())
+                    .unwrap_or_default(),
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            };
+            let mut insert = ch.insert::<QrMetaRow>("qr_codes").await?;
+            insert.write(&row).await?;
+            insert.end().await?;
+            Ok(())
+        })
+    }
+}

@@ -99,6 +99,14 @@ pub async fn get(
     .await
 }
 
+/// A code in any state (deleted included), for copying it to analytics.
+pub async fn any(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<QrRow>, sqlx::Error> {
+    sqlx::query_as::<_, QrRow>(concat!(qr_select!(), "WHERE q.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 /// Any code by short code, deleted ones excluded (they answer 404 like unknown codes).
 pub async fn by_short_code(
     db: impl PgExecutor<'_>,

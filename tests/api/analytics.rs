@@ -195,3 +195,65 @@ async fn reports_per_code_and_per_account() {
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test]
+async fn code_metadata_is_copied_to_clickhouse_on_every_change() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("meta@example.com").await;
+    let (_, project) = app
+        .post("/api/v1/projects", Some(&t), json!({"name": "P"}))
+        .await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "First", "qr_type": "text", "dynamic": true, "data": {"text": "a"}, "project_id": project["id"]}))
+        .await;
+    let id = qr["id"].as_str().unwrap().to_owned();
+    let ch = qrsaas::analytics::client(&app.settings);
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Meta {
+        name: String,
+        status: String,
+        kind: String,
+        project: String,
+    }
+    let latest = || {
+        let (ch, id) = (ch.clone(), id.clone());
+        async move {
+            ch.query(
+                "SELECT argMax(name, updated_at) AS name, argMax(status, updated_at) AS status, argMax(type, updated_at) AS kind, \
+                 toString(argMax(project_id, updated_at)) AS project FROM qr_codes WHERE id = toUUID(?) GROUP BY id",
+            )
+            .bind(&id)
+            .fetch_optional::<Meta>()
+            .await
+            .unwrap()
+        }
+    };
+    eventually("the new code in ClickHouse", || async {
+        latest().await.filter(|m| m.name == "First")
+    })
+    .await;
+    let m = latest().await.unwrap();
+    assert_eq!(
+        (m.kind.as_str(), m.project.as_str()),
+        ("text", project["id"].as_str().unwrap())
+    );
+    app.patch(
+        &format!("/api/v1/qr-codes/{id}"),
+        Some(&t),
+        json!({"name": "Renamed", "status": "paused"}),
+    )
+    .await;
+    eventually("the change in ClickHouse", || async {
+        latest()
+            .await
+            .filter(|m| m.name == "Renamed" && m.status == "paused")
+    })
+    .await;
+    app.delete(&format!("/api/v1/qr-codes/{id}"), Some(&t))
+        .await;
+    eventually("the deletion in ClickHouse", || async {
+        latest().await.filter(|m| m.status == "deleted")
+    })
+    .await;
+    app.stop().await.unwrap();
+}
