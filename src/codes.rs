@@ -16,6 +16,7 @@ use crate::db::qr_codes::{NewQr, QrFilter, QrRow, QrUpdate};
 use crate::db::{self, Paged, Window};
 use crate::domain::design::Design;
 use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
+use crate::domain::rules::Rule;
 use crate::domain::{QrData, QrType, ShortCode, TargetUrl};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::render::actor::{Fits, Render};
@@ -40,6 +41,7 @@ pub struct NewCode {
     pub project_id: Option<Uuid>,
     pub template_id: Option<Uuid>,
     pub alias: Option<ShortCode>,
+    pub rules: Vec<Rule>,
 }
 
 /// A partial change; `project_id: Some(None)` moves the code out of its project.
@@ -51,6 +53,7 @@ pub struct CodePatch {
     pub design: Option<Design>,
     pub project_id: Option<Option<Uuid>>,
     pub status: Option<Status>,
+    pub rules: Option<Vec<Rule>>,
 }
 
 /// A code with the payload its image encodes.
@@ -353,6 +356,7 @@ pub async fn create(
     .await?;
     let design_json = serde_json::to_value(&new.design).map_err(ApiError::internal)?;
     let type_data = new.data.to_json();
+    let rules = serde_json::to_value(&new.rules).map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&new.data);
     let id = Uuid::now_v7();
     let mut attempt = 0;
@@ -375,6 +379,7 @@ pub async fn create(
                 template_id: new.design.frame.as_ref().and_then(|f| f.template_id),
                 product_id,
                 variant_id,
+                rules: &rules,
                 type_data: &type_data,
             },
         )
@@ -497,6 +502,10 @@ pub async fn update(
         .or(before.target_url.as_deref());
     let design_json = serde_json::to_value(&design).map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&data);
+    let rules = match patch.rules {
+        Some(r) => serde_json::to_value(&r).map_err(ApiError::internal)?,
+        None => before.rules.0.clone(),
+    };
     let status = match patch.status {
         Some(Status::Active) => "active",
         Some(Status::Paused) => "paused",
@@ -517,6 +526,7 @@ pub async fn update(
             status,
             product_id,
             variant_id,
+            rules: &rules,
             type_data: &data.to_json(),
         },
     )

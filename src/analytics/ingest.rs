@@ -313,10 +313,11 @@ pub struct QrMetaRow {
     pub created_at: DateTime<Utc>,
     #[serde(with = "clickhouse::serde::chrono::datetime")]
     pub updated_at: DateTime<Utc>,
+    pub version: u64,
 }
 
 /// Copy one code's current metadata to ClickHouse. Idempotent: writing the same version twice
-/// leaves one row after merges, and readers take `argMax(…, updated_at)`.
+/// leaves one row after merges, and readers take `argMax(…, version)`.
 #[derive(Message)]
 #[rtype(result = "Result<(), anyhow::Error>")]
 pub struct SyncCode(pub Uuid);
@@ -361,6 +362,7 @@ impl Handler<SyncCode> for Ingestor {
                     .unwrap_or_default(),
                 created_at: r.created_at,
                 updated_at: r.updated_at,
+                version: r.updated_at.timestamp_micros().max(0) as u64,
             };
             let mut insert = ch.insert::<QrMetaRow>("qr_codes").await?;
             insert.write(&row).await?;

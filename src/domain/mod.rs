@@ -8,6 +8,7 @@ pub mod design;
 mod money;
 mod project;
 pub mod qr;
+pub mod rules;
 mod settings;
 mod shortcode;
 mod target_url;

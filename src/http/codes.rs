@@ -35,6 +35,8 @@ pub struct QrView {
     status: String,
     scans_total: i64,
     payload: String,
+    #[schema(value_type = Vec<crate::domain::rules::Rule>)]
+    rules: serde_json::Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -56,6 +58,7 @@ fn view(settings: &crate::config::Settings, c: Code) -> QrView {
         status: r.status,
         scans_total: r.scans_total,
         payload: c.payload,
+        rules: r.rules.0,
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
@@ -80,6 +83,9 @@ pub struct CreateBody {
     template_id: Option<Uuid>,
     /// Custom short code for dynamic codes (4–64 of A–Z a–z 0–9 - _).
     alias: Option<String>,
+    /// Redirect rules of a dynamic code, evaluated in order (first match wins).
+    #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
+    rules: Option<serde_json::Value>,
 }
 
 fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
@@ -149,7 +155,14 @@ pub async fn create(
         (Some(a), true) => one(&mut e, "alias", ShortCode::alias(a)).map(Some),
         (None, _) => Some(None),
     };
-    let (Some(name), Some(data), Some(design), Some(alias)) = (name, data, design, alias) else {
+    let rules = match (&b.rules, b.dynamic) {
+        (Some(_), false) => one(&mut e, "rules", Err("rules apply to dynamic codes".into())),
+        (Some(r), true) => take(&mut e, crate::domain::rules::parse(r, own.as_deref())),
+        (None, _) => Some(Vec::new()),
+    };
+    let (Some(name), Some(data), Some(design), Some(alias), Some(rules)) =
+        (name, data, design, alias, rules)
+    else {
         return Err(ApiError::Validation(e));
     };
     if !e.is_empty() {
@@ -165,6 +178,7 @@ pub async fn create(
         project_id: b.project_id,
         template_id: b.template_id,
         alias,
+        rules,
     };
     let code = codes::create(&state, &caller.origin, &caller.principal, new).await?;
     Ok(HttpResponse::Created().json(view(&state.settings, code)))
@@ -244,6 +258,8 @@ pub struct PatchBody {
     #[schema(value_type = Option<Uuid>)]
     project_id: Option<Option<Uuid>>,
     status: Option<Status>,
+    #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
+    rules: Option<serde_json::Value>,
 }
 
 /// Change a code. For dynamic codes the printed image stays valid.
@@ -281,6 +297,13 @@ pub async fn update(
     }
     if let Some(d) = &b.design {
         patch.design = take(&mut e, Design::parse(d));
+    }
+    if let Some(r) = &b.rules {
+        if current.row.dynamic {
+            patch.rules = take(&mut e, crate::domain::rules::parse(r, own.as_deref()));
+        } else {
+            e.insert("rules".into(), "rules apply to dynamic codes".into());
+        }
     }
     if !e.is_empty() {
         return Err(ApiError::Validation(e));

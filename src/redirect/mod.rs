@@ -6,6 +6,7 @@ pub mod pages;
 pub mod scans;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::codes;
 use crate::db;
+use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::{QrData, QrType, ShortCode};
 use crate::http::extract::client_ip;
 use crate::state::AppState;
@@ -41,6 +43,12 @@ pub struct Entry {
     /// The content a landing page offers (vCard, iCalendar, UPI URI, WIFI:, mailto: …).
     pub content: Option<String>,
     pub data: Option<QrData>,
+    pub rules: Vec<Rule>,
+    /// The owner's time zone, for rules with local hours.
+    pub tz: chrono_tz::Tz,
+    /// Scans known when the entry was loaded plus those this replica has served since: the
+    /// count scan-limit rules compare against (exact per replica, approximate across replicas).
+    pub scans: AtomicU64,
 }
 
 /// A cache entry: a code, or the knowledge that there is none (so floods of unknown codes do
@@ -70,6 +78,12 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         QrType::Url => None,
         _ => codes::content(&mut conn, &row).await.ok(),
     };
+    let tz = db::settings::get(&mut *conn, owner)
+        .await?
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    let rules = serde_json::from_value(row.rules.0.clone()).unwrap_or_default();
     Ok(Resolved::Found(Arc::new(Entry {
         qr_id: row.id,
         owner,
@@ -81,6 +95,9 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         status,
         target: row.target_url,
         content,
+        rules,
+        tz,
+        scans: AtomicU64::new(row.scans_total.max(0) as u64),
     })))
 }
 
@@ -110,23 +127,31 @@ fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> String {
         .collect()
 }
 
-fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
+/// A geo header's value, believed only from a trusted proxy (anyone can send CF-IPCountry).
+fn geo(state: &AppState, req: &HttpRequest, names: &[&str]) -> Option<String> {
     let trusted = &state.settings.trusted_proxies;
-    let ip = client_ip(req, trusted);
-    // Geo headers are believed only from a trusted proxy (anyone can send CF-IPCountry).
     let from_proxy = req
         .peer_addr()
         .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip())));
-    let geo = |names: &[&str]| {
-        from_proxy
-            .then(|| {
-                names
-                    .iter()
-                    .find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok()))
-            })
-            .flatten()
-            .map(|v| v.chars().take(64).collect::<String>())
-    };
+    from_proxy
+        .then(|| {
+            names
+                .iter()
+                .find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok()))
+        })
+        .flatten()
+        .map(|v| v.chars().take(64).collect::<String>())
+}
+
+const COUNTRY_HEADERS: &[&str] = &[
+    "cf-ipcountry",
+    "x-country-code",
+    "cloudfront-viewer-country",
+];
+
+fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
+    e.scans.fetch_add(1, Ordering::Relaxed);
+    let ip = client_ip(req, &state.settings.trusted_proxies);
     state.scans.push(ScanEvent {
         event_id: Uuid::now_v7(),
         qr_id: e.qr_id,
@@ -137,12 +162,8 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         ip: ip.map(|i| i.to_string()).unwrap_or_default(),
         user_agent: header_str(req, header::USER_AGENT),
         referer: header_str(req, header::REFERER),
-        country: geo(&[
-            "cf-ipcountry",
-            "x-country-code",
-            "cloudfront-viewer-country",
-        ]),
-        city: geo(&["x-city", "cloudfront-viewer-city"]),
+        country: geo(state, req, COUNTRY_HEADERS),
+        city: geo(state, req, &["x-city", "cloudfront-viewer-city"]),
     });
 }
 
@@ -193,14 +214,42 @@ pub async fn scan(
         EntryStatus::Paused => return pages::paused(&entry),
         EntryStatus::Active => {}
     }
+    if !entry.rules.is_empty() {
+        let country = geo(&state, &req, COUNTRY_HEADERS);
+        let ua = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let scan = rules::Scan {
+            device: Device::of(ua),
+            country: country.as_deref(),
+            now: Utc::now(),
+            tz: entry.tz,
+            scans: entry.scans.load(Ordering::Relaxed),
+        };
+        match rules::evaluate(&entry.rules, &scan) {
+            Some(Action::Expired) => return pages::expired(&entry),
+            Some(Action::LimitReached) => return pages::limit_reached(&entry),
+            Some(Action::Redirect(url)) => {
+                emit_scan(&state, &req, &entry);
+                return found(&forward_query(url, req.query_string()));
+            }
+            None => {}
+        }
+    }
     emit_scan(&state, &req, &entry);
     match (&entry.qr_type, &entry.target) {
-        (QrType::Url, Some(target)) => HttpResponse::Found()
-            .insert_header((header::LOCATION, forward_query(target, req.query_string())))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish(),
+        (QrType::Url, Some(target)) => found(&forward_query(target, req.query_string())),
         _ => pages::landing(&entry),
     }
+}
+
+fn found(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 /// The file behind a landing page's download button (vCard or iCalendar). Not a scan.

@@ -66,6 +66,28 @@ pub fn paused(e: &Entry) -> HttpResponse {
     )
 }
 
+pub fn expired(e: &Entry) -> HttpResponse {
+    page(
+        StatusCode::GONE,
+        "Expired",
+        &format!(
+            "<h1>{} has expired</h1><p class=\"muted\">This code is no longer active.</p>",
+            esc(title(e))
+        ),
+    )
+}
+
+pub fn limit_reached(e: &Entry) -> HttpResponse {
+    page(
+        StatusCode::GONE,
+        "Limit reached",
+        &format!(
+            "<h1>{} has reached its scan limit</h1><p class=\"muted\">It no longer accepts scans.</p>",
+            esc(title(e))
+        ),
+    )
+}
+
 fn title(e: &Entry) -> &str {
     if e.name.is_empty() {
         "This code"

@@ -219,8 +219,8 @@ async fn code_metadata_is_copied_to_clickhouse_on_every_change() {
         let (ch, id) = (ch.clone(), id.clone());
         async move {
             ch.query(
-                "SELECT argMax(name, updated_at) AS name, argMax(status, updated_at) AS status, argMax(type, updated_at) AS kind, \
-                 toString(argMax(project_id, updated_at)) AS project FROM qr_codes WHERE id = toUUID(?) GROUP BY id",
+                "SELECT argMax(name, version) AS name, argMax(status, version) AS status, argMax(type, version) AS kind, \
+                 toString(argMax(project_id, version)) AS project FROM qr_codes WHERE id = toUUID(?) GROUP BY id",
             )
             .bind(&id)
             .fetch_optional::<Meta>()

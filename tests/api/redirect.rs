@@ -406,3 +406,98 @@ async fn scans_reach_clickhouse_enriched_and_are_counted() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn rules_route_by_device_country_expiry_and_scan_limit() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let (t, _) = app.register("rules@example.com").await;
+    let rules = json!([
+        {"if": {"device": ["ios"]}, "then": {"redirect": "https://apps.apple.com/app/x"}},
+        {"if": {"country": ["in"]}, "then": {"redirect": "https://example.in/"}},
+        {"if": {"scans_at_least": 3}, "then": "limit_reached"}
+    ]);
+    let qr = create(&app, &t, json!({"name": "Rules", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/", "rules": rules})).await;
+    assert_eq!(qr["rules"].as_array().unwrap().len(), 3);
+    assert_eq!(qr["rules"][1]["if"]["country"][0], "IN", "normalised");
+    let (id, path) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        format!("/r/{}", qr["short_code"].as_str().unwrap()),
+    );
+    let loc = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    assert_eq!(
+        loc(&scan(&app, &path, IPHONE).await).as_deref(),
+        Some("https://apps.apple.com/app/x")
+    );
+    let from_india = app
+        .http
+        .get(app.url(&path))
+        .header("user-agent", ANDROID)
+        .header("cf-ipcountry", "IN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loc(&from_india).as_deref(), Some("https://example.in/"));
+    // Two scans so far; the third scan still passes, the fourth hits the limit.
+    assert_eq!(
+        loc(&scan(&app, &path, ANDROID).await).as_deref(),
+        Some("https://example.com/")
+    );
+    let limited = scan(&app, &path, ANDROID).await;
+    assert_eq!(limited.status(), StatusCode::GONE);
+    assert!(limited.text().await.unwrap().contains("scan limit"));
+
+    // Expiry, replacing the rules.
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"rules": [{"if": {"after": "2020-01-01T00:00:00Z"}, "then": "expired"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let expired = scan(&app, &path, ANDROID).await;
+    assert_eq!(expired.status(), StatusCode::GONE);
+    assert!(expired.text().await.unwrap().contains("has expired"));
+    // No rules: back to the target.
+    app.patch(
+        &format!("/api/v1/qr-codes/{id}"),
+        Some(&t),
+        json!({"rules": []}),
+    )
+    .await;
+    assert_eq!(
+        loc(&scan(&app, &path, ANDROID).await).as_deref(),
+        Some("https://example.com/")
+    );
+
+    // Validation.
+    let (s, b) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"rules": [{"if": {"device": ["ios"]}, "then": {"redirect": "javascript:x"}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        b["error"]["fields"]["rules[0].then.redirect"].is_string(),
+        "{b}"
+    );
+    let (s, b) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "x", "qr_type": "text", "dynamic": false, "data": {"text": "a"}, "rules": [{"if": {"device": ["ios"]}, "then": "expired"}]}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["rules"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("rules apply to dynamic codes")
+        )
+    );
+    app.stop().await.unwrap();
+}
