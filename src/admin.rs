@@ -87,13 +87,13 @@ pub async fn promote(settings: &crate::config::Settings, email: &str) -> anyhow:
     audit::record(
         &mut tx,
         &actor,
-        Change {
-            action: "user.promote",
-            entity_type: "user",
-            entity_id: Some(after.id.to_string()),
-            before: Some(&accounts::snapshot(&before)),
-            after: Some(&accounts::snapshot(&after)),
-        },
+        Change::updated(
+            "user.promote",
+            "user",
+            after.id,
+            &accounts::snapshot(&before),
+            &accounts::snapshot(&after),
+        ),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -125,13 +125,13 @@ pub async fn block_code(
     audit::record(
         &mut tx,
         &origin.actor(Some(admin)),
-        Change {
-            action: "qr_code.block",
-            entity_type: "qr_code",
-            entity_id: Some(id.to_string()),
-            before: Some(&serde_json::json!({"status": before.status, "owner": before.user_id})),
-            after: Some(&serde_json::json!({"status": "blocked"})),
-        },
+        Change::updated(
+            "qr_code.block",
+            "qr_code",
+            id,
+            &serde_json::json!({"status": before.status, "owner": before.user_id}),
+            &serde_json::json!({"status": "blocked"}),
+        ),
     )
     .await?;
     tx.commit().await?;

@@ -29,6 +29,56 @@ pub struct Change<'a, B: Serialize, A: Serialize> {
     pub after: Option<&'a A>,
 }
 
+impl<'a, A: Serialize> Change<'a, (), A> {
+    /// An entity came into being.
+    pub fn created(action: &'a str, entity_type: &'a str, id: impl ToString, after: &'a A) -> Self {
+        Change {
+            action,
+            entity_type,
+            entity_id: Some(id.to_string()),
+            before: None,
+            after: Some(after),
+        }
+    }
+}
+
+impl<'a, B: Serialize> Change<'a, B, ()> {
+    /// An entity went away.
+    pub fn deleted(
+        action: &'a str,
+        entity_type: &'a str,
+        id: impl ToString,
+        before: &'a B,
+    ) -> Self {
+        Change {
+            action,
+            entity_type,
+            entity_id: Some(id.to_string()),
+            before: Some(before),
+            after: None,
+        }
+    }
+}
+
+impl<'a, T: Serialize> Change<'a, T, T> {
+    /// An entity changed from `before` to `after`.
+    pub fn updated(
+        action: &'a str,
+        entity_type: &'a str,
+        id: impl ToString,
+        before: &'a T,
+        after: &'a T,
+    ) -> Self {
+        Change {
+            action,
+            entity_type,
+            entity_id: Some(id.to_string()),
+            before: Some(before),
+            after: Some(after),
+        }
+    }
+}
+
 pub async fn record<B: Serialize, A: Serialize>(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -153,13 +153,7 @@ pub async fn create_product(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<(), _> {
-            action: "product.create",
-            entity_type: "product",
-            entity_id: Some(row.id.to_string()),
-            before: None,
-            after: Some(&row),
-        },
+        Change::created("product.create", "product", row.id, &row),
     )
     .await?;
     tx.commit().await?;
@@ -203,13 +197,7 @@ pub async fn update_product(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change {
-            action: "product.update",
-            entity_type: "product",
-            entity_id: Some(id.to_string()),
-            before: Some(&before),
-            after: Some(&after),
-        },
+        Change::updated("product.update", "product", id, &before, &after),
     )
     .await?;
     tx.commit().await?;

@@ -412,13 +412,7 @@ pub async fn create(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<(), _> {
-            action: "qr_code.create",
-            entity_type: "qr_code",
-            entity_id: Some(id.to_string()),
-            before: None,
-            after: Some(&snapshot(&row)),
-        },
+        Change::created("qr_code.create", "qr_code", id, &snapshot(&row)),
     )
     .await?;
     tx.commit().await?;
@@ -539,13 +533,13 @@ pub async fn update(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change {
-            action: "qr_code.update",
-            entity_type: "qr_code",
-            entity_id: Some(id.to_string()),
-            before: Some(&snapshot(&before)),
-            after: Some(&snapshot(&after)),
-        },
+        Change::updated(
+            "qr_code.update",
+            "qr_code",
+            id,
+            &snapshot(&before),
+            &snapshot(&after),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -573,13 +567,7 @@ pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<_, ()> {
-            action: "qr_code.delete",
-            entity_type: "qr_code",
-            entity_id: Some(id.to_string()),
-            before: Some(&snapshot(&before)),
-            after: None,
-        },
+        Change::deleted("qr_code.delete", "qr_code", id, &snapshot(&before)),
     )
     .await?;
     tx.commit().await?;

@@ -105,13 +105,7 @@ pub async fn put(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change {
-            action: "settings.update",
-            entity_type: "settings",
-            entity_id: Some(p.user.id.to_string()),
-            before: Some(&before),
-            after: Some(&after),
-        },
+        Change::updated("settings.update", "settings", p.user.id, &before, &after),
     )
     .await?;
     tx.commit().await?;

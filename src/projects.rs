@@ -39,13 +39,7 @@ pub async fn create(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<(), _> {
-            action: "project.create",
-            entity_type: "project",
-            entity_id: Some(row.id.to_string()),
-            before: None,
-            after: Some(&row),
-        },
+        Change::created("project.create", "project", row.id, &row),
     )
     .await?;
     tx.commit().await?;
@@ -85,13 +79,7 @@ pub async fn update(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change {
-            action: "project.update",
-            entity_type: "project",
-            entity_id: Some(id.to_string()),
-            before: Some(&before),
-            after: Some(&after),
-        },
+        Change::updated("project.update", "project", id, &before, &after),
     )
     .await?;
     tx.commit().await?;
@@ -108,13 +96,7 @@ pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<_, ()> {
-            action: "project.delete",
-            entity_type: "project",
-            entity_id: Some(id.to_string()),
-            before: Some(&before),
-            after: None,
-        },
+        Change::deleted("project.delete", "project", id, &before),
     )
     .await?;
     tx.commit().await?;

@@ -131,13 +131,7 @@ pub async fn fill(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<(), _> {
-            action: "template_data.create",
-            entity_type: "template_data",
-            entity_id: Some(row.id.to_string()),
-            before: None,
-            after: Some(&data),
-        },
+        Change::created("template_data.create", "template_data", row.id, &data),
     )
     .await?;
     tx.commit().await?;

@@ -137,13 +137,7 @@ pub async fn register(
     audit::record(
         &mut tx,
         &actor,
-        Change::<(), _> {
-            action: "user.register",
-            entity_type: "user",
-            entity_id: Some(user.id.to_string()),
-            before: None,
-            after: Some(&snapshot(&user)),
-        },
+        Change::created("user.register", "user", user.id, &snapshot(&user)),
     )
     .await?;
     let token = start_session(&mut tx, state, &user, origin).await?;
@@ -302,13 +296,13 @@ pub async fn update_profile(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change {
-            action: "user.update",
-            entity_type: "user",
-            entity_id: Some(p.user.id.to_string()),
-            before: Some(&snapshot(&before)),
-            after: Some(&snapshot(&after)),
-        },
+        Change::updated(
+            "user.update",
+            "user",
+            p.user.id,
+            &snapshot(&before),
+            &snapshot(&after),
+        ),
     )
     .await?;
     tx.commit().await?;

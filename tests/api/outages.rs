@@ -12,6 +12,34 @@ struct Counts {
     distinct: u64,
 }
 
+/// Some when the app's Prometheus counter `name` is above zero.
+async fn counter_above_zero(app: &TestApp, name: &str) -> Option<()> {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .any(|l| l.starts_with(name) && !l.ends_with(" 0"))
+        .then_some(())
+}
+
+/// Some when exactly `expected` scans of the code are stored; panics on any duplicate.
+async fn exactly(ch: &clickhouse::Client, qr_id: &str, expected: u64) -> Option<()> {
+    let c = ch
+        .query("SELECT count() AS n, uniqExact(event_id) AS distinct FROM scan_events WHERE qr_id = toUUID(?)")
+        .bind(qr_id)
+        .fetch_one::<Counts>()
+        .await
+        .ok()?;
+    assert_eq!(c.n, c.distinct, "no event may be written twice");
+    (c.n == expected).then_some(())
+}
+
 #[tokio::test]
 async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
     let ch_proxy = Proxy::start("127.0.0.1:8123").await;
@@ -44,19 +72,8 @@ async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
         );
     }
     // The outage is seen by ingestion (so the scans really wait for ClickHouse to return).
-    eventually("a failed ingestion attempt", || async {
-        let text = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .any(|l| l.starts_with("scan_ingest_failures_total") && !l.ends_with(" 0"))
-            .then_some(())
+    eventually("a failed ingestion attempt", || {
+        counter_above_zero(&app, "scan_ingest_failures_total")
     })
     .await;
     ch_proxy.up();
@@ -66,17 +83,7 @@ async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
         .with_url("http://127.0.0.1:8123")
         .with_database(&app.settings.clickhouse_database)
         .with_validation(false);
-    eventually("30 scans after recovery", || async {
-        let c = ch
-            .query("SELECT count() AS n, uniqExact(event_id) AS distinct FROM scan_events WHERE qr_id = toUUID(?)")
-            .bind(&id)
-            .fetch_one::<Counts>()
-            .await
-            .ok()?;
-        assert_eq!(c.n, c.distinct, "no event may be written twice");
-        (c.n == 30).then_some(())
-    })
-    .await;
+    eventually("30 scans after recovery", || exactly(&ch, &id, 30)).await;
     eventually("usage counted once", || async {
         let (_, q) = app.get(&format!("/api/v1/qr-codes/{id}"), Some(&t)).await;
         (q["scans_total"] == 30).then_some(())
@@ -116,34 +123,13 @@ async fn redis_outage_keeps_cached_codes_redirecting_and_holds_scans() {
             "cached codes redirect without Redis"
         );
     }
-    eventually("the shipper to notice the outage", || async {
-        let text = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .any(|l| l.starts_with("scan_ship_failures_total") && !l.ends_with(" 0"))
-            .then_some(())
+    eventually("the shipper to notice the outage", || {
+        counter_above_zero(&app, "scan_ship_failures_total")
     })
     .await;
     redis_proxy.up();
 
     let ch = qrsaas::analytics::client(&app.settings);
-    eventually("21 scans after Redis returns", || async {
-        let c = ch
-            .query("SELECT count() AS n, uniqExact(event_id) AS distinct FROM scan_events WHERE qr_id = toUUID(?)")
-            .bind(&id)
-            .fetch_one::<Counts>()
-            .await
-            .ok()?;
-        assert_eq!(c.n, c.distinct, "no event may be written twice");
-        (c.n == 21).then_some(())
-    })
-    .await;
+    eventually("21 scans after Redis returns", || exactly(&ch, &id, 21)).await;
     app.stop().await.unwrap();
 }
