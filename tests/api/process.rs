@@ -139,3 +139,125 @@ async fn all_serves_and_stops_cleanly_on_sigterm() {
     // Nothing is listening any more.
     assert!(client.get(format!("{base}/healthz")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn sigterm_during_traffic_loses_no_scan() {
+    let smtp = crate::common::smtp::FakeSmtp::start().await;
+    let settings = isolated_settings(smtp.port).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = command(&settings)
+        .arg("all")
+        .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    eventually("qrsaas all to serve", || async {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+    let reg: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&serde_json::json!({"email": "term@example.com", "password": "correct horse battery", "name": "T"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = reg["token"].as_str().unwrap();
+    let qr: serde_json::Value = client
+        .post(format!("{base}/api/v1/qr-codes"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "T", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{base}/r/{}", qr["short_code"].as_str().unwrap());
+
+    // Four scanners in a loop; SIGTERM lands while they are scanning.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let scanners: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url, served) = (client.clone(), url.clone(), served.clone());
+            tokio::spawn(async move {
+                while let Ok(r) = client
+                    .get(&url)
+                    .header("user-agent", "Mozilla/5.0 (iPhone)")
+                    .send()
+                    .await
+                {
+                    if r.status() == reqwest::StatusCode::FOUND {
+                        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("traffic under way", || async {
+        (served.load(std::sync::atomic::Ordering::SeqCst) >= 200).then_some(())
+    })
+    .await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    for s in scanners {
+        let _ = s.await;
+    }
+    let served = served.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Scans shipped at shutdown wait in the queue; a worker (here: a fresh process) ingests them.
+    let mut worker = command(&settings)
+        .arg("worker")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ch = qrsaas::analytics::client(&settings);
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Counts {
+        n: u64,
+        distinct: u64,
+    }
+    let id = qr["id"].as_str().unwrap().to_owned();
+    eventually("every served redirect in ClickHouse", || async {
+        let c = ch
+            .query("SELECT count() AS n, uniqExact(event_id) AS distinct FROM scan_events WHERE qr_id = toUUID(?)")
+            .bind(&id)
+            .fetch_one::<Counts>()
+            .await
+            .ok()?;
+        assert!(c.n <= served && c.n == c.distinct, "{} events for {served} redirects", c.n);
+        (c.n == served).then_some(())
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || worker.wait()).await;
+}
