@@ -135,13 +135,6 @@ pub async fn block_code(
     )
     .await?;
     tx.commit().await?;
-    state
-        .bus
-        .publish(Invalidate::Code {
-            id,
-            short_code: before.short_code,
-        })
-        .await;
-    crate::codes::sync_metadata(state, id).await;
+    crate::codes::code_changed(state, id, &before.short_code).await;
     Ok(())
 }

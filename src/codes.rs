@@ -416,15 +416,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    // A short code scanned before it existed is negatively cached; drop that everywhere.
-    state
-        .bus
-        .publish(Invalidate::Code {
-            id,
-            short_code: row.short_code.clone(),
-        })
-        .await;
-    sync_metadata(state, id).await;
+    code_changed(state, id, &row.short_code).await;
     Ok(Code { row, payload })
 }
 
@@ -543,14 +535,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    state
-        .bus
-        .publish(Invalidate::Code {
-            id,
-            short_code: after.short_code.clone(),
-        })
-        .await;
-    sync_metadata(state, id).await;
+    code_changed(state, id, &after.short_code).await;
     Ok(Code {
         row: after,
         payload,
@@ -571,20 +556,26 @@ pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
     )
     .await?;
     tx.commit().await?;
+    code_changed(state, id, &before.short_code).await;
+    Ok(())
+}
+
+/// After a code's change has committed: drop it from every replica's caches (redirect, images —
+/// also a negatively cached short code) and queue the copy of its metadata to ClickHouse.
+pub async fn code_changed(state: &AppState, id: Uuid, short_code: &str) {
     state
         .bus
         .publish(Invalidate::Code {
             id,
-            short_code: before.short_code.clone(),
+            short_code: short_code.to_owned(),
         })
         .await;
     sync_metadata(state, id).await;
-    Ok(())
 }
 
 /// Queues the copy of a code's metadata to ClickHouse. Never fails the change (it has committed);
 /// a lost enqueue leaves the copy stale until the code's next change.
-pub async fn sync_metadata(state: &AppState, qr_id: Uuid) {
+async fn sync_metadata(state: &AppState, qr_id: Uuid) {
     let job = qrsaas_jobs::SyncQrMetadata {
         qr_id,
         version: chrono::Utc::now(),
