@@ -17,6 +17,7 @@ use crate::db::{self, Paged, Window};
 use crate::domain::design::Design;
 use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
 use crate::domain::rules::Rule;
+use crate::domain::utm::Utm;
 use crate::domain::{QrData, QrType, ShortCode, TargetUrl};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::render::actor::{Fits, Render};
@@ -42,6 +43,7 @@ pub struct NewCode {
     pub template_id: Option<Uuid>,
     pub alias: Option<ShortCode>,
     pub rules: Vec<Rule>,
+    pub utm: Utm,
 }
 
 /// A partial change; `project_id: Some(None)` moves the code out of its project.
@@ -54,6 +56,7 @@ pub struct CodePatch {
     pub project_id: Option<Option<Uuid>>,
     pub status: Option<Status>,
     pub rules: Option<Vec<Rule>>,
+    pub utm: Option<Utm>,
 }
 
 /// A code with the payload its image encodes.
@@ -357,6 +360,7 @@ pub async fn create(
     let design_json = serde_json::to_value(&new.design).map_err(ApiError::internal)?;
     let type_data = new.data.to_json();
     let rules = serde_json::to_value(&new.rules).map_err(ApiError::internal)?;
+    let utm = serde_json::to_value(&new.utm).map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&new.data);
     let id = Uuid::now_v7();
     let mut attempt = 0;
@@ -379,6 +383,7 @@ pub async fn create(
                 template_id: new.design.frame.as_ref().and_then(|f| f.template_id),
                 product_id,
                 variant_id,
+                utm: &utm,
                 rules: &rules,
                 type_data: &type_data,
             },
@@ -492,6 +497,10 @@ pub async fn update(
         Some(r) => serde_json::to_value(&r).map_err(ApiError::internal)?,
         None => before.rules.0.clone(),
     };
+    let utm = match patch.utm {
+        Some(u) => serde_json::to_value(&u).map_err(ApiError::internal)?,
+        None => before.utm.0.clone(),
+    };
     let status = match patch.status {
         Some(Status::Active) => "active",
         Some(Status::Paused) => "paused",
@@ -512,6 +521,7 @@ pub async fn update(
             status,
             product_id,
             variant_id,
+            utm: &utm,
             rules: &rules,
             type_data: &data.to_json(),
         },

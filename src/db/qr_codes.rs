@@ -25,6 +25,7 @@ pub struct QrRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub rules: Json<serde_json::Value>,
+    pub utm: Json<serde_json::Value>,
     pub type_data: Option<Json<serde_json::Value>>,
 }
 
@@ -33,7 +34,7 @@ macro_rules! qr_select {
     () => {
         "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, d.type_data \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data \
          FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id "
     };
 }
@@ -53,14 +54,15 @@ pub struct NewQr<'a> {
     pub product_id: Option<Uuid>,
     pub variant_id: Option<Uuid>,
     pub rules: &'a serde_json::Value,
+    pub utm: &'a serde_json::Value,
     pub type_data: &'a serde_json::Value,
 }
 
 pub async fn insert(conn: &mut sqlx::PgConnection, q: &NewQr<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO qr_codes (id, user_id, project_id, name, qr_type, dynamic, short_code, custom_alias, \
-           target_url, design_json, template_id, product_id, variant_id, rules) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+           target_url, design_json, template_id, product_id, variant_id, rules, utm) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(q.id)
     .bind(q.user_id)
@@ -76,6 +78,7 @@ pub async fn insert(conn: &mut sqlx::PgConnection, q: &NewQr<'_>) -> Result<(), 
     .bind(q.product_id)
     .bind(q.variant_id)
     .bind(Json(q.rules))
+    .bind(Json(q.utm))
     .execute(&mut *conn)
     .await?;
     sqlx::query("INSERT INTO qr_type_details (qr_id, type_data) VALUES ($1, $2)")
@@ -196,6 +199,7 @@ pub struct QrUpdate<'a> {
     pub product_id: Option<Uuid>,
     pub variant_id: Option<Uuid>,
     pub rules: &'a serde_json::Value,
+    pub utm: &'a serde_json::Value,
     pub type_data: &'a serde_json::Value,
 }
 
@@ -206,7 +210,7 @@ pub async fn update(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE qr_codes SET name = $2, project_id = $3, target_url = $4, design_json = $5, status = $6, \
-           product_id = $7, variant_id = $8, rules = $9 WHERE id = $1",
+           product_id = $7, variant_id = $8, rules = $9, utm = $10 WHERE id = $1",
     )
     .bind(id)
     .bind(u.name)
@@ -217,6 +221,7 @@ pub async fn update(
     .bind(u.product_id)
     .bind(u.variant_id)
     .bind(Json(u.rules))
+    .bind(Json(u.utm))
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE qr_type_details SET type_data = $2 WHERE qr_id = $1")

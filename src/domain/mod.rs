@@ -12,6 +12,7 @@ pub mod rules;
 mod settings;
 mod shortcode;
 mod target_url;
+pub mod utm;
 
 pub use account::{ApiKeyName, Email, Password, PersonName, Role};
 pub use design::Design;

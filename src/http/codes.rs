@@ -11,6 +11,7 @@ use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
 use crate::codes::{self, Code, CodePatch, Image, NewCode, Status};
 use crate::db::qr_codes::QrFilter;
+use crate::domain::utm::Utm;
 use crate::domain::{Design, QrData, QrType, ShortCode, TargetUrl, bounded_text};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::render::{DEFAULT_SIZE, Format, MAX_SIZE, MIN_SIZE};
@@ -37,6 +38,8 @@ pub struct QrView {
     payload: String,
     #[schema(value_type = Vec<crate::domain::rules::Rule>)]
     rules: serde_json::Value,
+    #[schema(value_type = crate::domain::utm::Utm)]
+    utm: serde_json::Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -59,6 +62,7 @@ fn view(settings: &crate::config::Settings, c: Code) -> QrView {
         scans_total: r.scans_total,
         payload: c.payload,
         rules: r.rules.0,
+        utm: r.utm.0,
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
@@ -86,6 +90,9 @@ pub struct CreateBody {
     /// Redirect rules of a dynamic code, evaluated in order (first match wins).
     #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
     rules: Option<serde_json::Value>,
+    /// UTM parameters added to the redirects of a dynamic url code.
+    #[schema(value_type = Option<crate::domain::utm::Utm>)]
+    utm: Option<serde_json::Value>,
 }
 
 fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
@@ -160,8 +167,17 @@ pub async fn create(
         (Some(r), true) => take(&mut e, crate::domain::rules::parse(r, own.as_deref())),
         (None, _) => Some(Vec::new()),
     };
-    let (Some(name), Some(data), Some(design), Some(alias), Some(rules)) =
-        (name, data, design, alias, rules)
+    let utm = match (&b.utm, b.qr_type, b.dynamic) {
+        (Some(u), QrType::Url, true) => take(&mut e, Utm::parse(u)),
+        (Some(_), _, _) => one(
+            &mut e,
+            "utm",
+            Err("UTM parameters apply to dynamic url codes".into()),
+        ),
+        (None, _, _) => Some(Utm::default()),
+    };
+    let (Some(name), Some(data), Some(design), Some(alias), Some(rules), Some(utm)) =
+        (name, data, design, alias, rules, utm)
     else {
         return Err(ApiError::Validation(e));
     };
@@ -179,6 +195,7 @@ pub async fn create(
         template_id: b.template_id,
         alias,
         rules,
+        utm,
     };
     let code = codes::create(&state, &caller.origin, &caller.principal, new).await?;
     Ok(HttpResponse::Created().json(view(&state.settings, code)))
@@ -260,6 +277,8 @@ pub struct PatchBody {
     status: Option<Status>,
     #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
     rules: Option<serde_json::Value>,
+    #[schema(value_type = Option<crate::domain::utm::Utm>)]
+    utm: Option<serde_json::Value>,
 }
 
 /// Change a code. For dynamic codes the printed image stays valid.
@@ -297,6 +316,16 @@ pub async fn update(
     }
     if let Some(d) = &b.design {
         patch.design = take(&mut e, Design::parse(d));
+    }
+    if let Some(u) = &b.utm {
+        if current.row.dynamic && t == QrType::Url {
+            patch.utm = take(&mut e, Utm::parse(u));
+        } else {
+            e.insert(
+                "utm".into(),
+                "UTM parameters apply to dynamic url codes".into(),
+            );
+        }
     }
     if let Some(r) = &b.rules {
         if current.row.dynamic {

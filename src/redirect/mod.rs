@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::codes;
 use crate::db;
 use crate::domain::rules::{self, Action, Device, Rule};
+use crate::domain::utm::Utm;
 use crate::domain::{QrData, QrType, ShortCode};
 use crate::http::extract::client_ip;
 use crate::state::AppState;
@@ -83,7 +84,14 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         .timezone
         .parse()
         .unwrap_or(chrono_tz::UTC);
-    let rules = serde_json::from_value(row.rules.0.clone()).unwrap_or_default();
+    // UTM parameters are applied once here, so the hot path only copies the finished URLs.
+    let utm: Utm = serde_json::from_value(row.utm.0.clone()).unwrap_or_default();
+    let mut rules: Vec<Rule> = serde_json::from_value(row.rules.0.clone()).unwrap_or_default();
+    for r in &mut rules {
+        if let Action::Redirect(url) = &mut r.then {
+            *url = utm.apply(url);
+        }
+    }
     Ok(Resolved::Found(Arc::new(Entry {
         qr_id: row.id,
         owner,
@@ -93,7 +101,7 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         name: row.name.unwrap_or_default(),
         qr_type,
         status,
-        target: row.target_url,
+        target: row.target_url.map(|t| utm.apply(&t)),
         content,
         rules,
         tz,

@@ -501,3 +501,56 @@ async fn rules_route_by_device_country_expiry_and_scan_limit() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn utm_parameters_are_added_to_redirects() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("utm@example.com").await;
+    let qr = create(
+        &app,
+        &t,
+        json!({"name": "U", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/menu?utm_source=own",
+               "utm": {"source": "poster", "medium": "qr", "campaign": "spring sale"}}),
+    )
+    .await;
+    assert_eq!(qr["utm"]["medium"], "qr");
+    let path = format!("/r/{}", qr["short_code"].as_str().unwrap());
+    let res = scan(&app, &format!("{path}?ref=door"), IPHONE).await;
+    assert_eq!(
+        res.headers()["location"],
+        "https://example.com/menu?utm_source=own&utm_medium=qr&utm_campaign=spring+sale&ref=door",
+        "the target's own utm_source wins; the scan's query comes last"
+    );
+    let id = qr["id"].as_str().unwrap();
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"utm": {"campaign": "summer"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        scan(&app, &path, IPHONE).await.headers()["location"],
+        "https://example.com/menu?utm_source=own&utm_campaign=summer"
+    );
+    let (s, b) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"utm": {"source": ""}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["utm.source"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, b) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "x", "qr_type": "text", "dynamic": true, "data": {"text": "a"}, "utm": {"source": "x"}}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["utm"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    app.stop().await.unwrap();
+}
