@@ -161,6 +161,17 @@ pub struct ListResponse<T> {
 }
 
 impl<T> ListResponse<T> {
+    /// A short list returned whole (not paginated): one page holding everything.
+    pub fn whole(items: Vec<T>) -> Self {
+        let n = items.len() as i64;
+        ListResponse {
+            items,
+            total: n,
+            page: 1,
+            per_page: n,
+        }
+    }
+
     pub fn new<R>(paged: Paged<R>, w: Window, f: impl FnMut(R) -> T) -> Self {
         ListResponse {
             items: paged.items.into_iter().map(f).collect(),

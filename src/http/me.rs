@@ -116,13 +116,7 @@ pub async fn list_keys(
         .map(Into::into)
         .collect();
     // Keys are few (one per integration); the list is not paginated.
-    let n = items.len() as i64;
-    Ok(web::Json(ListResponse {
-        items,
-        total: n,
-        page: 1,
-        per_page: n,
-    }))
+    Ok(web::Json(ListResponse::whole(items)))
 }
 
 /// One of the caller's API keys.

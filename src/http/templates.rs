@@ -64,13 +64,7 @@ pub async fn list(
         .into_iter()
         .map(Into::into)
         .collect();
-    let n = items.len() as i64;
-    Ok(web::Json(ListResponse {
-        items,
-        total: n,
-        page: 1,
-        per_page: n,
-    }))
+    Ok(web::Json(ListResponse::whole(items)))
 }
 
 /// A preview image of a template (SVG).

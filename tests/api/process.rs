@@ -64,20 +64,21 @@ async fn migrate_then_admin_promote_from_the_cli() {
     assert!(!out.status.success());
 }
 
-#[tokio::test]
-async fn all_serves_and_stops_cleanly_on_sigterm() {
-    let smtp = crate::common::smtp::FakeSmtp::start().await;
-    let settings = isolated_settings(smtp.port).await;
+/// Starts `qrsaas all` on a free port and waits until it is ready; returns it and its base URL.
+async fn start_all(
+    settings: &qrsaas::config::Settings,
+    stdout: Stdio,
+) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = command(&settings)
+    let child = command(settings)
         .arg("all")
         .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -92,6 +93,15 @@ async fn all_serves_and_stops_cleanly_on_sigterm() {
             .filter(|r| r.status().is_success())
     })
     .await;
+    (child, base)
+}
+
+#[tokio::test]
+async fn all_serves_and_stops_cleanly_on_sigterm() {
+    let smtp = crate::common::smtp::FakeSmtp::start().await;
+    let settings = isolated_settings(smtp.port).await;
+    let (mut child, base) = start_all(&settings, Stdio::piped()).await;
+    let client = reqwest::Client::new();
     // It does real work: register, and the welcome e-mail is delivered.
     let r = client
         .post(format!("{base}/api/v1/auth/register"))
@@ -144,32 +154,11 @@ async fn all_serves_and_stops_cleanly_on_sigterm() {
 async fn sigterm_during_traffic_loses_no_scan() {
     let smtp = crate::common::smtp::FakeSmtp::start().await;
     let settings = isolated_settings(smtp.port).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = command(&settings)
-        .arg("all")
-        .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = start_all(&settings, Stdio::null()).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    eventually("qrsaas all to serve", || async {
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-    })
-    .await;
     let reg: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/register"))
         .json(&serde_json::json!({"email": "term@example.com", "password": "correct horse battery", "name": "T"}))
