@@ -347,6 +347,7 @@ pub async fn create(
     mut new: NewCode,
 ) -> ApiResult<Code> {
     let owner = p.user.id;
+    crate::domain::rules::hash_passwords(&mut new.rules).await?;
     let mut tx = state.db.begin().await?;
     check_refs(
         &mut tx,
@@ -458,9 +459,12 @@ pub async fn update(
     origin: &Origin,
     p: &Principal,
     id: Uuid,
-    patch: CodePatch,
+    mut patch: CodePatch,
 ) -> ApiResult<Code> {
     let owner = p.user.id;
+    if let Some(rules) = &mut patch.rules {
+        crate::domain::rules::hash_passwords(rules).await?;
+    }
     let mut tx = state.db.begin().await?;
     let before = db::qr_codes::get_for_update(&mut *tx, owner, id)
         .await?

@@ -47,6 +47,9 @@ pub struct Settings {
     pub uploads_dir: std::path::PathBuf,
     /// Scans held in memory while the queue is unreachable; beyond this they are dropped.
     pub scan_buffer_capacity: usize,
+    /// A MaxMind-format (.mmdb, GeoIP2/GeoLite2 City or Country) database for scan geography
+    /// when no trusted proxy sends geo headers. Unset: no IP lookup.
+    pub geoip_db: Option<std::path::PathBuf>,
     /// Memory for cached rendered images, in MiB.
     pub image_cache_mb: u64,
     /// Seconds the shutdown waits for in-flight work before giving up.
@@ -127,6 +130,7 @@ impl Default for Settings {
             uploads_dir: "uploads".into(),
             image_cache_mb: 256,
             scan_buffer_capacity: 200_000,
+            geoip_db: None,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Pretty,
         }

@@ -8,7 +8,7 @@ use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
 use crate::db;
 use crate::db::settings::SettingsRow;
-use crate::domain::{Locale, TimeZoneName};
+use crate::domain::{Branding, Locale, TimeZoneName};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -46,6 +46,8 @@ pub struct Preferences {
     pub timezone: String,
     pub default_design: serde_json::Value,
     pub notifications: NotificationPrefs,
+    pub branding: Branding,
+    pub anonymize_ip: bool,
 }
 
 pub struct NewPreferences {
@@ -53,6 +55,8 @@ pub struct NewPreferences {
     pub timezone: TimeZoneName,
     pub default_design: serde_json::Value,
     pub notifications: NotificationPrefs,
+    pub branding: Branding,
+    pub anonymize_ip: bool,
 }
 
 impl NewPreferences {
@@ -75,6 +79,8 @@ fn from_row(r: SettingsRow) -> Preferences {
         default_design: r.default_design.0,
         // Stored rows were validated on write; a row from an older shape falls back to defaults.
         notifications: serde_json::from_value(r.notifications.0).unwrap_or_default(),
+        branding: serde_json::from_value(r.branding.0).unwrap_or_default(),
+        anonymize_ip: r.anonymize_ip,
     }
 }
 
@@ -89,16 +95,29 @@ pub async fn put(
     new: NewPreferences,
 ) -> ApiResult<Preferences> {
     let notifications = serde_json::to_value(&new.notifications).map_err(ApiError::internal)?;
+    let branding = serde_json::to_value(&new.branding).map_err(ApiError::internal)?;
     let mut tx = state.db.begin().await?;
+    if let Some(logo) = new.branding.logo_upload_id
+        && db::uploads::get(&mut *tx, p.user.id, logo).await?.is_none()
+    {
+        return Err(ApiError::field(
+            "branding.logo_upload_id",
+            "no such upload of yours",
+        ));
+    }
     let before = from_row(db::settings::get(&mut *tx, p.user.id).await?);
     let after = from_row(
         db::settings::put(
             &mut *tx,
             p.user.id,
-            new.locale.as_str(),
-            new.timezone.as_str(),
-            &new.default_design,
-            &notifications,
+            &db::settings::NewSettings {
+                locale: new.locale.as_str(),
+                timezone: new.timezone.as_str(),
+                default_design: &new.default_design,
+                notifications: &notifications,
+                branding: &branding,
+                anonymize_ip: new.anonymize_ip,
+            },
         )
         .await?,
     );
@@ -109,5 +128,10 @@ pub async fn put(
     )
     .await?;
     tx.commit().await?;
+    // Landing pages and the ingestor read these through caches of the owner's codes.
+    state
+        .bus
+        .publish(crate::cache::Invalidate::Owner { id: p.user.id })
+        .await;
     Ok(after)
 }

@@ -13,7 +13,12 @@ use crate::queue::Queues;
 const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 7 * * * *", MaintenanceTask::PurgeSessions),
     ("0 */10 * * * *", MaintenanceTask::RequeueEmails),
+    ("0 10 0 * * *", MaintenanceTask::Rollups),
 ];
+
+/// Fired once when a scheduler starts, so runs missed while everything was down are caught up
+/// (their handlers work out what is due from the state in Postgres).
+const ON_START: &[MaintenanceTask] = &[MaintenanceTask::Rollups];
 
 #[derive(Clone)]
 pub struct Scheduler {
@@ -66,6 +71,14 @@ impl Scheduler {
                 .await?;
         }
         sched.start().await?;
+        let slot = Utc::now()
+            .duration_trunc(TimeDelta::minutes(1))
+            .unwrap_or_else(|_| Utc::now());
+        for task in ON_START {
+            if let Err(e) = self.fire(*task, slot).await {
+                tracing::error!(?task, error = %e, "catch-up run could not be enqueued");
+            }
+        }
         Ok(sched)
     }
 }

@@ -222,7 +222,7 @@ pub async fn run(
     if parts.workers {
         let notifier = Notifier::new(settings.smtp.clone(), pool.clone())?;
         let notifier = Supervisor::start(move |_| notifier);
-        let ingestor = Ingestor::new((*settings).clone(), pool.clone());
+        let ingestor = Ingestor::new((*settings).clone(), pool.clone())?;
         let ingestor = Supervisor::start(move |_| ingestor);
         workers = Some(tokio::spawn(worker::run(
             queues.clone(),

@@ -11,11 +11,13 @@ use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker
 use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
-use qrsaas_jobs::{IngestScans, Job, Maintenance, MaintenanceTask, SendEmail, SyncQrMetadata};
+use qrsaas_jobs::{
+    IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail, SyncQrMetadata,
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::analytics::ingest::{Ingest, Ingestor, SyncCode};
+use crate::analytics::ingest::{Ingest, Ingestor, RollDay, SyncCode};
 use crate::db;
 use crate::notify::{Deliver, Notifier};
 use crate::queue::Queues;
@@ -74,6 +76,17 @@ struct MaintenanceDeps {
     queues: Queues,
 }
 
+/// Days a catch-up goes back at most; older gaps are for an operator's backfill (reports read
+/// raw events for days that are not rolled up, so a gap is slower, never wrong).
+const ROLLUP_CATCH_UP_DAYS: i64 = 31;
+
+async fn roll_up(job: RollupDay, ingestor: Data<Addr<Ingestor>>) -> Result<(), BoxDynError> {
+    match ingestor.send(RollDay(job.date)).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(mailbox) => Err(Box::new(mailbox)),
+    }
+}
+
 /// Outbox e-mails never attempted this long after creation lost their enqueue.
 const LOST_ENQUEUE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -101,6 +114,32 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
                 );
             }
         }
+        MaintenanceTask::Rollups => {
+            let yesterday = job.slot.date_naive() - chrono::Days::new(1);
+            let recent = yesterday - chrono::Days::new(1);
+            let oldest = yesterday - chrono::Duration::days(ROLLUP_CATCH_UP_DAYS - 1);
+            // Every day since the first rollup (within the catch-up window) that is not rolled
+            // up — missed while down, or un-rolled by late scans — plus the last two days
+            // again. A fresh install starts with the last two days; older history reads raw.
+            let start = db::rollups::earliest(&deps.db)
+                .await?
+                .map_or(recent, |first| first.max(oldest).min(recent));
+            let rolled = db::rollups::days_between(&deps.db, start, recent).await?;
+            let due: Vec<chrono::NaiveDate> = start
+                .iter_days()
+                .take_while(|d| *d <= yesterday)
+                .filter(|d| *d >= recent || !rolled.contains(d))
+                .collect();
+            for day in &due {
+                deps.queues
+                    .enqueue(RollupDay {
+                        date: *day,
+                        slot: job.slot,
+                    })
+                    .await?;
+            }
+            tracing::info!(days = due.len(), %start, "daily rollups enqueued");
+        }
     }
     Ok(())
 }
@@ -121,18 +160,27 @@ pub async fn run(
     let maintenance_retry = retry_policy::<Maintenance>()?;
     let scans_retry = retry_policy::<IngestScans>()?;
     let sync_retry = retry_policy::<SyncQrMetadata>()?;
+    let rollup_retry = retry_policy::<RollupDay>()?;
     let deps = MaintenanceDeps {
         db,
         queues: queues.clone(),
     };
-    let (q1, q2, q3, q4) = (queues.clone(), queues.clone(), queues.clone(), queues);
-    let (i1, i2, i3, i4) = (
+    let (q1, q2, q3, q4, q5) = (
+        queues.clone(),
+        queues.clone(),
+        queues.clone(),
+        queues.clone(),
+        queues,
+    );
+    let (i1, i2, i3, i4, i5) = (
+        instance.clone(),
         instance.clone(),
         instance.clone(),
         instance.clone(),
         instance,
     );
     let sync_ingestor = ingestor.clone();
+    let rollup_ingestor = ingestor.clone();
     Monitor::new()
         .register(move |n| {
             WorkerBuilder::new(format!("email-{i1}-{n}"))
@@ -163,6 +211,13 @@ pub async fn run(
                 .data(sync_ingestor.clone())
                 .retry(sync_retry.clone())
                 .build(sync_metadata)
+        })
+        .register(move |n| {
+            WorkerBuilder::new(format!("rollups-{i5}-{n}"))
+                .backend(q5.storage::<RollupDay>().poll_with_interval(POLL))
+                .data(rollup_ingestor.clone())
+                .retry(rollup_retry.clone())
+                .build(roll_up)
         })
         .shutdown_timeout(grace)
         .run_with_signal(async move {

@@ -81,6 +81,9 @@ pub enum MaintenanceTask {
     PurgeSessions,
     /// Re-enqueue outbox e-mails still pending after their job should have run (lost enqueue).
     RequeueEmails,
+    /// Enqueue the daily rollups due: yesterday, the day before (late scans), and every day
+    /// missed since the last rolled-up one (catch-up after downtime).
+    Rollups,
 }
 
 impl Job for Maintenance {
@@ -108,6 +111,9 @@ pub struct ScanEvent {
     pub country: Option<String>,
     #[serde(default)]
     pub city: Option<String>,
+    /// The owner turned IP anonymisation off: store the address whole.
+    #[serde(default)]
+    pub keep_ip: bool,
 }
 
 /// A block of scans handed off by one redirect process; the batch id makes re-delivery a no-op.
@@ -179,5 +185,22 @@ mod tests {
                 .unwrap();
         assert_eq!(m.task, MaintenanceTask::PurgeSessions);
         assert_eq!(queue_name::<SendEmail>("prod"), "prod:queue:email");
+    }
+}
+
+/// Roll one UTC day of raw scans up into the daily aggregates. The handler rebuilds the whole
+/// day, so running it again (a retry, a catch-up, a second scheduler) changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupDay {
+    pub date: chrono::NaiveDate,
+    /// The scheduled slot that asked for it: the same day may be re-rolled by a later slot
+    /// (late scans), but one slot asks once.
+    pub slot: DateTime<Utc>,
+}
+
+impl Job for RollupDay {
+    const QUEUE: &'static str = "rollups";
+    fn idempotency_key(&self) -> String {
+        format!("rollup:{}:{}", self.date, self.slot.timestamp())
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::geo::{GeoDb, Place};
 use crate::actors::MAILBOX_CAPACITY;
 use crate::config::Settings;
 use crate::db::scans::BatchCounts;
@@ -110,7 +112,32 @@ pub fn visitor_hash(secret: &str, at: DateTime<Utc>, ip: &str, ua: &str) -> Stri
     hex::encode(&h.finalize()[..12])
 }
 
-pub fn enrich(e: &ScanEvent, secret: &str) -> ScanRow {
+/// Why an event cannot be stored, if it cannot. Such an event is set aside (dead-lettered) so
+/// the rest of its batch goes in: a batch that fails whole would be retried, fail again, and
+/// take every good scan in it down with it.
+pub fn reject_reason(e: &ScanEvent, now: DateTime<Utc>) -> Option<String> {
+    // ClickHouse's DateTime ends in 2106, and a scan from the future would corrupt rollups;
+    // nothing was scanned before this product existed.
+    let earliest = DateTime::from_timestamp(946_684_800, 0).unwrap_or_default(); // 2000-01-01
+    if e.at < earliest || e.at > now + chrono::Duration::days(1) {
+        return Some(format!("scan time {} is out of range", e.at.to_rfc3339()));
+    }
+    if e.qr_id.is_nil() || e.owner_id.is_nil() {
+        return Some("scan names no code or owner".into());
+    }
+    None
+}
+
+pub fn enrich(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>) -> ScanRow {
+    // A trusted proxy's headers win (the CDN saw the client); else the .mmdb, if configured.
+    let place = match (&e.country, geo) {
+        (None, Some(db)) => db.lookup(&e.ip).unwrap_or_default(),
+        _ => Place {
+            country: e.country.clone().unwrap_or_default().to_uppercase(),
+            region: String::new(),
+            city: e.city.clone().unwrap_or_default(),
+        },
+    };
     let parsed = woothee::parser::Parser::new().parse(&e.user_agent);
     let category = parsed.as_ref().map(|p| p.category);
     let bot = is_bot(&e.user_agent, category);
@@ -135,10 +162,14 @@ pub fn enrich(e: &ScanEvent, secret: &str) -> ScanRow {
         project_id: e.project_id.unwrap_or(Uuid::nil()),
         short_code: e.short_code.clone(),
         scanned_at: e.at,
-        ip: anonymise(&e.ip),
-        country: e.country.clone().unwrap_or_default().to_uppercase(),
-        region: String::new(),
-        city: e.city.clone().unwrap_or_default(),
+        ip: if e.keep_ip {
+            e.ip.clone()
+        } else {
+            anonymise(&e.ip)
+        },
+        country: place.country,
+        region: place.region,
+        city: place.city,
         user_agent: e.user_agent.clone(),
         device_type: device.to_owned(),
         os: parsed
@@ -157,15 +188,23 @@ pub struct Ingestor {
     settings: Settings,
     ch: clickhouse::Client,
     db: PgPool,
+    geo: Option<Arc<GeoDb>>,
 }
 
 impl Ingestor {
-    pub fn new(settings: Settings, db: PgPool) -> Ingestor {
-        Ingestor {
+    /// Fails when a configured GeoIP database cannot be opened: silently ingesting scans
+    /// without geography would be worse than refusing to start.
+    pub fn new(settings: Settings, db: PgPool) -> anyhow::Result<Ingestor> {
+        let geo = match &settings.geoip_db {
+            Some(path) => Some(Arc::new(GeoDb::open(path)?)),
+            None => None,
+        };
+        Ok(Ingestor {
             ch: super::client(&settings),
             settings,
             db,
-        }
+            geo,
+        })
     }
 }
 
@@ -193,34 +232,54 @@ struct Id {
     id: String,
 }
 
+/// Event ids of `rows` that ClickHouse already holds (a crash between insert and record).
+async fn already_stored(
+    ch: &clickhouse::Client,
+    rows: &[ScanRow],
+) -> clickhouse::error::Result<HashSet<String>> {
+    let (Some(lo), Some(hi)) = (
+        rows.iter().map(|r| r.scanned_at.timestamp()).min(),
+        rows.iter().map(|r| r.scanned_at.timestamp()).max(),
+    ) else {
+        return Ok(HashSet::new());
+    };
+    let ids: Vec<String> = rows.iter().map(|r| r.event_id.to_string()).collect();
+    Ok(ch
+        .query("SELECT toString(event_id) AS id FROM scan_events WHERE scanned_at >= toDateTime(?) AND scanned_at <= toDateTime(?) AND has(?, toString(event_id))")
+        .bind(lo)
+        .bind(hi)
+        .bind(&ids)
+        .fetch_all::<Id>()
+        .await?
+        .into_iter()
+        .map(|i| i.id)
+        .collect())
+}
+
 impl Handler<Ingest> for Ingestor {
     type Result = ResponseFuture<Result<usize, anyhow::Error>>;
 
     fn handle(&mut self, Ingest(batch): Ingest, _: &mut Context<Self>) -> Self::Result {
-        let (ch, db) = (self.ch.clone(), self.db.clone());
+        let (ch, db, geo) = (self.ch.clone(), self.db.clone(), self.geo.clone());
         let secret = secrecy::ExposeSecret::expose_secret(&self.settings.secret_key).to_owned();
         Box::pin(async move {
             if batch.events.is_empty() || crate::db::scans::batch_done(&db, batch.batch_id).await? {
                 return Ok(0);
             }
-            let rows: Vec<ScanRow> = batch.events.iter().map(|e| enrich(e, &secret)).collect();
-            let (lo, hi) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
-                (
-                    lo.min(r.scanned_at.timestamp()),
-                    hi.max(r.scanned_at.timestamp()),
-                )
-            });
-            let ids: Vec<String> = rows.iter().map(|r| r.event_id.to_string()).collect();
-            let present: HashSet<String> = ch
-                .query("SELECT toString(event_id) AS id FROM scan_events WHERE scanned_at >= toDateTime(?) AND scanned_at <= toDateTime(?) AND has(?, toString(event_id))")
-                .bind(lo)
-                .bind(hi)
-                .bind(&ids)
-                .fetch_all::<Id>()
-                .await?
-                .into_iter()
-                .map(|i| i.id)
-                .collect();
+            let now = Utc::now();
+            let mut rejected = Vec::new();
+            let mut rows: Vec<ScanRow> = Vec::with_capacity(batch.events.len());
+            for e in &batch.events {
+                match reject_reason(e, now) {
+                    None => rows.push(enrich(e, &secret, geo.as_deref())),
+                    Some(why) => {
+                        tracing::warn!(event_id = %e.event_id, reason = %why, "scan event set aside");
+                        rejected.push((e.event_id, why, serde_json::to_value(e)?));
+                    }
+                }
+            }
+            let n_rejected = rejected.len();
+            let present = already_stored(&ch, &rows).await?;
             let fresh: Vec<&ScanRow> = rows
                 .iter()
                 .filter(|r| !present.contains(&r.event_id.to_string()))
@@ -250,10 +309,12 @@ impl Handler<Ingest> for Ingestor {
                         .map(|((o, d), n)| (o, d, n))
                         .collect(),
                     per_code: per_code.into_iter().collect(),
+                    rejected,
                 },
             )
             .await?;
             metrics::counter!("scans_ingested_total").increment(fresh.len() as u64);
+            metrics::counter!("scans_rejected_total").increment(n_rejected as u64);
             Ok(fresh.len())
         })
     }
@@ -288,6 +349,20 @@ mod tests {
             visitor_hash("s", next, "1.2.3.4", "ua"),
             "salt rotates daily"
         );
+    }
+}
+
+/// Rebuild one UTC day of the daily aggregates (see `super::rollup`).
+#[derive(Message)]
+#[rtype(result = "Result<(), anyhow::Error>")]
+pub struct RollDay(pub chrono::NaiveDate);
+
+impl Handler<RollDay> for Ingestor {
+    type Result = ResponseFuture<Result<(), anyhow::Error>>;
+
+    fn handle(&mut self, RollDay(day): RollDay, _: &mut Context<Self>) -> Self::Result {
+        let (ch, db) = (self.ch.clone(), self.db.clone());
+        Box::pin(async move { super::rollup::roll_day(&ch, &db, day).await })
     }
 }
 

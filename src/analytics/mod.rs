@@ -1,8 +1,10 @@
 //! ClickHouse: the client, its migrations and (later) the analytics queries.
 
+pub mod geo;
 pub mod ingest;
 mod migrations;
 pub mod report;
+pub mod rollup;
 
 pub use migrations::migrate;
 

@@ -1,9 +1,12 @@
 //! Scan reports from ClickHouse: totals, unique scanners, a time series in the viewer's time
 //! zone with empty buckets filled, and top values per dimension. Bots are excluded unless asked.
 //!
-//! Reads raw `scan_events` (filtered by the primary key for per-code reports). The daily rollups
-//! (`daily_aggregates`) are filled by the rollup job of the jobs issue; long ranges should read
-//! them once it exists.
+//! Short ranges read raw `scan_events`. Long ranges read the whole UTC days that the daily rollup
+//! has aggregated (`daily_aggregates`, see `super::rollup`) and only the partial days at either
+//! end, and days not yet rolled up, from raw events. Both give the same numbers (a test holds
+//! them to it): visitor hashes are salted per day, so unique counts add up across days. The
+//! series reads the aggregates only when its buckets are whole UTC days or months; in other
+//! zones it reads raw events, which keeps it exact in every zone.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -121,6 +124,8 @@ pub struct Count {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
+    /// `raw` or `rollups` (whole days from the daily aggregates, the rest raw).
+    pub source: &'static str,
     pub total: u64,
     pub unique: u64,
     pub series: Vec<Point>,
@@ -130,6 +135,57 @@ pub struct Report {
     pub os: Vec<Count>,
     pub browsers: Vec<Count>,
     pub referrers: Vec<Count>,
+}
+
+/// Ranges of at least this many days read the daily aggregates.
+pub const LONG_RANGE_DAYS: i64 = 3;
+
+/// Rolled-up days [first, end) a report may read from the aggregates: the longest run of
+/// consecutive rolled-up days among the whole UTC days of the range (`rolled` sorted).
+pub fn plan(q: &Query, rolled: &[NaiveDate]) -> Option<(NaiveDate, NaiveDate)> {
+    if (q.to - q.from).num_days() < LONG_RANGE_DAYS {
+        return None;
+    }
+    let first = if q.from == day_start(q.from.date_naive()) {
+        q.from.date_naive()
+    } else {
+        q.from.date_naive().succ_opt()?
+    };
+    let end = q.to.date_naive(); // days before this one end before `to`
+    let mut best: Option<(NaiveDate, NaiveDate)> = None;
+    let mut run: Option<(NaiveDate, NaiveDate)> = None;
+    for d in rolled.iter().copied().filter(|d| *d >= first && *d < end) {
+        let next = d.succ_opt()?;
+        run = match run {
+            Some((a, b)) if b == d => Some((a, next)),
+            _ => Some((d, next)),
+        };
+        if let (Some((a, b)), longest) = (run, best)
+            && longest.is_none_or(|(x, y)| (b - a) > (y - x))
+        {
+            best = Some((a, b));
+        }
+    }
+    best
+}
+
+/// The time windows to read from raw events: the whole range, or what the aggregated days
+/// leave at either end.
+fn raw_windows(
+    q: &Query,
+    rolled: Option<(NaiveDate, NaiveDate)>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    match rolled {
+        None => vec![(q.from, q.to)],
+        Some((a, b)) => [(q.from, day_start(a)), (day_start(b), q.to)]
+            .into_iter()
+            .filter(|(x, y)| x < y)
+            .collect(),
+    }
+}
+
+fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -144,10 +200,36 @@ struct KeyCount {
     scans: u64,
 }
 
-/// The WHERE clause and its bound values (ClickHouse client-side `?` binding).
-fn filter(scope: &Scope, q: &Query) -> (String, Vec<String>) {
-    let mut sql = String::from("scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?)");
-    let mut args = vec![q.from.timestamp().to_string(), q.to.timestamp().to_string()];
+/// The WHERE clause over raw events in the time windows, and its bound values (ClickHouse
+/// client-side `?` binding).
+fn filter(
+    scope: &Scope,
+    q: &Query,
+    windows: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> (String, Vec<String>) {
+    let mut args = Vec::new();
+    let times: Vec<String> = windows
+        .iter()
+        .map(|(a, b)| {
+            args.extend([a.timestamp().to_string(), b.timestamp().to_string()]);
+            "(scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?))".to_owned()
+        })
+        .collect();
+    let mut sql = if times.is_empty() {
+        "0".to_owned()
+    } else {
+        format!("({})", times.join(" OR "))
+    };
+    sql.push_str(&scope_sql(scope, &mut args));
+    if !q.include_bots {
+        sql.push_str(" AND is_bot = 0");
+    }
+    (sql, args)
+}
+
+/// The scope's conditions (shared by raw events and aggregates: both carry these columns).
+fn scope_sql(scope: &Scope, args: &mut Vec<String>) -> String {
+    let mut sql = String::new();
     match scope {
         Scope::Code { owner, qr_id } => {
             sql.push_str(" AND qr_id = toUUID(?) AND user_id = toUUID(?)");
@@ -162,10 +244,7 @@ fn filter(scope: &Scope, q: &Query) -> (String, Vec<String>) {
             }
         }
     }
-    if !q.include_bots {
-        sql.push_str(" AND is_bot = 0");
-    }
-    (sql, args)
+    sql
 }
 
 fn bind(mut query: clickhouse::query::Query, args: &[String]) -> clickhouse::query::Query {
@@ -215,16 +294,133 @@ fn buckets(q: &Query) -> Vec<DateTime<Utc>> {
     out
 }
 
-pub async fn report(ch: &clickhouse::Client, scope: &Scope, q: &Query) -> ApiResult<Report> {
-    let unavailable = |e: clickhouse::error::Error| {
-        tracing::warn!(error = %e, "analytics query failed");
-        ApiError::Unavailable("analytics")
+#[derive(clickhouse::Row, Deserialize)]
+struct AggTotals {
+    total: u64,
+    unique: u64,
+}
+
+/// Top values shown per dimension.
+const TOP: usize = 10;
+/// Values fetched per source before merging raw and aggregated counts.
+const MERGE_LIMIT: usize = 1000;
+
+fn unavailable(e: clickhouse::error::Error) -> ApiError {
+    tracing::warn!(error = %e, "analytics query failed");
+    ApiError::Unavailable("analytics")
+}
+
+/// The report for `scope`; `rolled` are the days [first, end) to read from the aggregates
+/// (see [`plan`]), `None` for raw events only.
+pub async fn report(
+    ch: &clickhouse::Client,
+    scope: &Scope,
+    q: &Query,
+    rolled: Option<(NaiveDate, NaiveDate)>,
+) -> ApiResult<Report> {
+    let (cond, args) = filter(scope, q, &raw_windows(q, rolled));
+    let mut agg_args = Vec::new();
+    let agg_cond = rolled.map(|(a, b)| {
+        agg_args.extend([a.to_string(), b.to_string()]);
+        format!(
+            "date >= toDate(?) AND date < toDate(?){}",
+            scope_sql(scope, &mut agg_args)
+        )
+    });
+    let (scans, visitors) = if q.include_bots {
+        (
+            "sum(scans + bot_scans)",
+            "uniqMerge(visitors) + uniqMerge(bot_visitors)",
+        )
+    } else {
+        ("sum(scans)", "uniqMerge(visitors)")
     };
-    let (cond, args) = filter(scope, q);
-    let totals = bind(ch.query(&format!("SELECT count() AS total, uniqExact(visitor_hash) AS unique FROM scan_events WHERE {cond}")), &args)
+
+    let mut totals = bind(ch.query(&format!("SELECT count() AS total, uniqExact(visitor_hash) AS unique FROM scan_events WHERE {cond}")), &args)
         .fetch_one::<Totals>()
         .await
         .map_err(unavailable)?;
+    if let Some(agg) = &agg_cond {
+        let t = bind(ch.query(&format!("SELECT toUInt64({scans}) AS total, toUInt64({visitors}) AS unique FROM daily_aggregates WHERE {agg} AND dimension = 'total'")), &agg_args)
+            .fetch_one::<AggTotals>()
+            .await
+            .map_err(unavailable)?;
+        totals.total += t.total;
+        totals.unique += t.unique;
+    }
+
+    let series = series(ch, q, rolled, scope, &agg_cond, &agg_args, scans).await?;
+
+    let top = |expr: &'static str, dimension: &'static str| {
+        let limit = if agg_cond.is_some() { MERGE_LIMIT } else { TOP };
+        let raw = bind(ch.query(&format!(
+            "SELECT {expr} AS key, count() AS scans FROM scan_events WHERE {cond} GROUP BY key ORDER BY scans DESC, key LIMIT {limit}"
+        )), &args);
+        let agg = agg_cond.as_ref().map(|agg| {
+            bind(ch.query(&format!(
+                "SELECT value AS key, toUInt64({scans}) AS scans FROM daily_aggregates WHERE {agg} AND dimension = '{dimension}' \
+                 GROUP BY key HAVING scans > 0 ORDER BY scans DESC, key LIMIT {MERGE_LIMIT}"
+            )), &agg_args)
+        });
+        async move {
+            let mut counts: Vec<KeyCount> = raw.fetch_all().await?;
+            if let Some(agg) = agg {
+                counts.extend(agg.fetch_all::<KeyCount>().await?);
+            }
+            Ok::<_, clickhouse::error::Error>(merge_top(counts))
+        }
+    };
+    let (countries, cities, devices, os, browsers, referrers) = tokio::try_join!(
+        top("if(country = '', 'unknown', toString(country))", "country"),
+        top("if(city = '', 'unknown', city)", "city"),
+        top("toString(device_type)", "device"),
+        top("toString(os)", "os"),
+        top("toString(browser)", "browser"),
+        top("if(referer = '', 'direct', domain(referer))", "referer"),
+    )
+    .map_err(unavailable)?;
+    Ok(Report {
+        source: if rolled.is_some() { "rollups" } else { "raw" },
+        total: totals.total,
+        unique: totals.unique,
+        series,
+        countries,
+        cities,
+        devices,
+        os,
+        browsers,
+        referrers,
+    })
+}
+
+/// Sums counts per key (raw and aggregated parts) and keeps the top ones, ordered by count,
+/// then key — the order the raw-only query gives.
+fn merge_top(counts: Vec<KeyCount>) -> Vec<Count> {
+    let mut sums: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for c in counts {
+        *sums.entry(c.key).or_default() += c.scans;
+    }
+    let mut v: Vec<Count> = sums
+        .into_iter()
+        .map(|(key, scans)| Count { key, scans })
+        .collect();
+    v.sort_by(|a, b| b.scans.cmp(&a.scans).then_with(|| a.key.cmp(&b.key)));
+    v.truncate(TOP);
+    v
+}
+
+/// The time series, every bucket filled. Buckets that are whole UTC days or months take the
+/// aggregated days from the rollups; any other zone or interval counts raw events.
+async fn series(
+    ch: &clickhouse::Client,
+    q: &Query,
+    rolled: Option<(NaiveDate, NaiveDate)>,
+    scope: &Scope,
+    agg_cond: &Option<String>,
+    agg_args: &[String],
+    scans: &str,
+) -> ApiResult<Vec<Point>> {
+    let utc_days = q.tz == Tz::UTC && q.interval != Interval::Hour;
     let tz = q.tz.name();
     // Bucket labels as local wall-clock text, converted back to instants below.
     let bucket_sql = match q.interval {
@@ -232,12 +428,26 @@ pub async fn report(ch: &clickhouse::Client, scope: &Scope, q: &Query) -> ApiRes
         Interval::Day => format!("toString(toDate(scanned_at, '{tz}'))"),
         Interval::Month => format!("toString(toStartOfMonth(toDate(scanned_at, '{tz}')))"),
     };
-    let raw = bind(ch.query(&format!("SELECT {bucket_sql} AS key, count() AS scans FROM scan_events WHERE {cond} GROUP BY key")), &args)
+    let raw_rolled = if utc_days { rolled } else { None };
+    let (cond, args) = filter(scope, q, &raw_windows(q, raw_rolled));
+    let mut rows = bind(ch.query(&format!("SELECT {bucket_sql} AS key, count() AS scans FROM scan_events WHERE {cond} GROUP BY key")), &args)
         .fetch_all::<KeyCount>()
         .await
         .map_err(unavailable)?;
+    if let (true, Some(agg)) = (utc_days, agg_cond) {
+        let key = match q.interval {
+            Interval::Month => "toString(toStartOfMonth(date))",
+            _ => "toString(date)",
+        };
+        rows.extend(
+            bind(ch.query(&format!("SELECT {key} AS key, toUInt64({scans}) AS scans FROM daily_aggregates WHERE {agg} AND dimension = 'total' GROUP BY key")), agg_args)
+                .fetch_all::<KeyCount>()
+                .await
+                .map_err(unavailable)?,
+        );
+    }
     let mut counts = std::collections::HashMap::new();
-    for r in raw {
+    for r in rows {
         let naive = NaiveDateTime::parse_from_str(&r.key, "%Y-%m-%d %H:%M:%S").or_else(|_| {
             NaiveDate::parse_from_str(&r.key, "%Y-%m-%d")
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
@@ -249,49 +459,13 @@ pub async fn report(ch: &clickhouse::Client, scope: &Scope, q: &Query) -> ApiRes
             *counts.entry(t.with_timezone(&Utc)).or_insert(0) += r.scans;
         }
     }
-    let series = buckets(q)
+    Ok(buckets(q)
         .into_iter()
         .map(|t| Point {
             scans: counts.get(&t).copied().unwrap_or(0),
             t: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         })
-        .collect();
-    let top = |expr: &'static str| {
-        let sql = format!(
-            "SELECT {expr} AS key, count() AS scans FROM scan_events WHERE {cond} GROUP BY key ORDER BY scans DESC, key LIMIT 10"
-        );
-        let query = bind(ch.query(&sql), &args);
-        async move {
-            query.fetch_all::<KeyCount>().await.map(|v| {
-                v.into_iter()
-                    .map(|k| Count {
-                        key: k.key,
-                        scans: k.scans,
-                    })
-                    .collect::<Vec<_>>()
-            })
-        }
-    };
-    let (countries, cities, devices, os, browsers, referrers) = tokio::try_join!(
-        top("if(country = '', 'unknown', toString(country))"),
-        top("if(city = '', 'unknown', city)"),
-        top("toString(device_type)"),
-        top("toString(os)"),
-        top("toString(browser)"),
-        top("if(referer = '', 'direct', domain(referer))"),
-    )
-    .map_err(unavailable)?;
-    Ok(Report {
-        total: totals.total,
-        unique: totals.unique,
-        series,
-        countries,
-        cities,
-        devices,
-        os,
-        browsers,
-        referrers,
-    })
+        .collect())
 }
 
 /// A cell safe to open in a spreadsheet: values starting with = + - @ (or a tab/CR) are
@@ -337,6 +511,55 @@ mod tests {
 
     fn q(from: &str, to: &str, interval: Interval, tz: &str) -> Query {
         Query::parse(Some(from), Some(to), Some(interval), Some(tz), None, "UTC").unwrap()
+    }
+
+    #[test]
+    fn plan_takes_the_run_of_rolled_whole_days() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let rolled: Vec<NaiveDate> = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-05"]
+            .map(d)
+            .to_vec();
+        // From mid-day: the first whole day is the 2nd; the run stops at the missing 4th.
+        let r = q(
+            "2026-11-01T12:00:00Z",
+            "2026-11-20T00:00:00Z",
+            Interval::Day,
+            "UTC",
+        );
+        assert_eq!(plan(&r, &rolled), Some((d("2026-11-02"), d("2026-11-04"))));
+        let r = q(
+            "2026-10-20T00:00:00Z",
+            "2026-11-20T00:00:00Z",
+            Interval::Day,
+            "UTC",
+        );
+        assert_eq!(
+            plan(&r, &rolled),
+            Some((d("2026-11-01"), d("2026-11-04"))),
+            "longest run"
+        );
+        // A day that ends after `to` is not whole.
+        let r = q(
+            "2026-11-01T00:00:00Z",
+            "2026-11-03T12:00:00Z",
+            Interval::Day,
+            "UTC",
+        );
+        assert_eq!(plan(&r, &rolled), None, "under three days: raw");
+        let r = q(
+            "2026-10-27T00:00:00Z",
+            "2026-10-31T12:00:00Z",
+            Interval::Day,
+            "UTC",
+        );
+        assert_eq!(plan(&r, &rolled), None, "nothing rolled up in the range");
+        let r = q(
+            "2026-11-01T00:00:00Z",
+            "2026-11-04T06:00:00Z",
+            Interval::Day,
+            "UTC",
+        );
+        assert_eq!(plan(&r, &rolled), Some((d("2026-11-01"), d("2026-11-04"))));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod emails;
 pub mod projects;
 pub mod qr_codes;
+pub mod rollups;
 pub mod scans;
 pub mod sessions;
 pub mod settings;

@@ -15,6 +15,8 @@ pub struct BatchCounts {
     pub events: i32,
     pub per_owner_day: Vec<(Uuid, NaiveDate, i64)>,
     pub per_code: Vec<(Uuid, i64)>,
+    /// Events set aside: (event id, reason, the event as received).
+    pub rejected: Vec<(Uuid, String, serde_json::Value)>,
 }
 
 /// Records a batch as ingested and adds its counts to usage and `scans_total`, in one
@@ -61,6 +63,25 @@ pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, 
     .bind(&counts)
     .execute(&mut *tx)
     .await?;
+    // Scans of a day already rolled up (late, after an outage): the day reads raw again until
+    // the next rollup run rebuilds it.
+    let days: Vec<NaiveDate> = c.per_owner_day.iter().map(|(_, d, _)| *d).collect();
+    sqlx::query("DELETE FROM rollup_days WHERE date = ANY($1)")
+        .bind(&days)
+        .execute(&mut *tx)
+        .await?;
+    for (event_id, reason, event) in &c.rejected {
+        sqlx::query(
+            "INSERT INTO scan_dead_letters (event_id, batch_id, reason, event) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(c.batch_id)
+        .bind(reason)
+        .bind(sqlx::types::Json(event))
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

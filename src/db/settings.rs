@@ -9,19 +9,23 @@ pub struct SettingsRow {
     pub timezone: String,
     pub default_design: Json<serde_json::Value>,
     pub notifications: Json<serde_json::Value>,
+    pub branding: Json<serde_json::Value>,
+    pub anonymize_ip: bool,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The user's settings; defaults (from the column defaults) when never saved.
 pub async fn get(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<SettingsRow, sqlx::Error> {
     sqlx::query_as::<_, SettingsRow>(
-        "SELECT s.locale, s.timezone, s.default_design, s.notifications, s.updated_at \
+        "SELECT s.locale, s.timezone, s.default_design, s.notifications, s.branding, s.anonymize_ip, s.updated_at \
          FROM (SELECT $1::uuid AS user_id) me \
          LEFT JOIN LATERAL (SELECT * FROM user_settings WHERE user_id = me.user_id) x ON true \
          CROSS JOIN LATERAL (SELECT COALESCE(x.locale, 'en') AS locale, \
                                     COALESCE(x.timezone, 'UTC') AS timezone, \
                                     COALESCE(x.default_design, '{}'::jsonb) AS default_design, \
                                     COALESCE(x.notifications, '{}'::jsonb) AS notifications, \
+                                    COALESCE(x.branding, '{}'::jsonb) AS branding, \
+                                    COALESCE(x.anonymize_ip, true) AS anonymize_ip, \
                                     x.updated_at) s",
     )
     .bind(user_id)
@@ -29,26 +33,35 @@ pub async fn get(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<SettingsRow, 
     .await
 }
 
+pub struct NewSettings<'a> {
+    pub locale: &'a str,
+    pub timezone: &'a str,
+    pub default_design: &'a serde_json::Value,
+    pub notifications: &'a serde_json::Value,
+    pub branding: &'a serde_json::Value,
+    pub anonymize_ip: bool,
+}
+
 pub async fn put(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
-    locale: &str,
-    timezone: &str,
-    default_design: &serde_json::Value,
-    notifications: &serde_json::Value,
+    n: &NewSettings<'_>,
 ) -> Result<SettingsRow, sqlx::Error> {
     sqlx::query_as::<_, SettingsRow>(
-        "INSERT INTO user_settings (user_id, locale, timezone, default_design, notifications) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO user_settings (user_id, locale, timezone, default_design, notifications, branding, anonymize_ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (user_id) DO UPDATE SET locale = EXCLUDED.locale, timezone = EXCLUDED.timezone, \
-           default_design = EXCLUDED.default_design, notifications = EXCLUDED.notifications \
-         RETURNING locale, timezone, default_design, notifications, updated_at",
+           default_design = EXCLUDED.default_design, notifications = EXCLUDED.notifications, \
+           branding = EXCLUDED.branding, anonymize_ip = EXCLUDED.anonymize_ip \
+         RETURNING locale, timezone, default_design, notifications, branding, anonymize_ip, updated_at",
     )
     .bind(user_id)
-    .bind(locale)
-    .bind(timezone)
-    .bind(Json(default_design))
-    .bind(Json(notifications))
+    .bind(n.locale)
+    .bind(n.timezone)
+    .bind(Json(n.default_design))
+    .bind(Json(n.notifications))
+    .bind(Json(n.branding))
+    .bind(n.anonymize_ip)
     .fetch_one(db)
     .await
 }

@@ -74,7 +74,7 @@ impl Default for Design {
 }
 
 /// WCAG relative luminance of `#rrggbb`.
-fn luminance(hex: &str) -> f64 {
+pub fn luminance(hex: &str) -> f64 {
     let c = |i: usize| {
         let v = u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0) as f64 / 255.0;
         if v <= 0.03928 {

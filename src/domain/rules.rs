@@ -68,6 +68,26 @@ pub enum Action {
     Expired,
     /// Show the "scan limit reached" page.
     LimitReached,
+    /// Ask for a password on a form page before going on with the next rules. Given in plain
+    /// text; stored and returned as its argon2id hash (a hash given back is kept as is, so a
+    /// read-modify-write of `rules` does not change the password).
+    Password(String),
+}
+
+impl Action {
+    pub fn password_hash(&self) -> Option<&str> {
+        match self {
+            Action::Password(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// Hashes of stored passwords start with this (PHC string format).
+const HASH_PREFIX: &str = "$argon2id$";
+
+pub fn is_password_hash(s: &str) -> bool {
+    s.starts_with(HASH_PREFIX) && argon2::password_hash::PasswordHash::new(s).is_ok()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -81,19 +101,22 @@ pub struct Rule {
 pub const MAX_RULES: usize = 20;
 
 /// What the scan looks like to the rules.
-pub struct Scan<'a> {
+pub struct Scan {
     pub device: Device,
-    pub country: Option<&'a str>,
+    pub country: Option<String>,
     pub now: DateTime<Utc>,
     pub tz: chrono_tz::Tz,
     pub scans: u64,
+    /// The scanner has already given this code's password (signed cookie).
+    pub unlocked: bool,
 }
 
 impl Condition {
-    fn holds(&self, s: &Scan<'_>) -> bool {
+    fn holds(&self, s: &Scan) -> bool {
         self.device.as_ref().is_none_or(|d| d.contains(&s.device))
             && self.country.as_ref().is_none_or(|c| {
                 s.country
+                    .as_deref()
                     .is_some_and(|sc| c.iter().any(|x| x.eq_ignore_ascii_case(sc)))
             })
             && self.after.is_none_or(|a| s.now >= a)
@@ -111,8 +134,13 @@ impl Condition {
 }
 
 /// The action of the first rule that matches.
-pub fn evaluate<'r>(rules: &'r [Rule], scan: &Scan<'_>) -> Option<&'r Action> {
-    rules.iter().find(|r| r.when.holds(scan)).map(|r| &r.then)
+/// Password rules are passed over once the scanner has unlocked the code.
+pub fn evaluate<'r>(rules: &'r [Rule], scan: &Scan) -> Option<&'r Action> {
+    rules
+        .iter()
+        .filter(|r| !(scan.unlocked && matches!(r.then, Action::Password(_))))
+        .find(|r| r.when.holds(scan))
+        .map(|r| &r.then)
 }
 
 /// Parses and validates `rules`; redirect targets follow the same policy as a code's target.
@@ -138,7 +166,9 @@ pub fn parse(v: &serde_json::Value, own_host: Option<&str>) -> Result<Vec<Rule>,
         errors.insert("rules".into(), format!("at most {MAX_RULES} rules"));
     }
     for (i, r) in rules.iter_mut().enumerate() {
-        if r.when == Condition::default() {
+        // "Always ask for a password" is the common case, so a password rule may have no
+        // condition; any other unconditional rule would make the code's own target unreachable.
+        if r.when == Condition::default() && !matches!(r.then, Action::Password(_)) {
             errors.insert(
                 format!("rules[{i}].if"),
                 "needs at least one condition".into(),
@@ -163,13 +193,23 @@ pub fn parse(v: &serde_json::Value, own_host: Option<&str>) -> Result<Vec<Rule>,
             }
             c.iter_mut().for_each(|x| *x = x.to_ascii_uppercase());
         }
-        if let Action::Redirect(url) = &mut r.then {
-            match TargetUrl::parse(url, own_host) {
+        match &mut r.then {
+            Action::Redirect(url) => match TargetUrl::parse(url, own_host) {
                 Ok(t) => *url = t.as_str().to_owned(),
                 Err(why) => {
                     errors.insert(format!("rules[{i}].then.redirect"), why);
                 }
+            },
+            Action::Password(pw) if !is_password_hash(pw) => {
+                let n = pw.chars().count();
+                if !(4..=128).contains(&n) {
+                    errors.insert(
+                        format!("rules[{i}].then.password"),
+                        "must be 4 to 128 characters".into(),
+                    );
+                }
             }
+            _ => {}
         }
     }
     if errors.is_empty() {
@@ -179,20 +219,31 @@ pub fn parse(v: &serde_json::Value, own_host: Option<&str>) -> Result<Vec<Rule>,
     }
 }
 
+/// Replaces plain-text passwords with their argon2id hashes (before the rules are stored).
+pub async fn hash_passwords(rules: &mut [Rule]) -> Result<(), crate::error::ApiError> {
+    for r in rules {
+        if let Action::Password(pw) = &mut r.then
+            && !is_password_hash(pw)
+        {
+            *pw = crate::accounts::secrets::hash_password(std::mem::take(pw)).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn scan(device: Device, country: Option<&str>, now: &str, scans: u64) -> Scan<'static> {
-        let country: Option<&'static str> =
-            country.map(|c| &*Box::leak(c.to_owned().into_boxed_str()));
+    fn scan(device: Device, country: Option<&str>, now: &str, scans: u64) -> Scan {
         Scan {
             device,
-            country,
+            country: country.map(str::to_owned),
             now: now.parse().unwrap(),
             tz: chrono_tz::Asia::Kolkata,
             scans,
+            unlocked: false,
         }
     }
 
@@ -257,5 +308,29 @@ mod tests {
         .unwrap_err();
         assert!(e.contains_key("rules[0].if.country"));
         assert!(parse(&json!({"x": 1}), None).is_err());
+        let e = parse(&json!([{"if": {}, "then": {"password": "ab"}}]), None).unwrap_err();
+        assert!(e.contains_key("rules[0].then.password"));
+    }
+
+    #[test]
+    fn password_rules_step_aside_once_unlocked() {
+        let rules = parse(
+            &json!([
+                {"if": {}, "then": {"password": "open sesame"}},
+                {"if": {"device": ["ios"]}, "then": {"redirect": "https://apps.apple.com/app"}}
+            ]),
+            None,
+        )
+        .unwrap();
+        let mut s = scan(Device::Ios, None, "2026-12-01T00:00:00Z", 0);
+        assert_eq!(
+            evaluate(&rules, &s),
+            Some(&Action::Password("open sesame".into()))
+        );
+        s.unlocked = true;
+        assert_eq!(
+            evaluate(&rules, &s),
+            Some(&Action::Redirect("https://apps.apple.com/app".into()))
+        );
     }
 }

@@ -1,4 +1,8 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::HexColor;
+use crate::error::FieldErrors;
 
 /// A BCP 47 language tag in its common shape (`en`, `en-IN`, `pt-BR`, `zh-Hant-TW`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +46,67 @@ impl TimeZoneName {
     }
 }
 
+/// White-label look of the owner's landing pages. Every part is optional; unset parts fall
+/// back to the neutral look.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Branding {
+    /// Shown at the top of the pages (the owner's business name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Buttons and links, `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
+    /// Page background, `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_color: Option<String>,
+    /// An image from `/api/v1/uploads`, shown beside the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_upload_id: Option<Uuid>,
+}
+
+impl Branding {
+    pub const MAX_NAME: usize = 80;
+
+    /// Normalises colours and the name; errors are keyed `branding.<field>`.
+    pub fn parse(v: &serde_json::Value) -> Result<Branding, FieldErrors> {
+        let mut b: Branding = serde_json::from_value(v.clone())
+            .map_err(|e| FieldErrors::from([("branding".to_owned(), e.to_string())]))?;
+        let mut errors = FieldErrors::new();
+        b.name = b
+            .name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if b.name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > Self::MAX_NAME)
+        {
+            errors.insert(
+                "branding.name".into(),
+                format!("at most {} characters", Self::MAX_NAME),
+            );
+        }
+        for (field, colour) in [
+            ("branding.primary_color", &mut b.primary_color),
+            ("branding.background_color", &mut b.background_color),
+        ] {
+            if let Some(c) = colour {
+                match HexColor::parse(c) {
+                    Ok(h) => *c = h.as_str().to_owned(),
+                    Err(why) => {
+                        errors.insert(field.into(), why);
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(b)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +122,16 @@ mod tests {
             "Asia/Kolkata"
         );
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn branding() {
+        let b = Branding::parse(&serde_json::json!({"name": " Cafe ", "primary_color": "#AA0000"}))
+            .unwrap();
+        assert_eq!(b.name.as_deref(), Some("Cafe"));
+        assert_eq!(b.primary_color.as_deref(), Some("#aa0000"));
+        let e = Branding::parse(&serde_json::json!({"background_color": "red"})).unwrap_err();
+        assert!(e.contains_key("branding.background_color"));
+        assert!(Branding::parse(&serde_json::json!({"font": "x"})).is_err());
     }
 }

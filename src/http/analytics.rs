@@ -25,6 +25,16 @@ pub struct ReportQuery {
     include_bots: Option<bool>,
     /// Account-wide reports only: one project.
     project_id: Option<Uuid>,
+    /// `auto` (default): long ranges read the daily rollups for whole days; `raw`: raw events
+    /// only (slower on long ranges; the numbers are the same).
+    source: Option<Source>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Auto,
+    Raw,
 }
 
 async fn run(
@@ -66,7 +76,18 @@ async fn run(
             }
         }
     };
-    report::report(&state.clickhouse, &scope, &query).await
+    let rolled = match q.source {
+        Some(Source::Raw) => None,
+        _ => {
+            let (from, to) = (query.from.date_naive(), query.to.date_naive());
+            // Without Postgres the plan falls back to raw events: slower, never wrong.
+            let days = db::rollups::days_between(&state.db, from, to)
+                .await
+                .unwrap_or_default();
+            report::plan(&query, &days)
+        }
+    };
+    report::report(&state.clickhouse, &scope, &query, rolled).await
 }
 
 fn csv(r: &Report, name: &str) -> HttpResponse {

@@ -25,7 +25,7 @@ use super::{
         catalog::get_product, catalog::update_product, catalog::delete_product,
         uploads::upload, uploads::download,
         templates::list, templates::preview, templates::fill, templates::page,
-        crate::redirect::scan, crate::redirect::download,
+        crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
     ),
     components(schemas(crate::error::ErrorBody)),

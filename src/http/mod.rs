@@ -40,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(health::metrics)
         .service(crate::redirect::scan)
         .service(crate::redirect::download)
+        .service(crate::redirect::unlock::submit)
+        .service(crate::redirect::logo)
         .service(
             // Most-requested first: the router tries resources in order.
             web::scope("/api/v1")

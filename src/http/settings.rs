@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 
 use super::extract::Caller;
 use super::json::Json;
-use crate::domain::{Locale, TimeZoneName};
-use crate::error::ApiResult;
+use crate::domain::{Branding, Locale, TimeZoneName};
+use crate::error::{ApiError, ApiResult};
 use crate::parse_fields;
 use crate::preferences::{self, NewPreferences, NotificationPrefs, Preferences};
 use crate::state::AppState;
@@ -20,6 +20,9 @@ pub struct SettingsView {
     #[schema(value_type = Object)]
     default_design: serde_json::Value,
     notifications: NotificationPrefs,
+    branding: Branding,
+    /// Store scanner IPs shortened to /24 (IPv4) or /48 (IPv6).
+    anonymize_ip: bool,
 }
 
 impl From<Preferences> for SettingsView {
@@ -29,6 +32,8 @@ impl From<Preferences> for SettingsView {
             timezone: p.timezone,
             default_design: p.default_design,
             notifications: p.notifications,
+            branding: p.branding,
+            anonymize_ip: p.anonymize_ip,
         }
     }
 }
@@ -44,6 +49,17 @@ pub struct SettingsBody {
     default_design: serde_json::Value,
     #[serde(default)]
     notifications: NotificationPrefs,
+    /// White-label look of the landing pages.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Branding)]
+    branding: serde_json::Value,
+    /// Default true: scanner IPs are stored as /24 or /48 only.
+    #[serde(default = "yes")]
+    anonymize_ip: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn empty_object() -> serde_json::Value {
@@ -77,11 +93,14 @@ pub async fn put_settings(
         timezone: "timezone" => TimeZoneName::parse(&b.timezone),
         default_design: "default_design" => NewPreferences::check_design(b.default_design),
     );
+    let branding = Branding::parse(&b.branding).map_err(ApiError::Validation)?;
     let new = NewPreferences {
         locale,
         timezone,
         default_design,
         notifications: b.notifications,
+        branding,
+        anonymize_ip: b.anonymize_ip,
     };
     Ok(web::Json(
         preferences::put(&state, &caller.origin, &caller.principal, new)

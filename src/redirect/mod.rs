@@ -4,6 +4,7 @@
 
 pub mod pages;
 pub mod scans;
+pub mod unlock;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use crate::codes;
 use crate::db;
 use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
-use crate::domain::{QrData, QrType, ShortCode};
+use crate::domain::{Branding, QrData, QrType, ShortCode};
 use crate::http::extract::client_ip;
 use crate::state::AppState;
 
@@ -50,6 +51,12 @@ pub struct Entry {
     /// Scans known when the entry was loaded plus those this replica has served since: the
     /// count scan-limit rules compare against (exact per replica, approximate across replicas).
     pub scans: AtomicU64,
+    /// Set when a rule asks for a password; signs the unlock cookie (see `unlock`).
+    pub password_fingerprint: Option<[u8; 32]>,
+    /// The owner's white-label look for the landing pages.
+    pub brand: Branding,
+    /// The owner turned IP anonymisation off.
+    pub keep_ip: bool,
 }
 
 /// A cache entry: a code, or the knowledge that there is none (so floods of unknown codes do
@@ -79,11 +86,8 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         QrType::Url => None,
         _ => codes::content(&mut conn, &row).await.ok(),
     };
-    let tz = db::settings::get(&mut *conn, owner)
-        .await?
-        .timezone
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
+    let prefs = db::settings::get(&mut *conn, owner).await?;
+    let tz = prefs.timezone.parse().unwrap_or(chrono_tz::UTC);
     // UTM parameters are applied once here, so the hot path only copies the finished URLs.
     let utm: Utm = serde_json::from_value(row.utm.0.clone()).unwrap_or_default();
     let mut rules: Vec<Rule> = serde_json::from_value(row.rules.0.clone()).unwrap_or_default();
@@ -103,6 +107,9 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         status,
         target: row.target_url.map(|t| utm.apply(&t)),
         content,
+        password_fingerprint: unlock::fingerprint(&rules),
+        brand: serde_json::from_value(prefs.branding.0).unwrap_or_default(),
+        keep_ip: !prefs.anonymize_ip,
         rules,
         tz,
         scans: AtomicU64::new(row.scans_total.max(0) as u64),
@@ -172,6 +179,7 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         referer: header_str(req, header::REFERER),
         country: geo(state, req, COUNTRY_HEADERS),
         city: geo(state, req, &["x-city", "cloudfront-viewer-city"]),
+        keep_ip: e.keep_ip,
     });
 }
 
@@ -223,22 +231,15 @@ pub async fn scan(
         EntryStatus::Active => {}
     }
     if !entry.rules.is_empty() {
-        let country = geo(&state, &req, COUNTRY_HEADERS);
-        let ua = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let scan = rules::Scan {
-            device: Device::of(ua),
-            country: country.as_deref(),
-            now: Utc::now(),
-            tz: entry.tz,
-            scans: entry.scans.load(Ordering::Relaxed),
-        };
+        let unlocked = unlock::unlocked(&state, &req, &entry);
+        let scan = rule_scan(&state, &req, &entry, unlocked);
         match rules::evaluate(&entry.rules, &scan) {
             Some(Action::Expired) => return pages::expired(&entry),
             Some(Action::LimitReached) => return pages::limit_reached(&entry),
+            // The form view is not a scan; the GET after the correct password is.
+            Some(Action::Password(_)) => {
+                return pages::password(&entry, pages::PasswordProblem::None);
+            }
             Some(Action::Redirect(url)) => {
                 emit_scan(&state, &req, &entry);
                 return found(&forward_query(url, req.query_string()));
@@ -253,6 +254,23 @@ pub async fn scan(
     }
 }
 
+/// What the rules see of this request.
+fn rule_scan(state: &AppState, req: &HttpRequest, entry: &Entry, unlocked: bool) -> rules::Scan {
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    rules::Scan {
+        device: Device::of(ua),
+        country: geo(state, req, COUNTRY_HEADERS),
+        now: Utc::now(),
+        tz: entry.tz,
+        scans: entry.scans.load(Ordering::Relaxed),
+        unlocked,
+    }
+}
+
 fn found(location: &str) -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, location))
@@ -264,16 +282,53 @@ fn found(location: &str) -> HttpResponse {
 #[utoipa::path(get, path = "/r/{short_code}/download", tag = "public", responses(
     (status = 200, description = "text/vcard or text/calendar"), (status = 404, description = "No file for this code")))]
 #[get("/r/{short_code}/download")]
-pub async fn download(state: web::Data<AppState>, code: web::Path<String>) -> HttpResponse {
+pub async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> HttpResponse {
     let Some(code) = ShortCode::from_path(&code) else {
         return pages::not_found();
     };
     match resolve(&state, code.as_str()).await {
-        Some(Resolved::Found(e)) if e.status == EntryStatus::Active => pages::download(&e),
+        Some(Resolved::Found(e)) if e.status == EntryStatus::Active => {
+            // The file is the landing page's content: the same rules guard it.
+            let unlocked = unlock::unlocked(&state, &req, &e);
+            match rules::evaluate(&e.rules, &rule_scan(&state, &req, &e, unlocked)) {
+                Some(Action::Expired) => pages::expired(&e),
+                Some(Action::LimitReached) => pages::limit_reached(&e),
+                Some(Action::Password(_)) => pages::password(&e, pages::PasswordProblem::None),
+                _ => pages::download(&e),
+            }
+        }
         Some(Resolved::Found(e)) if e.status == EntryStatus::Paused => pages::paused(&e),
         Some(Resolved::Found(_)) => pages::blocked(),
         Some(Resolved::Missing) => pages::not_found(),
         None => pages::unavailable(),
+    }
+}
+
+/// The owner's logo on the code's pages (white-label). Not a scan.
+#[utoipa::path(get, path = "/r/{short_code}/logo", tag = "public", responses(
+    (status = 200, content_type = "image/png", description = "The owner's logo"), (status = 404, description = "No logo")))]
+#[get("/r/{short_code}/logo")]
+pub async fn logo(state: web::Data<AppState>, code: web::Path<String>) -> HttpResponse {
+    let Some(code) = ShortCode::from_path(&code) else {
+        return pages::not_found();
+    };
+    let Some(Resolved::Found(e)) = resolve(&state, code.as_str()).await else {
+        return pages::not_found();
+    };
+    let Some(id) = e.brand.logo_upload_id else {
+        return pages::not_found();
+    };
+    match crate::uploads::read(&state, e.owner, id).await {
+        Ok((_, bytes)) => HttpResponse::Ok()
+            .content_type("image/png")
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(bytes),
+        Err(_) => pages::not_found(),
     }
 }
 

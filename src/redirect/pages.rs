@@ -5,10 +5,64 @@ use actix_web::http::{StatusCode, header};
 
 use super::Entry;
 use crate::domain::QrData;
+use crate::domain::design::luminance;
 use crate::domain::qr::WifiEncryption;
 use crate::notify::emails::html_escape as esc;
 
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    styled_page(status, title, body, "", "")
+}
+
+/// Text colour readable on `bg` (dark on light backgrounds, light on dark ones).
+fn ink(bg: &str) -> &'static str {
+    if luminance(bg) > 0.18 {
+        "#1f2328"
+    } else {
+        "#f6f8fa"
+    }
+}
+
+/// A page of one of the owner's codes, in the owner's white-label look: name and logo on
+/// top, their colours for background and buttons. Unset parts keep the neutral look.
+fn owned_page(status: StatusCode, e: &Entry, title: &str, body: &str) -> HttpResponse {
+    let b = &e.brand;
+    let mut css = String::new();
+    if let Some(bg) = &b.background_color {
+        css.push_str(&format!(
+            "body{{background:{bg};color:{}}}.muted,dt{{color:inherit;opacity:.75}}",
+            ink(bg)
+        ));
+    }
+    if let Some(p) = &b.primary_color {
+        css.push_str(&format!(
+            ".btn{{background:{p};color:{}}}a{{color:{p}}}",
+            ink(p)
+        ));
+    }
+    let logo = b.logo_upload_id.map_or(String::new(), |_| {
+        format!(
+            "<img class=\"logo\" src=\"/r/{}/logo\" alt=\"\">",
+            esc(&e.short_code)
+        )
+    });
+    let name = b.name.as_deref().map_or(String::new(), |n| {
+        format!("<span class=\"brand-name\">{}</span>", esc(n))
+    });
+    let header = if logo.is_empty() && name.is_empty() {
+        String::new()
+    } else {
+        format!("<header class=\"brand\">{logo}{name}</header>")
+    };
+    styled_page(status, title, body, &css, &header)
+}
+
+fn styled_page(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    brand_css: &str,
+    header: &str,
+) -> HttpResponse {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
@@ -17,13 +71,16 @@ main{{max-width:30rem;margin:0 auto;padding:2rem 1.25rem}}h1{{font-size:1.5rem}}
 dl{{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem}}dt{{color:#59636e}}dd{{margin:0;word-break:break-word}}\
 .btn{{display:block;text-align:center;background:#1f6feb;color:#fff;padding:.9rem;border-radius:.5rem;\
 text-decoration:none;font-weight:600;margin:1rem 0;border:0;width:100%;font-size:1rem}}\
-.muted{{color:#59636e}}code{{font-size:1.1rem}}</style></head><body><main>{body}</main></body></html>",
+.muted{{color:#59636e}}code{{font-size:1.1rem}}.err{{color:#d1242f;font-weight:600}}\
+input{{box-sizing:border-box;width:100%;font-size:1rem;padding:.8rem;border:1px solid #d1d9e0;border-radius:.5rem}}\
+.brand{{display:flex;align-items:center;gap:.75rem;font-weight:700;font-size:1.1rem}}.logo{{max-height:3rem;max-width:8rem}}\
+{brand_css}</style></head><body><main>{header}{body}</main></body></html>",
         t = esc(title)
     );
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(html)
 }
@@ -56,8 +113,9 @@ pub fn unavailable() -> HttpResponse {
 }
 
 pub fn paused(e: &Entry) -> HttpResponse {
-    page(
+    owned_page(
         StatusCode::OK,
+        e,
         "Paused",
         &format!(
             "<h1>{} is paused</h1><p class=\"muted\">The owner has paused this code. Try again later.</p>",
@@ -67,8 +125,9 @@ pub fn paused(e: &Entry) -> HttpResponse {
 }
 
 pub fn expired(e: &Entry) -> HttpResponse {
-    page(
+    owned_page(
         StatusCode::GONE,
+        e,
         "Expired",
         &format!(
             "<h1>{} has expired</h1><p class=\"muted\">This code is no longer active.</p>",
@@ -78,12 +137,49 @@ pub fn expired(e: &Entry) -> HttpResponse {
 }
 
 pub fn limit_reached(e: &Entry) -> HttpResponse {
-    page(
+    owned_page(
         StatusCode::GONE,
+        e,
         "Limit reached",
         &format!(
             "<h1>{} has reached its scan limit</h1><p class=\"muted\">It no longer accepts scans.</p>",
             esc(title(e))
+        ),
+    )
+}
+
+/// Why the password form is shown again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordProblem {
+    None,
+    Wrong,
+    TooMany,
+}
+
+/// The password form; it posts to the code's own URL, so the password never enters a URL.
+pub fn password(e: &Entry, problem: PasswordProblem) -> HttpResponse {
+    let (status, note) = match problem {
+        PasswordProblem::None => (StatusCode::OK, ""),
+        PasswordProblem::Wrong => (
+            StatusCode::FORBIDDEN,
+            "<p class=\"err\" role=\"alert\">Wrong password. Try again.</p>",
+        ),
+        PasswordProblem::TooMany => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "<p class=\"err\" role=\"alert\">Too many attempts. Try again in a few minutes.</p>",
+        ),
+    };
+    owned_page(
+        status,
+        e,
+        "Password required",
+        &format!(
+            "<h1>{} is protected</h1><p class=\"muted\">Enter the password to continue.</p>{note}\
+<form method=\"post\" action=\"/r/{}\"><input type=\"password\" name=\"password\" id=\"password\" \
+required autocomplete=\"current-password\" aria-label=\"Password\">\
+<button class=\"btn\" type=\"submit\">Continue</button></form>",
+            esc(title(e)),
+            esc(&e.short_code)
         ),
     )
 }
@@ -261,7 +357,7 @@ pub fn landing(e: &Entry) -> HttpResponse {
         ),
         Some(QrData::Url) | None => return not_found(),
     };
-    page(StatusCode::OK, title(e), &body)
+    owned_page(StatusCode::OK, e, title(e), &body)
 }
 
 /// The vCard or iCalendar file of a code.

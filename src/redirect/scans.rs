@@ -134,6 +134,7 @@ mod tests {
             referer: String::new(),
             country: None,
             city: None,
+            keep_ip: false,
         }
     }
 

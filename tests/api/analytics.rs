@@ -257,3 +257,228 @@ async fn code_metadata_is_copied_to_clickhouse_on_every_change() {
     .await;
     app.stop().await.unwrap();
 }
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct IpRow {
+    ip: String,
+}
+
+#[tokio::test]
+async fn geography_from_an_mmdb_file_and_ip_anonymisation_by_owner_setting() {
+    // A two-network GeoIP2-City-shaped database, built here.
+    let mut w = mmdb_writer::Writer::new("GeoIP2-City");
+    for (net, iso, region, city) in [
+        ("203.0.113.0/24", "IN", "Karnataka", "Bengaluru"),
+        ("198.51.100.0/24", "DE", "Berlin", "Berlin"),
+    ] {
+        let rec = json!({"country": {"iso_code": iso, "names": {"en": iso}},
+                         "subdivisions": [{"names": {"en": region}}],
+                         "city": {"names": {"en": city}}});
+        w.insert(net.parse::<ipnet::IpNet>().unwrap(), &rec)
+            .unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("geo-{}.mmdb", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+    let db = path.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.geoip_db = Some(db);
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let (t, _) = app.register("geo@example.com").await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "G", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .await;
+    let (id, path_) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        format!("/r/{}", qr["short_code"].as_str().unwrap()),
+    );
+    let scan_from = |ip: &'static str| {
+        let req = app
+            .http
+            .get(app.url(&path_))
+            .header("user-agent", IPHONE)
+            .header("x-forwarded-for", ip);
+        async move { assert_eq!(req.send().await.unwrap().status(), StatusCode::FOUND) }
+    };
+    scan_from("203.0.113.7").await;
+    scan_from("203.0.113.8").await;
+    scan_from("198.51.100.20").await;
+    scan_from("192.0.2.1").await; // not in the database
+    let report = eventually("4 scans ingested", || async {
+        let (_, r) = app
+            .get(&format!("/api/v1/qr-codes/{id}/analytics"), Some(&t))
+            .await;
+        (r["total"] == 4).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        keys(&report["countries"]),
+        [
+            ("IN".to_owned(), 2),
+            ("DE".to_owned(), 1),
+            ("unknown".to_owned(), 1)
+        ]
+    );
+    assert_eq!(keys(&report["cities"])[0], ("Bengaluru".to_owned(), 2));
+
+    // Stored anonymised by default; whole once the owner turns anonymisation off.
+    let ch = app.clickhouse();
+    let ips = || async {
+        let mut v: Vec<String> = ch
+            .query("SELECT ip FROM scan_events WHERE qr_id = toUUID(?)")
+            .bind(&id)
+            .fetch_all::<IpRow>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.ip)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ips().await,
+        ["192.0.2.0", "198.51.100.0", "203.0.113.0", "203.0.113.0"]
+    );
+    let (s, b) = app
+        .put(
+            "/api/v1/settings",
+            Some(&t),
+            json!({"locale": "en", "timezone": "UTC", "anonymize_ip": false}),
+        )
+        .await;
+    assert_eq!((s, &b["anonymize_ip"]), (StatusCode::OK, &json!(false)));
+    scan_from("203.0.113.99").await;
+    eventually("the whole address stored", || async {
+        ips()
+            .await
+            .contains(&"203.0.113.99".to_owned())
+            .then_some(())
+    })
+    .await;
+    app.stop().await.unwrap();
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Reports over long ranges read whole days from the daily rollups; every figure must equal
+/// the raw-events answer, in every zone, interval, scope and bot setting.
+#[tokio::test]
+async fn long_ranges_read_the_rollups_and_match_raw_events_exactly() {
+    let app = TestApp::spawn().await;
+    let (t, owner) = app.register("rollups@example.com").await;
+    let (_, project) = app
+        .post("/api/v1/projects", Some(&t), json!({"name": "Stores"}))
+        .await;
+    let pid = project["id"].as_str().unwrap().to_owned();
+    let mut codes = Vec::new();
+    for (name, p) in [("A", Some(pid.as_str())), ("B", None)] {
+        let (_, qr) = app
+            .post("/api/v1/qr-codes", Some(&t), json!({"name": name, "qr_type": "url", "dynamic": true, "target_url": "https://example.com/", "project_id": p}))
+            .await;
+        codes.push(qr);
+    }
+    // 600 scans over the last ~12 days: devices, bots, countries, cities, referrers, visitors.
+    let now = Utc::now();
+    let uas = [
+        IPHONE,
+        WINDOWS,
+        WHATSAPP,
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+    ];
+    let events: Vec<qrsaas_jobs::ScanEvent> = (0..600i64)
+        .map(|i| {
+            let qr = &codes[(i % 3 % 2) as usize];
+            qrsaas_jobs::ScanEvent {
+                event_id: uuid::Uuid::now_v7(),
+                qr_id: qr["id"].as_str().unwrap().parse().unwrap(),
+                owner_id: owner.parse().unwrap(),
+                project_id: qr["project_id"].as_str().map(|p| p.parse().unwrap()),
+                short_code: qr["short_code"].as_str().unwrap().to_owned(),
+                at: now - Duration::minutes(i * 29 + 1),
+                ip: format!("198.51.100.{}", i % 9),
+                user_agent: uas[(i % 4) as usize].to_owned(),
+                referer: ["", "https://t.co/x", "https://news.example.org/a"][(i % 3) as usize]
+                    .to_owned(),
+                country: [Some("IN"), Some("DE"), None, Some("US"), Some("IN")][(i % 5) as usize]
+                    .map(str::to_owned),
+                city: [Some("Pune"), None][(i % 2) as usize].map(str::to_owned),
+                keep_ip: false,
+            }
+        })
+        .collect();
+    let queues = app.queues().await;
+    for chunk in events.chunks(200) {
+        queues
+            .enqueue(qrsaas_jobs::IngestScans {
+                batch_id: uuid::Uuid::now_v7(),
+                events: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    eventually("600 scans ingested", || async {
+        let (_, r) = app
+            .get(
+                "/api/v1/analytics?include_bots=true&source=raw&interval=month&from=2026-01-01T00:00:00Z",
+                Some(&t),
+            )
+            .await;
+        (r["total"] == 600).then_some(())
+    })
+    .await;
+
+    // Roll up every past day of the data (as an operator's backfill would), twice for one day:
+    // re-running a day must not change anything.
+    let today = now.date_naive();
+    let days: Vec<chrono::NaiveDate> = (1..=13).map(|k| today - chrono::Days::new(k)).collect();
+    let slot = Utc::now();
+    for (i, day) in days.iter().chain([days[3]].iter()).enumerate() {
+        queues
+            .enqueue(qrsaas_jobs::RollupDay {
+                date: *day,
+                slot: slot + Duration::seconds(i as i64),
+            })
+            .await
+            .unwrap();
+    }
+    eventually("13 days rolled up", || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM rollup_days WHERE date >= $1 AND date < $2")
+                .bind(days[12])
+                .bind(today)
+                .fetch_one(&app.db)
+                .await
+                .ok()?;
+        (n == 13).then_some(())
+    })
+    .await;
+
+    let from = (now - Duration::days(12) - Duration::hours(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let a = codes[0]["id"].as_str().unwrap();
+    let range = format!("from={from}&to={to}");
+    for path in [
+        format!("/api/v1/qr-codes/{a}/analytics?{range}"),
+        format!("/api/v1/qr-codes/{a}/analytics?{range}&include_bots=true&tz=Asia/Kolkata"),
+        format!("/api/v1/analytics?{range}&interval=month"),
+        format!("/api/v1/analytics?{range}&interval=hour&include_bots=true"),
+        format!("/api/v1/analytics?{range}&project_id={pid}"),
+        format!("/api/v1/analytics?{range}&include_bots=true"),
+    ] {
+        let (s, mut fast) = app.get(&path, Some(&t)).await;
+        assert_eq!(s, StatusCode::OK, "{fast}");
+        let (_, mut raw) = app.get(&format!("{path}&source=raw"), Some(&t)).await;
+        assert_eq!(
+            (fast["source"].as_str(), raw["source"].as_str()),
+            (Some("rollups"), Some("raw")),
+            "{path}"
+        );
+        assert!(fast["total"].as_u64().unwrap() > 0, "{path}: {fast}");
+        fast["source"] = Value::Null;
+        raw["source"] = Value::Null;
+        assert_eq!(fast, raw, "{path}");
+    }
+    app.stop().await.unwrap();
+}

@@ -5,6 +5,7 @@ mod common;
 mod accounts;
 mod admin_audit;
 mod analytics;
+mod browser;
 mod codes;
 mod google;
 mod isolation;

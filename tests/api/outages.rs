@@ -79,10 +79,7 @@ async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
     ch_proxy.up();
 
     // Direct to ClickHouse (not through the proxy): every scan, once.
-    let ch = clickhouse::Client::default()
-        .with_url("http://127.0.0.1:8123")
-        .with_database(&app.settings.clickhouse_database)
-        .with_validation(false);
+    let ch = app.clickhouse();
     eventually("30 scans after recovery", || exactly(&ch, &id, 30)).await;
     eventually("usage counted once", || async {
         let (_, q) = app.get(&format!("/api/v1/qr-codes/{id}"), Some(&t)).await;
@@ -131,5 +128,74 @@ async fn redis_outage_keeps_cached_codes_redirecting_and_holds_scans() {
 
     let ch = qrsaas::analytics::client(&app.settings);
     eventually("21 scans after Redis returns", || exactly(&ch, &id, 21)).await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poison_event_is_set_aside_and_never_blocks_its_batch_or_the_next() {
+    let app = TestApp::spawn().await;
+    let (t, owner) = app.register("poison@example.com").await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "P", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .await;
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+    let event = |at: chrono::DateTime<chrono::Utc>| qrsaas_jobs::ScanEvent {
+        event_id: uuid::Uuid::now_v7(),
+        qr_id: id.parse().unwrap(),
+        owner_id: owner.parse().unwrap(),
+        project_id: None,
+        short_code: code.clone(),
+        at,
+        ip: "203.0.113.9".into(),
+        user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)".into(),
+        referer: String::new(),
+        country: None,
+        city: None,
+        keep_ip: false,
+    };
+    let now = chrono::Utc::now();
+    // Year 2150: ClickHouse's DateTime cannot hold it, so inserting it would fail the batch.
+    let poison = event("2150-01-01T00:00:00Z".parse().unwrap());
+    let queues = app.queues().await;
+    queues
+        .enqueue(qrsaas_jobs::IngestScans {
+            batch_id: uuid::Uuid::now_v7(),
+            events: vec![event(now), poison.clone(), event(now)],
+        })
+        .await
+        .unwrap();
+    // A scan through the front door after the poisoned batch.
+    assert_eq!(
+        app.http
+            .get(app.url(&format!("/r/{code}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FOUND
+    );
+
+    let ch = app.clickhouse();
+    eventually("the three good scans stored", || exactly(&ch, &id, 3)).await;
+    eventually("scans_total counts only good scans", || async {
+        let (_, q) = app.get(&format!("/api/v1/qr-codes/{id}"), Some(&t)).await;
+        (q["scans_total"] == 3).then_some(())
+    })
+    .await;
+    let (reason, stored): (String, serde_json::Value) =
+        sqlx::query_as("SELECT reason, event FROM scan_dead_letters WHERE event_id = $1")
+            .bind(poison.event_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(reason.contains("out of range"), "{reason}");
+    assert_eq!(stored["short_code"], code.as_str());
+    eventually("the rejection is counted", || {
+        counter_above_zero(&app, "scans_rejected_total")
+    })
+    .await;
     app.stop().await.unwrap();
 }

@@ -139,6 +139,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/p/{url_id}"),
     ("get", "/r/{short_code}"),
     ("get", "/r/{short_code}/download"),
+    ("post", "/r/{short_code}"),
+    ("get", "/r/{short_code}/logo"),
     ("post", "/api/v1/admin/qr-codes/{id}/block"),
     ("get", "/api/v1/qr-codes/{id}/analytics"),
     ("get", "/api/v1/qr-codes/{id}/analytics.csv"),

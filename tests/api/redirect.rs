@@ -554,3 +554,141 @@ async fn utm_parameters_are_added_to_redirects() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn password_protected_codes_ask_once_check_server_side_and_rate_limit() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("locked@example.com").await;
+    let qr = create(
+        &app,
+        &t,
+        json!({"name": "Secret card", "qr_type": "vcard", "dynamic": true,
+               "data": {"first_name": "Asha", "last_name": "Rao", "phones": ["+911234567890"]},
+               "rules": [{"if": {}, "then": {"password": "open sesame"}}]}),
+    )
+    .await;
+    let stored = qr["rules"][0]["then"]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!qr.to_string().contains("open sesame"));
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+    let path = format!("/r/{code}");
+    let browser = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap()
+    };
+    let phone = browser();
+    let get = |c: &reqwest::Client, p: String| {
+        let req = c.get(app.url(&p)).header("user-agent", IPHONE);
+        async move { req.send().await.unwrap() }
+    };
+    let submit = |c: &reqwest::Client, pw: &str| {
+        let req = c
+            .post(app.url(&path))
+            .header("user-agent", IPHONE)
+            .form(&[("password", pw)]);
+        async move { req.send().await.unwrap() }
+    };
+
+    // The form, not the card; the file is guarded too.
+    let form = get(&phone, path.clone()).await;
+    assert_eq!(form.status(), StatusCode::OK);
+    let html = form.text().await.unwrap();
+    assert!(
+        html.contains("name=\"password\"") && !html.contains("Asha"),
+        "{html}"
+    );
+    let file = get(&phone, format!("{path}/download")).await;
+    assert!(!file.text().await.unwrap().contains("BEGIN:VCARD"));
+
+    let wrong = submit(&phone, "guess").await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert!(wrong.text().await.unwrap().contains("Wrong password"));
+    let right = submit(&phone, "open sesame").await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(right.headers()["location"].to_str().unwrap(), path);
+    let cookie = right.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && !cookie.contains("sesame"),
+        "{cookie}"
+    );
+    let card = get(&phone, path.clone()).await;
+    assert!(card.text().await.unwrap().contains("Asha"));
+    let file = get(&phone, format!("{path}/download")).await;
+    assert!(file.text().await.unwrap().contains("BEGIN:VCARD"));
+    // A forged cookie does not open it.
+    let forged = app
+        .http
+        .get(app.url(&path))
+        .header("cookie", "qr_unlock=99999999999.00ff")
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.text().await.unwrap().contains("name=\"password\""));
+
+    // Writing the rules back as read keeps the password (and the unlock) ...
+    let (s, kept) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"rules": qr["rules"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(kept["rules"][0]["then"]["password"], stored);
+    eventually("the card after writing the rules back", || async {
+        get(&phone, path.clone())
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Asha")
+            .then_some(())
+    })
+    .await;
+    // Only the unlocked views were scans (two landing views; form views and files are not).
+    eventually("two scans counted", || async {
+        let (_, q) = app.get(&format!("/api/v1/qr-codes/{id}"), Some(&t)).await;
+        (q["scans_total"] == 2).then_some(())
+    })
+    .await;
+    // ... a new password locks earlier unlocks out.
+    app.patch(
+        &format!("/api/v1/qr-codes/{id}"),
+        Some(&t),
+        json!({"rules": [{"if": {}, "then": {"password": "new secret"}}]}),
+    )
+    .await;
+    eventually("the form after the password change", || async {
+        get(&phone, path.clone())
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("name=\"password\"")
+            .then_some(())
+    })
+    .await;
+
+    // Guessing is rate-limited per code and address: after 10 wrong answers (one above, nine
+    // here) even the right one is refused for the window.
+    let guesser = browser();
+    for _ in 0..9 {
+        assert_eq!(
+            submit(&guesser, "nope").await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let refused = submit(&guesser, "new secret").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.text().await.unwrap().contains("Too many attempts"));
+    app.stop().await.unwrap();
+}

@@ -132,6 +132,24 @@ impl TestApp {
         Self::start(self.settings.clone(), parts, self.smtp.clone()).await
     }
 
+    /// The app's queues, to enqueue jobs as another producer would.
+    pub async fn queues(&self) -> qrsaas::queue::Queues {
+        let redis = redis::Client::open("redis://127.0.0.1:6379")
+            .expect("redis url")
+            .get_connection_manager()
+            .await
+            .expect("redis");
+        qrsaas::queue::Queues::new(redis, &self.settings.redis_namespace)
+    }
+
+    /// ClickHouse straight (not through any test proxy), on the app's database.
+    pub fn clickhouse(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url("http://127.0.0.1:8123")
+            .with_database(&self.settings.clickhouse_database)
+            .with_validation(false)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
