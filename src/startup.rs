@@ -46,6 +46,12 @@ pub enum Command {
 pub enum AdminCommand {
     /// Give the user with this e-mail the admin role.
     Promote { email: String },
+    /// Rebuild the daily scan rollups of the UTC days FROM..=TO (YYYY-MM-DD): a backfill after
+    /// an import or a long outage. Idempotent; the scheduler only catches up 31 days.
+    Rollup {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
 }
 
 /// Which long-running parts a process runs.
@@ -103,6 +109,11 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Promote { email }) => {
             let user = admin::promote(&settings, &email).await?;
             println!("{} is now an admin", user.email);
+            return Ok(());
+        }
+        Command::Admin(AdminCommand::Rollup { from, to }) => {
+            let days = crate::analytics::rollup::backfill(&settings, from, to).await?;
+            println!("rolled up {days} days");
             return Ok(());
         }
     };

@@ -243,17 +243,22 @@ async fn already_stored(
     ) else {
         return Ok(HashSet::new());
     };
-    let ids: Vec<String> = rows.iter().map(|r| r.event_id.to_string()).collect();
-    Ok(ch
-        .query("SELECT toString(event_id) AS id FROM scan_events WHERE scanned_at >= toDateTime(?) AND scanned_at <= toDateTime(?) AND has(?, toString(event_id))")
-        .bind(lo)
-        .bind(hi)
-        .bind(&ids)
-        .fetch_all::<Id>()
-        .await?
-        .into_iter()
-        .map(|i| i.id)
-        .collect())
+    let mut present = HashSet::new();
+    // In chunks: the ids are bound into the query text, which ClickHouse caps (256 KiB).
+    for chunk in rows.chunks(2000) {
+        let ids: Vec<String> = chunk.iter().map(|r| r.event_id.to_string()).collect();
+        present.extend(
+            ch.query("SELECT toString(event_id) AS id FROM scan_events WHERE scanned_at >= toDateTime(?) AND scanned_at <= toDateTime(?) AND has(?, toString(event_id))")
+                .bind(lo)
+                .bind(hi)
+                .bind(&ids)
+                .fetch_all::<Id>()
+                .await?
+                .into_iter()
+                .map(|i| i.id),
+        );
+    }
+    Ok(present)
 }
 
 impl Handler<Ingest> for Ingestor {
@@ -263,8 +268,17 @@ impl Handler<Ingest> for Ingestor {
         let (ch, db, geo) = (self.ch.clone(), self.db.clone(), self.geo.clone());
         let secret = secrecy::ExposeSecret::expose_secret(&self.settings.secret_key).to_owned();
         Box::pin(async move {
-            if batch.events.is_empty() || crate::db::scans::batch_done(&db, batch.batch_id).await? {
+            if batch.events.is_empty() {
                 return Ok(0);
+            }
+            let state = crate::db::scans::batch_state(&db, batch.batch_id).await?;
+            match state {
+                Some(true) => return Ok(0),
+                Some(false) => {} // an earlier attempt may have inserted some: checked below
+                None => {
+                    crate::db::scans::begin_batch(&db, batch.batch_id, batch.events.len() as i32)
+                        .await?
+                }
             }
             let now = Utc::now();
             let mut rejected = Vec::new();
@@ -279,7 +293,11 @@ impl Handler<Ingest> for Ingestor {
                 }
             }
             let n_rejected = rejected.len();
-            let present = already_stored(&ch, &rows).await?;
+            let present = if state == Some(false) {
+                already_stored(&ch, &rows).await?
+            } else {
+                HashSet::new()
+            };
             let fresh: Vec<&ScanRow> = rows
                 .iter()
                 .filter(|r| !present.contains(&r.event_id.to_string()))

@@ -62,6 +62,22 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
     Ok(())
 }
 
+/// Rolls up every day in [from, to], one after the other (the CLI's backfill).
+pub async fn backfill(
+    settings: &crate::config::Settings,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<usize> {
+    let db = crate::db::connect(settings).await?;
+    let ch = super::client(settings);
+    let mut n = 0;
+    for day in from.iter_days().take_while(|d| *d <= to) {
+        roll_day(&ch, &db, day).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Unix seconds of 00:00 UTC on `day`.
 pub fn day_start(day: NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0)

@@ -2,11 +2,32 @@ use chrono::NaiveDate;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-pub async fn batch_done(db: impl PgExecutor<'_>, batch_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ingested_batches WHERE batch_id = $1)")
+/// None: never seen; Some(false): begun but not committed; Some(true): done.
+pub async fn batch_state(
+    db: impl PgExecutor<'_>,
+    batch_id: Uuid,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar("SELECT committed FROM ingested_batches WHERE batch_id = $1")
         .bind(batch_id)
-        .fetch_one(db)
+        .fetch_optional(db)
         .await
+}
+
+/// Notes that the batch's ClickHouse insert is about to happen.
+pub async fn begin_batch(
+    db: impl PgExecutor<'_>,
+    batch_id: Uuid,
+    events: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO ingested_batches (batch_id, events, committed) VALUES ($1, $2, false) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(batch_id)
+    .bind(events)
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 /// Counts of one batch: scans per (owner, day) and per code.
@@ -19,12 +40,13 @@ pub struct BatchCounts {
     pub rejected: Vec<(Uuid, String, serde_json::Value)>,
 }
 
-/// Records a batch as ingested and adds its counts to usage and `scans_total`, in one
-/// transaction; returns false (changing nothing) if the batch was already recorded.
+/// Commits a begun batch and adds its counts to usage and `scans_total`, in one transaction;
+/// returns false (changing nothing) if the batch was already committed.
 pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO ingested_batches (batch_id, events) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO ingested_batches (batch_id, events, committed) VALUES ($1, $2, true) \
+         ON CONFLICT (batch_id) DO UPDATE SET committed = true WHERE NOT ingested_batches.committed",
     )
     .bind(c.batch_id)
     .bind(c.events)

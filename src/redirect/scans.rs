@@ -16,8 +16,9 @@ use uuid::Uuid;
 use crate::queue::Queues;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// Scans per queued job: large enough to amortise the enqueue, small enough to retry cheaply.
-const BLOCK: usize = 1000;
+/// Most scans per queued job: under load a block becomes one ClickHouse insert of this many rows
+/// (ClickHouse wants few, large inserts); at low rates blocks stay small and latency low.
+const BLOCK: usize = 10_000;
 
 pub struct ScanBuffer {
     events: Mutex<Vec<ScanEvent>>,

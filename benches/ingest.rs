@@ -1,0 +1,188 @@
+//! Ingestion benchmark: scan events from enqueue to queryable in ClickHouse, through the real
+//! `scans` queue (Redis), the apalis worker and the ingestion actor (enrichment, ClickHouse
+//! insert, Postgres usage counts), in blocks of 10,000 (one ClickHouse insert each).
+//! Baseline in the same run: the same number of already-enriched rows inserted straight into
+//! ClickHouse in 10,000-row inserts — the floor any pipeline pays. Needs the stores of
+//! `scripts/services`; run with `scripts/bench ingest` (release build).
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use qrsaas::analytics::ingest::{ScanRow, enrich};
+use qrsaas::config::Settings;
+use qrsaas::startup::{self, Parts};
+use qrsaas_jobs::{IngestScans, ScanEvent};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const EVENTS: usize = 300_000;
+const BLOCK: usize = 10_000;
+const UAS: &[&str] = &[
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "WhatsApp/2.23.20.0 A",
+];
+
+fn events(owner: Uuid, codes: &[Uuid]) -> Vec<ScanEvent> {
+    let now = Utc::now();
+    (0..EVENTS)
+        .map(|i| ScanEvent {
+            event_id: Uuid::now_v7(),
+            qr_id: codes[i % codes.len()],
+            owner_id: owner,
+            project_id: None,
+            short_code: format!("c{}", i % codes.len()),
+            at: now - chrono::Duration::milliseconds(i as i64),
+            ip: format!("198.51.{}.{}", i % 200, i % 250),
+            user_agent: UAS[i % UAS.len()].to_owned(),
+            referer: if i % 3 == 0 {
+                "https://t.co/x".into()
+            } else {
+                String::new()
+            },
+            country: None,
+            city: None,
+            keep_ip: false,
+        })
+        .collect()
+}
+
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 (1-based) of /proc/self/stat, 11 and 12 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn count(ch: &clickhouse::Client) -> u64 {
+    ch.query("SELECT count() FROM scan_events")
+        .fetch_one::<u64>()
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let id = Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let db_name = format!("qrsaas_bench_ingest_{id}");
+    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{db_name}\""
+    )))
+    .execute(&admin)
+    .await?;
+    let settings = Settings {
+        database_url: format!("postgres://postgres@127.0.0.1:5432/{db_name}").into(),
+        clickhouse_database: db_name.clone(),
+        redis_namespace: format!("bench_{id}"),
+        ..Settings::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (s, token) = (settings.clone(), shutdown.clone());
+    let app = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let parts = Parts {
+            http: false,
+            workers: true,
+            scheduler: false,
+            migrate: true,
+        };
+        actix_web::rt::System::with_tokio_rt(move || rt).block_on(startup::run(
+            s,
+            parts,
+            token,
+            Some(tx),
+        ))
+    });
+    rx.await?;
+    let ch = qrsaas::analytics::client(&settings);
+    let owner = Uuid::now_v7();
+    let codes: Vec<Uuid> = (0..1000).map(|_| Uuid::now_v7()).collect();
+    println!(
+        "ingestion benchmark — {EVENTS} events over 1,000 codes, blocks of {BLOCK}, release build"
+    );
+
+    // Baseline: enriched rows straight into ClickHouse.
+    let rows: Vec<ScanRow> = events(owner, &codes)
+        .iter()
+        .map(|e| enrich(e, "bench", None))
+        .collect();
+    let (t0, c0) = (Instant::now(), process_cpu_secs());
+    for block in rows.chunks(BLOCK) {
+        let mut insert = ch.insert::<ScanRow>("scan_events").await?;
+        for r in block {
+            insert.write(r).await?;
+        }
+        insert.end().await?;
+    }
+    let base = t0.elapsed().as_secs_f64();
+    let base_cpu = process_cpu_secs() - c0;
+    let base_rate = EVENTS as f64 / base;
+    println!(
+        "{:<46} {:>10.0} events/s  {:>6.2} µs CPU/event",
+        "direct ClickHouse insert (baseline)",
+        base_rate,
+        base_cpu * 1e6 / EVENTS as f64
+    );
+
+    // The pipeline: enqueue → worker → ingestion actor → ClickHouse (+ Postgres counts).
+    let redis = redis::Client::open(secrecy::ExposeSecret::expose_secret(&settings.redis_url))?
+        .get_connection_manager()
+        .await?;
+    let queues = qrsaas::queue::Queues::new(redis, &settings.redis_namespace);
+    let events = events(owner, &codes);
+    let (t0, c0) = (Instant::now(), process_cpu_secs());
+    for block in events.chunks(BLOCK) {
+        queues
+            .enqueue(IngestScans {
+                batch_id: Uuid::now_v7(),
+                events: block.to_vec(),
+            })
+            .await?;
+    }
+    let target = 2 * EVENTS as u64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count(&ch).await < target && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu_secs() - c0;
+    let stored = count(&ch).await - EVENTS as u64;
+    let rate = EVENTS as f64 / took;
+    println!(
+        "{:<46} {:>10.0} events/s  {:>6.2} µs CPU/event",
+        "enqueue → queryable (queue, actor, enrich)",
+        rate,
+        cpu * 1e6 / EVENTS as f64
+    );
+    println!(
+        "pipeline / direct insert: {:.2}x; events stored {stored} of {EVENTS} (lost {}, doubled {})",
+        rate / base_rate,
+        EVENTS as u64 - stored.min(EVENTS as u64),
+        stored.saturating_sub(EVENTS as u64)
+    );
+    shutdown.cancel();
+    let _ = app.join();
+    let _ = ch
+        .query(&format!("DROP DATABASE IF EXISTS {db_name}"))
+        .execute()
+        .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    anyhow::ensure!(stored == EVENTS as u64, "events lost or doubled");
+    Ok(())
+}
