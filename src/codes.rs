@@ -651,9 +651,34 @@ pub async fn image(
     let row = db::qr_codes::get(&state.db, p.user.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let (spec, etag) = image_spec(state, &row, format, size).await?;
+    if matches(&etag) {
+        return Ok(Image::NotModified { etag });
+    }
+    let bytes = draw(state, spec).await?;
+    let cached = CachedImage {
+        owner: p.user.id,
+        etag: etag.clone(),
+        bytes: bytes.clone(),
+    };
+    state.bus.caches().insert_image(epoch, key, cached);
+    Ok(Image::Fresh {
+        bytes,
+        etag,
+        format,
+    })
+}
+
+/// Everything an image of `row` is drawn from, and its ETag (a hash of all of it).
+pub async fn image_spec(
+    state: &AppState,
+    row: &QrRow,
+    format: Format,
+    size: u32,
+) -> ApiResult<(Spec, String)> {
     let mut conn = state.db.acquire().await?;
-    let payload = payload(&mut conn, &state.settings, &row).await?;
-    let design = design(&row);
+    let payload = payload(&mut conn, &state.settings, row).await?;
+    let design = design(row);
     let (caption, caption_on_top) = match &design.frame {
         None => (None, false),
         Some(f) => {
@@ -684,11 +709,9 @@ pub async fn image(
         h.update([0u8]);
     }
     let etag = format!("\"{}\"", hex::encode(&h.finalize()[..16]));
-    if matches(&etag) {
-        return Ok(Image::NotModified { etag });
-    }
+    let owner = row.user_id.ok_or(ApiError::NotFound)?;
     let logo = match design.logo_upload_id {
-        Some(upload) => Some(crate::uploads::read(state, p.user.id, upload).await?.1),
+        Some(upload) => Some(crate::uploads::read(state, owner, upload).await?.1),
         None => None,
     };
     let spec = Spec {
@@ -700,21 +723,15 @@ pub async fn image(
         format,
         size,
     };
-    let bytes = match state.renderer.send(Render(spec)).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e @ RenderError::TooLong(_))) => return Err(ApiError::field("data", e.to_string())),
-        Ok(Err(e)) => return Err(ApiError::internal(e)),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let cached = CachedImage {
-        owner: p.user.id,
-        etag: etag.clone(),
-        bytes: bytes.clone(),
-    };
-    state.bus.caches().insert_image(epoch, key, cached);
-    Ok(Image::Fresh {
-        bytes,
-        etag,
-        format,
-    })
+    Ok((spec, etag))
+}
+
+/// Renders on the render pool (never on the calling thread).
+pub async fn draw(state: &AppState, spec: Spec) -> ApiResult<Bytes> {
+    match state.renderer.send(Render(spec)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e @ RenderError::TooLong(_))) => Err(ApiError::field("data", e.to_string())),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }

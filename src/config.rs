@@ -50,6 +50,11 @@ pub struct Settings {
     /// A MaxMind-format (.mmdb, GeoIP2/GeoLite2 City or Country) database for scan geography
     /// when no trusted proxy sends geo headers. Unset: no IP lookup.
     pub geoip_db: Option<std::path::PathBuf>,
+    /// Raw scan events are kept this many months (whole monthly partitions are dropped after);
+    /// the daily aggregates are kept.
+    pub scan_retention_months: u32,
+    /// Hours an export's ZIP is kept for download before the clean-up schedule deletes it.
+    pub export_ttl_hours: u32,
     /// Memory for cached rendered images, in MiB.
     pub image_cache_mb: u64,
     /// Seconds the shutdown waits for in-flight work before giving up.
@@ -131,6 +136,8 @@ impl Default for Settings {
             image_cache_mb: 256,
             scan_buffer_capacity: 200_000,
             geoip_db: None,
+            scan_retention_months: 25,
+            export_ttl_hours: 72,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Pretty,
         }

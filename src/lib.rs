@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod notify;
 pub mod preferences;

@@ -14,6 +14,8 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 7 * * * *", MaintenanceTask::PurgeSessions),
     ("0 */10 * * * *", MaintenanceTask::RequeueEmails),
     ("0 10 0 * * *", MaintenanceTask::Rollups),
+    ("0 40 0 * * *", MaintenanceTask::Retention),
+    ("0 20 * * * *", MaintenanceTask::CleanExports),
 ];
 
 /// Fired once when a scheduler starts, so runs missed while everything was down are caught up

@@ -236,10 +236,12 @@ pub async fn run(
         let ingestor = Ingestor::new((*settings).clone(), pool.clone())?;
         let ingestor = Supervisor::start(move |_| ingestor);
         workers = Some(tokio::spawn(worker::run(
+            state.clone(),
             queues.clone(),
             pool.clone(),
             notifier,
             ingestor,
+            settings.scan_retention_months,
             grace,
             shutdown.clone(),
         )));

@@ -10,7 +10,15 @@ pub trait Store: Send + Sync {
     fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, std::io::Result<()>>;
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, std::io::Result<Bytes>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, std::io::Result<()>>;
+    /// Stores a finished local file under `key` (large files: exports), consuming the file.
+    fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, std::io::Result<()>>;
+    /// Reads `key` as a stream of chunks, so large files are never held in memory whole.
+    fn stream<'a>(&'a self, key: &'a str) -> BoxFuture<'a, std::io::Result<ByteStream>>;
+    /// A local directory for files being built before `put_file` (same filesystem when local).
+    fn scratch_dir(&self) -> PathBuf;
 }
+
+pub type ByteStream = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// Files under a root directory (`uploads/` by default).
 pub struct LocalStore {
@@ -66,6 +74,29 @@ impl Store for LocalStore {
                 other => other,
             }
         })
+    }
+
+    fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, std::io::Result<()>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            // The scratch directory is under the root: a rename, atomic and instant.
+            tokio::fs::rename(file, &path).await
+        })
+    }
+
+    fn stream<'a>(&'a self, key: &'a str) -> BoxFuture<'a, std::io::Result<ByteStream>> {
+        Box::pin(async move {
+            let file = tokio::fs::File::open(self.path(key)?).await?;
+            let s: ByteStream = Box::pin(tokio_util::io::ReaderStream::new(file));
+            Ok(s)
+        })
+    }
+
+    fn scratch_dir(&self) -> PathBuf {
+        self.root.join("tmp")
     }
 }
 

@@ -12,15 +12,17 @@ use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
 use qrsaas_jobs::{
-    IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail, SyncQrMetadata,
+    ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail,
+    SyncQrMetadata,
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::analytics::ingest::{Ingest, Ingestor, RollDay, SyncCode};
+use crate::analytics::ingest::{DropOldScans, Ingest, Ingestor, RollDay, SyncCode};
 use crate::db;
 use crate::notify::{Deliver, Notifier};
 use crate::queue::Queues;
+use crate::state::AppState;
 
 /// How often an idle worker looks for new jobs (apalis-redis otherwise waits for its heartbeat).
 const POLL: Duration = Duration::from_millis(200);
@@ -72,13 +74,22 @@ async fn sync_metadata(
 
 #[derive(Clone)]
 struct MaintenanceDeps {
+    app: AppState,
     db: PgPool,
     queues: Queues,
+    ingestor: Addr<Ingestor>,
+    retention_months: u32,
 }
 
 /// Days a catch-up goes back at most; older gaps are for an operator's backfill (reports read
 /// raw events for days that are not rolled up, so a gap is slower, never wrong).
 const ROLLUP_CATCH_UP_DAYS: i64 = 31;
+
+async fn export(job: ExportCodes, app: Data<AppState>) -> Result<(), BoxDynError> {
+    crate::exports::run(&app, job.job_id)
+        .await
+        .map_err(|e| -> BoxDynError { e.into() })
+}
 
 async fn roll_up(job: RollupDay, ingestor: Data<Addr<Ingestor>>) -> Result<(), BoxDynError> {
     match ingestor.send(RollDay(job.date)).await {
@@ -114,6 +125,20 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
                 );
             }
         }
+        MaintenanceTask::CleanExports => {
+            let n = crate::exports::clean_expired(&deps.app).await?;
+            tracing::info!(deleted = n, "expired export files deleted");
+        }
+        MaintenanceTask::Retention => {
+            let dropped = deps
+                .ingestor
+                .send(DropOldScans {
+                    months: deps.retention_months,
+                    today: job.slot.date_naive(),
+                })
+                .await??;
+            tracing::info!(?dropped, "raw scan partitions past retention dropped");
+        }
         MaintenanceTask::Rollups => {
             let yesterday = job.slot.date_naive() - chrono::Days::new(1);
             let recent = yesterday - chrono::Days::new(1);
@@ -145,11 +170,14 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
 }
 
 /// Runs every queue's workers until `shutdown`, then drains them.
+#[allow(clippy::too_many_arguments)] // one per long-lived dependency of the workers
 pub async fn run(
+    app: AppState,
     queues: Queues,
     db: PgPool,
     notifier: Addr<Notifier>,
     ingestor: Addr<Ingestor>,
+    retention_months: u32,
     grace: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -161,9 +189,14 @@ pub async fn run(
     let scans_retry = retry_policy::<IngestScans>()?;
     let sync_retry = retry_policy::<SyncQrMetadata>()?;
     let rollup_retry = retry_policy::<RollupDay>()?;
+    let export_retry = retry_policy::<ExportCodes>()?;
+    let (q6, i6) = (queues.clone(), instance.clone());
     let deps = MaintenanceDeps {
+        app: app.clone(),
         db,
         queues: queues.clone(),
+        ingestor: ingestor.clone(),
+        retention_months,
     };
     let (q1, q2, q3, q4, q5) = (
         queues.clone(),
@@ -218,6 +251,13 @@ pub async fn run(
                 .data(rollup_ingestor.clone())
                 .retry(rollup_retry.clone())
                 .build(roll_up)
+        })
+        .register(move |n| {
+            WorkerBuilder::new(format!("exports-{i6}-{n}"))
+                .backend(q6.storage::<ExportCodes>().poll_with_interval(POLL))
+                .data(app.clone())
+                .retry(export_retry.clone())
+                .build(export)
         })
         .shutdown_timeout(grace)
         .run_with_signal(async move {

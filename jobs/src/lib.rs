@@ -84,6 +84,10 @@ pub enum MaintenanceTask {
     /// Enqueue the daily rollups due: yesterday, the day before (late scans), and every day
     /// missed since the last rolled-up one (catch-up after downtime).
     Rollups,
+    /// Drop raw scan partitions older than the retention window (the aggregates stay).
+    Retention,
+    /// Delete export files past their expiry.
+    CleanExports,
 }
 
 impl Job for Maintenance {
@@ -202,5 +206,24 @@ impl Job for RollupDay {
     const QUEUE: &'static str = "rollups";
     fn idempotency_key(&self) -> String {
         format!("rollup:{}:{}", self.date, self.slot.timestamp())
+    }
+}
+
+/// Build the ZIP of a bulk export. The job's state, parameters and attempts live in Postgres
+/// (`jobs`), keyed by this id: a redelivered or retried job rebuilds the same file, and a
+/// finished one is a no-op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCodes {
+    pub job_id: Uuid,
+    /// Which run of the job (an admin's retry starts a new one, which must not be taken for a
+    /// duplicate of the first).
+    #[serde(default)]
+    pub run: i32,
+}
+
+impl Job for ExportCodes {
+    const QUEUE: &'static str = "exports";
+    fn idempotency_key(&self) -> String {
+        format!("export:{}:{}", self.job_id, self.run)
     }
 }

@@ -384,6 +384,26 @@ impl Handler<RollDay> for Ingestor {
     }
 }
 
+/// Drop the monthly partitions of raw scans that end before the retention window; answers the
+/// partitions dropped (YYYYMM).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, anyhow::Error>")]
+pub struct DropOldScans {
+    pub months: u32,
+    pub today: chrono::NaiveDate,
+}
+
+impl Handler<DropOldScans> for Ingestor {
+    type Result = ResponseFuture<Result<Vec<String>, anyhow::Error>>;
+
+    fn handle(&mut self, m: DropOldScans, _: &mut Context<Self>) -> Self::Result {
+        let (ch, database) = (self.ch.clone(), self.settings.clickhouse_database.clone());
+        Box::pin(
+            async move { super::rollup::drop_old_scans(&ch, &database, m.months, m.today).await },
+        )
+    }
+}
+
 /// A row of ClickHouse's `qr_codes` (ReplacingMergeTree by `updated_at`).
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct QrMetaRow {

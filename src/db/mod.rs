@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod catalog;
 pub mod emails;
+pub mod jobs;
 pub mod projects;
 pub mod qr_codes;
 pub mod rollups;

@@ -257,3 +257,25 @@ pub async fn soft_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::
         .await
         .map(|_| ())
 }
+
+/// The owner's live codes among `ids`, or in `project_id`, in a stable order (for exports).
+pub async fn for_export(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    ids: Option<&[Uuid]>,
+    project_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<QrRow>, sqlx::Error> {
+    sqlx::query_as::<_, QrRow>(concat!(
+        qr_select!(),
+        "WHERE q.user_id = $1 AND q.status NOT IN ('deleted') \
+           AND ($2::uuid[] IS NULL OR q.id = ANY($2)) AND ($3::uuid IS NULL OR q.project_id = $3) \
+         ORDER BY q.created_at, q.id LIMIT $4"
+    ))
+    .bind(user_id)
+    .bind(ids)
+    .bind(project_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

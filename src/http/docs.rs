@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, analytics, audit, auth, catalog, codes, health, me, projects, settings, templates,
+    admin, analytics, audit, auth, catalog, codes, health, jobs, me, projects, settings, templates,
     uploads,
 };
 
@@ -27,6 +27,7 @@ use super::{
         templates::list, templates::preview, templates::fill, templates::page,
         crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
+        jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Bearer),
@@ -37,6 +38,7 @@ use super::{
         (name = "payments", description = "Merchant profile and products for UPI payment codes"),
         (name = "templates", description = "Frames and landing-page templates"),
         (name = "analytics", description = "Scan reports"),
+        (name = "jobs", description = "Bulk exports and the status of background jobs"),
         (name = "public", description = "Pages served without authentication"),
         (name = "admin", description = "Operator APIs (role admin)"),
         (name = "ops", description = "Health, readiness, metrics"),

@@ -9,6 +9,7 @@ mod codes;
 pub mod docs;
 pub mod extract;
 mod health;
+mod jobs;
 pub mod json;
 mod me;
 mod observe;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(audit::configure)
                 .configure(admin::configure)
                 .configure(catalog::configure)
+                .configure(jobs::configure)
                 .configure(uploads::configure)
                 .configure(templates::configure)
                 .service(analytics::account)

@@ -30,21 +30,62 @@ pub async fn welcome(
         name = html_escape(name),
         email = html_escape(&user.email),
     );
+    outbox(tx, user, "welcome", "Welcome to qrsaas", &text, &html).await
+}
+
+/// Writes one e-mail to `user` into the outbox; returns its id.
+async fn outbox(
+    tx: &mut sqlx::PgConnection,
+    user: &UserRow,
+    kind: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+) -> ApiResult<Uuid> {
     let id = Uuid::now_v7();
     db::emails::insert(
         tx,
         &NewEmail {
             id,
             user_id: Some(user.id),
-            kind: "welcome",
+            kind,
             to_address: &user.email,
-            subject: "Welcome to qrsaas",
-            body_text: &text,
-            body_html: Some(&html),
+            subject,
+            body_text: text,
+            body_html: Some(html),
         },
     )
     .await?;
     Ok(id)
+}
+
+/// Writes the "your export is ready" e-mail into the outbox; returns its id. Called in the
+/// transaction that marks the export succeeded, which happens once per job.
+pub async fn export_ready(
+    tx: &mut sqlx::PgConnection,
+    user: &UserRow,
+    codes: i32,
+    url: &str,
+    expires: &str,
+) -> ApiResult<Uuid> {
+    let text = format!(
+        "Your export of {codes} QR codes is ready: {url}\n\nThe file is kept until {expires}.\n\n— the qrsaas team\n"
+    );
+    let html = format!(
+        "<p>Your export of {codes} QR codes is ready: <a href=\"{u}\">download the ZIP</a>.</p>\
+         <p>The file is kept until {e}.</p><p>— the qrsaas team</p>",
+        u = html_escape(url),
+        e = html_escape(expires),
+    );
+    outbox(
+        tx,
+        user,
+        "export_ready",
+        "Your QR code export is ready",
+        &text,
+        &html,
+    )
+    .await
 }
 
 /// Enqueues delivery of an outbox e-mail. Never fails the caller: the change is committed and the

@@ -25,6 +25,9 @@ const WALKED: &[(&str, &str)] = &[
     ("patch", "/api/v1/products/{id}"),
     ("delete", "/api/v1/products/{id}"),
     ("get", "/api/v1/uploads/{id}"),
+    ("get", "/api/v1/jobs/{id}"),
+    ("post", "/api/v1/jobs/{id}/cancel"),
+    ("get", "/api/v1/exports/{id}/download"),
 ];
 
 #[tokio::test]
@@ -59,12 +62,22 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         )
         .await;
     let upload = crate::codes::upload_logo(&app, &alice).await;
+    let (_, export) = app
+        .post(
+            "/api/v1/exports",
+            Some(&alice),
+            json!({"qr_ids": [code["id"]], "format": "png"}),
+        )
+        .await;
+    let job = export["job_id"].as_str().unwrap().to_owned();
     let ids = [
         ("projects", project["id"].as_str().unwrap().to_owned()),
         ("api-keys", key["id"].as_str().unwrap().to_owned()),
         ("qr-codes", code["id"].as_str().unwrap().to_owned()),
         ("products", product["id"].as_str().unwrap().to_owned()),
         ("uploads", upload),
+        ("jobs", job.clone()),
+        ("exports", job.clone()),
     ];
 
     for (method, pattern) in WALKED {
@@ -81,10 +94,11 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         assert_eq!(b["error"]["code"], "not_found");
     }
     // Alice's things are untouched, and mallory's listings do not show them.
-    for (kind, id) in &ids {
+    for (kind, id) in &ids[..6] {
         let (s, b) = app.get(&format!("/api/v1/{kind}/{id}"), Some(&alice)).await;
         assert_eq!(s, StatusCode::OK, "{kind}: {b}");
         assert_ne!(b["name"], "pwned");
+        assert_ne!(b["status"], "cancelled");
     }
     for list in [
         "/api/v1/projects",

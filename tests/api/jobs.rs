@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::common::{TestApp, eventually};
 
-async fn scheduler(app: &TestApp) -> Scheduler {
+pub async fn scheduler(app: &TestApp) -> Scheduler {
     let redis = redis::Client::open("redis://127.0.0.1:6379")
         .unwrap()
         .get_connection_manager()
@@ -88,5 +88,80 @@ async fn scheduled_purge_removes_dead_sessions_only() {
         app.get("/api/v1/me", Some(&live)).await.0,
         reqwest::StatusCode::OK
     );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_drops_old_raw_scan_partitions_and_keeps_the_rollups() {
+    let app = TestApp::spawn().await;
+    let ch = app.clickhouse();
+    let old = Utc::now() - Duration::days(800); // ~26 months: past the 25-month default
+    let recent = Utc::now() - Duration::days(40);
+    let rows: Vec<qrsaas::analytics::ingest::ScanRow> = [old, old, recent]
+        .iter()
+        .map(|at| {
+            let e = qrsaas_jobs::ScanEvent {
+                event_id: Uuid::now_v7(),
+                qr_id: Uuid::now_v7(),
+                owner_id: Uuid::now_v7(),
+                project_id: None,
+                short_code: "x".into(),
+                at: *at,
+                ip: "198.51.100.1".into(),
+                user_agent: "Mozilla/5.0 (iPhone)".into(),
+                referer: String::new(),
+                country: None,
+                city: None,
+                keep_ip: false,
+            };
+            qrsaas::analytics::ingest::enrich(&e, "s", None)
+        })
+        .collect();
+    let mut insert = ch
+        .insert::<qrsaas::analytics::ingest::ScanRow>("scan_events")
+        .await
+        .unwrap();
+    for r in &rows {
+        insert.write(r).await.unwrap();
+    }
+    insert.end().await.unwrap();
+    // The old day is rolled up first: its aggregates must survive the raw data.
+    let queues = app.queues().await;
+    queues
+        .enqueue(qrsaas_jobs::RollupDay {
+            date: old.date_naive(),
+            slot: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let aggregated = || async {
+        ch.query("SELECT toUInt64(sum(scans)) FROM daily_aggregates WHERE date = toDate(?) AND dimension = 'total'")
+            .bind(old.date_naive().to_string())
+            .fetch_one::<u64>()
+            .await
+            .unwrap()
+    };
+    eventually("the old day rolled up", || async {
+        (aggregated().await == 2).then_some(())
+    })
+    .await;
+
+    let s = scheduler(&app).await;
+    assert!(
+        s.fire(MaintenanceTask::Retention, Utc::now())
+            .await
+            .unwrap()
+    );
+    let raw = || async {
+        ch.query("SELECT count() FROM scan_events")
+            .fetch_one::<u64>()
+            .await
+            .unwrap()
+    };
+    eventually("old raw scans dropped", || async {
+        (raw().await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(aggregated().await, 2, "rollups are kept");
     app.stop().await.unwrap();
 }

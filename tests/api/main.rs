@@ -7,6 +7,7 @@ mod admin_audit;
 mod analytics;
 mod browser;
 mod codes;
+mod exports;
 mod google;
 mod isolation;
 mod jobs;

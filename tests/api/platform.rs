@@ -146,6 +146,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
     ("get", "/api/v1/analytics"),
     ("get", "/api/v1/analytics.csv"),
+    ("post", "/api/v1/exports"),
+    ("get", "/api/v1/exports/{id}/download"),
+    ("get", "/api/v1/jobs/{id}"),
+    ("post", "/api/v1/jobs/{id}/cancel"),
+    ("get", "/api/v1/admin/jobs"),
+    ("post", "/api/v1/admin/jobs/{id}/retry"),
 ];
 
 #[tokio::test]

@@ -150,6 +150,17 @@ impl TestApp {
             .with_validation(false)
     }
 
+    /// A `worker` process on the same stores: queue workers and actors, no HTTP.
+    pub async fn replica_with_workers(&self) -> TestApp {
+        let parts = Parts {
+            http: false,
+            workers: true,
+            scheduler: false,
+            migrate: false,
+        };
+        Self::start(self.settings.clone(), parts, self.smtp.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

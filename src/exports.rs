@@ -1,0 +1,441 @@
+//! Bulk export: a ZIP of one image per code plus `manifest.csv`, built by the `exports` worker and
+//! kept in the store until it expires.
+//!
+//! The ZIP is written by a blocking thread to a scratch file while codes are rendered on the
+//! render pool a few at a time, so memory stays flat whatever the number of codes; entries are
+//! stored, not recompressed (PNG and PDF are compressed already). The job row in Postgres
+//! (`crate::db::jobs`) carries state, progress and attempts: a redelivered job rebuilds the file
+//! from scratch, a finished one is a no-op, a cancelled one stops at the next progress update.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use chrono::{Duration, Utc};
+use futures::StreamExt;
+use qrsaas_jobs::{ExportCodes, Job};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::accounts::{Origin, Principal};
+use crate::analytics::report::csv_cell;
+use crate::audit::{self, Change};
+use crate::codes;
+use crate::db::{self, jobs::JobRow};
+use crate::error::{ApiError, ApiResult};
+use crate::render::Format;
+use crate::state::AppState;
+
+/// Most codes in one export.
+pub const MAX_CODES: usize = 10_000;
+/// Renders in flight at once: enough to keep every render thread busy.
+const IN_FLIGHT: usize = 8;
+/// Progress is written every this many codes (and checked for a cancel).
+const PROGRESS_EVERY: usize = 100;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_ids: Option<Vec<Uuid>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    pub format: Format,
+    pub size: u32,
+}
+
+/// Checks the request and queues the export; answers the job.
+pub async fn create(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    params: ExportParams,
+) -> ApiResult<JobRow> {
+    let owner = p.user.id;
+    match (&params.qr_ids, params.project_id) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ApiError::field(
+                "qr_ids",
+                "give either qr_ids or project_id",
+            ));
+        }
+        (Some(ids), None) if ids.is_empty() || ids.len() > MAX_CODES => {
+            return Err(ApiError::field(
+                "qr_ids",
+                format!("between 1 and {MAX_CODES} ids"),
+            ));
+        }
+        (None, Some(pid)) if db::projects::get(&state.db, owner, pid).await?.is_none() => {
+            return Err(ApiError::field("project_id", "no such project"));
+        }
+        _ => {}
+    }
+    let rows = db::qr_codes::for_export(
+        &state.db,
+        owner,
+        params.qr_ids.as_deref(),
+        params.project_id,
+        MAX_CODES as i64 + 1,
+    )
+    .await?;
+    if let Some(ids) = &params.qr_ids {
+        let found: HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+        if let Some(missing) = ids.iter().find(|id| !found.contains(id)) {
+            // Another tenant's id is as unknown as a made-up one.
+            return Err(ApiError::field(
+                "qr_ids",
+                format!("no such code: {missing}"),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return Err(ApiError::field("project_id", "the project has no codes"));
+    }
+    if rows.len() > MAX_CODES {
+        return Err(ApiError::field(
+            "project_id",
+            format!("more than {MAX_CODES} codes: export by qr_ids in parts"),
+        ));
+    }
+    let id = Uuid::now_v7();
+    let json = serde_json::to_value(&params).map_err(ApiError::internal)?;
+    let mut tx = state.db.begin().await?;
+    let job = db::jobs::insert(&mut *tx, id, owner, "export", &json, rows.len() as i32).await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::created("export.create", "job", id, &job),
+    )
+    .await?;
+    tx.commit().await?;
+    enqueue(state, id, job.runs).await?;
+    Ok(job)
+}
+
+/// Queues the job's run; when the queue is unreachable the job is marked failed (retryable).
+pub async fn enqueue(state: &AppState, job_id: Uuid, run: i32) -> ApiResult<()> {
+    if let Err(e) = state.queues.enqueue(ExportCodes { job_id, run }).await {
+        tracing::warn!(%job_id, error = %e, "export not enqueued");
+        db::jobs::start(&state.db, job_id).await?;
+        db::jobs::fail(&state.db, job_id, "the job queue is unavailable", true).await?;
+        return Err(ApiError::Unavailable("queue"));
+    }
+    Ok(())
+}
+
+/// A file name from the code's name: safe characters only, unique within the archive.
+pub fn file_name(name: &str, ext: &str, taken: &mut HashSet<String>) -> String {
+    let mut base: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_matches(['_', '.'])
+        .chars()
+        .take(60)
+        .collect();
+    if base.is_empty() {
+        base = "code".into();
+    }
+    let mut candidate = format!("{base}.{ext}");
+    let mut n = 2;
+    while !taken.insert(candidate.to_ascii_lowercase()) || candidate == "manifest.csv" {
+        candidate = format!("{base}-{n}.{ext}");
+        n += 1;
+    }
+    candidate
+}
+
+/// One run of an export job (the `exports` worker calls this).
+pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
+    let Some(job) = db::jobs::start(&state.db, job_id).await? else {
+        return Ok(()); // finished, cancelled or unknown: nothing to do
+    };
+    match build(state, &job).await {
+        Ok(Built::Done) | Ok(Built::Cancelled) => Ok(()),
+        Err(e) => {
+            let dead = job.attempts as u32 >= ExportCodes::RETRY.max_attempts;
+            db::jobs::fail(&state.db, job_id, &format!("{e:#}"), dead).await?;
+            if dead {
+                tracing::error!(%job_id, error = %e, "export failed for good");
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+enum Built {
+    Done,
+    Cancelled,
+}
+
+async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
+    let params: ExportParams = serde_json::from_value(job.params.0.clone())?;
+    let rows = db::qr_codes::for_export(
+        &state.db,
+        job.user_id,
+        params.qr_ids.as_deref(),
+        params.project_id,
+        MAX_CODES as i64,
+    )
+    .await?;
+    let scratch = state.store.scratch_dir();
+    tokio::fs::create_dir_all(&scratch).await?;
+    let path = scratch.join(format!("export-{}.zip", job.id));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, bytes::Bytes)>(IN_FLIGHT * 2);
+    let file_path = path.clone();
+    // The ZIP writer: a blocking thread fed through a small channel (back-pressure on renders).
+    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let file = std::io::BufWriter::new(std::fs::File::create(&file_path)?);
+        let mut zip = zip::ZipWriter::new(file);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(false);
+        while let Some((name, bytes)) = rx.blocking_recv() {
+            zip.start_file(name, stored)?;
+            zip.write_all(&bytes)?;
+        }
+        let mut file = zip.finish()?;
+        file.flush()?;
+        Ok(file.get_ref().metadata()?.len())
+    });
+
+    let ext = params.format.extension();
+    let mut taken = HashSet::new();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| file_name(r.name.as_deref().unwrap_or(""), ext, &mut taken))
+        .collect();
+    let mut manifest = String::from("id,name,type,short_url,payload,file\n");
+    let (format, size) = (params.format, params.size);
+    // Owned items and a state clone per render: the stream's futures must not borrow.
+    let mut renders = futures::stream::iter(rows.into_iter().zip(names))
+        .map(|(row, name)| {
+            let state = state.clone();
+            async move {
+                let (spec, _) = codes::image_spec(&state, &row, format, size).await?;
+                let payload = spec.payload.clone();
+                let bytes = codes::draw(&state, spec).await?;
+                Ok::<_, ApiError>((row, name, payload, bytes))
+            }
+        })
+        .buffered(IN_FLIGHT);
+    let mut done = 0usize;
+    let mut cancelled = false;
+    while let Some(r) = renders.next().await {
+        let (row, name, payload, bytes) = r.map_err(|e| anyhow::anyhow!("rendering: {e}"))?;
+        let short_url = if row.dynamic {
+            codes::short_url(&state.settings, &row.short_code)
+        } else {
+            String::new()
+        };
+        manifest.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            row.id,
+            csv_cell(row.name.as_deref().unwrap_or("")),
+            csv_cell(&row.qr_type),
+            csv_cell(&short_url),
+            csv_cell(&payload),
+            csv_cell(&name)
+        ));
+        if tx.send((name, bytes)).await.is_err() {
+            break; // the writer failed; its error is reported below
+        }
+        done += 1;
+        if done.is_multiple_of(PROGRESS_EVERY)
+            && db::jobs::progress(&state.db, job.id, done as i32)
+                .await?
+                .as_deref()
+                != Some("running")
+        {
+            cancelled = true;
+            break;
+        }
+    }
+    drop(renders);
+    if !cancelled {
+        let _ = tx.send(("manifest.csv".into(), manifest.into())).await;
+    }
+    drop(tx);
+    let written = writer.await?;
+    if cancelled {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Ok(Built::Cancelled);
+    }
+    let bytes = written?;
+    let key = format!("exports/{}/{}.zip", job.user_id, job.id);
+    state.store.put_file(&key, &path).await?;
+    let expires = Utc::now() + Duration::hours(state.settings.export_ttl_hours as i64);
+    let result = serde_json::json!({"codes": done, "bytes": bytes});
+    let mut tx = state.db.begin().await?;
+    if !db::jobs::succeed(&mut *tx, job.id, &result, Some(&key), Some(expires)).await? {
+        // Cancelled between the last progress check and now.
+        drop(tx);
+        let _ = state.store.delete(&key).await;
+        return Ok(Built::Cancelled);
+    }
+    let user = db::users::by_id(&mut *tx, job.user_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("export owner is gone"))?;
+    let url = state
+        .settings
+        .public_url(&format!("/api/v1/exports/{}/download", job.id));
+    let email = crate::notify::emails::export_ready(
+        &mut tx,
+        &user,
+        done as i32,
+        &url,
+        &expires.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+    .await?;
+    tx.commit().await?;
+    crate::notify::emails::dispatch(state, email).await;
+    Ok(Built::Done)
+}
+
+/// The export's ZIP for its owner, as a stream.
+pub async fn download(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<crate::storage::ByteStream> {
+    let job = db::jobs::get(&state.db, Some(p.user.id), id)
+        .await?
+        .filter(|j| j.kind == "export")
+        .ok_or(ApiError::NotFound)?;
+    if job.status != "succeeded" {
+        return Err(ApiError::Conflict {
+            code: "not_ready",
+            message: format!("the export is {}", job.status),
+        });
+    }
+    let key = job
+        .file_key
+        .ok_or_else(|| ApiError::Gone("the export has expired".into()))?;
+    state.store.stream(&key).await.map_err(ApiError::internal)
+}
+
+/// Deletes export files past their expiry (the clean-up schedule); answers how many.
+pub async fn clean_expired(state: &AppState) -> anyhow::Result<usize> {
+    let mut n = 0;
+    loop {
+        let batch = db::jobs::expired_files(&state.db, Utc::now(), 500).await?;
+        if batch.is_empty() {
+            return Ok(n);
+        }
+        for (id, key) in batch {
+            state.store.delete(&key).await?;
+            db::jobs::forget_file(&state.db, id).await?;
+            n += 1;
+        }
+    }
+}
+
+/// A job as its owner (or an admin) sees it.
+pub async fn job(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<JobRow> {
+    let owner = (!p.is_admin()).then_some(p.user.id);
+    db::jobs::get(&state.db, owner, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Cancels a queued or running job of the caller (any job for admins); 409 when it has
+/// already finished.
+pub async fn cancel(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<JobRow> {
+    let before = job(state, p, id).await?;
+    let owner = (!p.is_admin()).then_some(p.user.id);
+    let mut tx = state.db.begin().await?;
+    let Some(after) = db::jobs::cancel(&mut *tx, owner, id).await? else {
+        return Err(ApiError::Conflict {
+            code: "job_finished",
+            message: format!("the job is {}", before.status),
+        });
+    };
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::updated("job.cancel", "job", id, &before, &after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Admins: jobs, newest first, optionally of one status (`failed` lists the dead ones).
+pub async fn list(
+    state: &AppState,
+    status: Option<&str>,
+    w: db::Window,
+) -> ApiResult<db::Paged<JobRow>> {
+    let (items, total) = tokio::try_join!(
+        db::jobs::list(&state.db, status, w.limit, w.offset),
+        db::jobs::count(&state.db, status)
+    )?;
+    Ok(db::Paged { items, total })
+}
+
+/// Admins: run a failed or cancelled job again, with fresh attempts.
+pub async fn retry(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<JobRow> {
+    let before = db::jobs::get(&state.db, None, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    let Some(after) = db::jobs::requeue(&mut *tx, id).await? else {
+        return Err(ApiError::Conflict {
+            code: "job_not_retryable",
+            message: format!(
+                "only failed or cancelled jobs are retried; this one is {}",
+                before.status
+            ),
+        });
+    };
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::updated("job.retry", "job", id, &before, &after),
+    )
+    .await?;
+    tx.commit().await?;
+    enqueue(state, id, after.runs).await?;
+    Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_and_unique() {
+        let mut taken = HashSet::new();
+        assert_eq!(
+            file_name("Menu / Table 4", "png", &mut taken),
+            "Menu___Table_4.png"
+        );
+        assert_eq!(
+            file_name("menu / table 4", "png", &mut taken),
+            "menu___table_4-2.png"
+        );
+        assert_eq!(
+            file_name("../../etc/passwd", "png", &mut taken),
+            "etc_passwd.png"
+        );
+        assert_eq!(file_name("", "png", &mut taken), "code.png");
+        assert_eq!(file_name("☕", "png", &mut taken), "code-2.png");
+        assert_eq!(file_name("manifest", "csv", &mut taken), "manifest-2.csv");
+    }
+}

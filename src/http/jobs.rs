@@ -1,0 +1,202 @@
+//! `/api/v1/exports`, `/api/v1/jobs/{id}` and the admins' `/api/v1/admin/jobs`.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{AdminCaller, Caller, ListResponse, PageQuery};
+use super::json::Json;
+use crate::db::jobs::JobRow;
+use crate::error::{ApiError, ApiResult};
+use crate::exports::{self, ExportParams};
+use crate::render::Format;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Progress {
+    done: i32,
+    total: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    id: Uuid,
+    /// `export` or `bulk_create`.
+    kind: String,
+    /// queued, running, succeeded, failed or cancelled.
+    status: String,
+    progress: Progress,
+    /// Where the result is (an export's ZIP), once succeeded and until it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    result: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<JobRow> for JobView {
+    fn from(j: JobRow) -> Self {
+        let result_url = (j.kind == "export" && j.status == "succeeded" && j.file_key.is_some())
+            .then(|| format!("/api/v1/exports/{}/download", j.id));
+        JobView {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            progress: Progress {
+                done: j.progress_done,
+                total: j.progress_total,
+            },
+            result_url,
+            result: j.result.map(|r| r.0),
+            error: j.error,
+            attempts: j.attempts,
+            created_at: j.created_at,
+            finished_at: j.finished_at,
+            expires_at: j.expires_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    job_id: Uuid,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// The codes to export (up to 10,000) …
+    qr_ids: Option<Vec<Uuid>>,
+    /// … or every code of a project.
+    project_id: Option<Uuid>,
+    format: Format,
+    /// Pixels (PNG) or nominal size (SVG/PDF), 128–4096; default 512.
+    size: Option<u32>,
+}
+
+/// Export codes as a ZIP (one image per code + manifest.csv), built in the background.
+#[utoipa::path(post, path = "/api/v1/exports", tag = "jobs", security(("bearer" = [])), request_body = ExportBody,
+    responses((status = 202, body = Accepted), (status = 422, description = "Invalid fields"), (status = 503, description = "Queue unavailable")))]
+#[post("/exports")]
+pub async fn create_export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<ExportBody>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let size = b.size.unwrap_or(512);
+    if !(128..=4096).contains(&size) {
+        return Err(ApiError::field("size", "must be 128 to 4096"));
+    }
+    let params = ExportParams {
+        qr_ids: b.qr_ids,
+        project_id: b.project_id,
+        format: b.format,
+        size,
+    };
+    let job = exports::create(&state, &caller.origin, &caller.principal, params).await?;
+    Ok(HttpResponse::Accepted().json(Accepted { job_id: job.id }))
+}
+
+/// The export's ZIP (owner only).
+#[utoipa::path(get, path = "/api/v1/exports/{id}/download", tag = "jobs", security(("bearer" = [])),
+    responses((status = 200, content_type = "application/zip", description = "The ZIP"), (status = 404, description = "No such export"),
+    (status = 409, description = "Not finished"), (status = 410, description = "Expired")))]
+#[get("/exports/{id}/download")]
+pub async fn download_export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let stream = exports::download(&state, &caller.principal, *id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"qr-export-{id}.zip\""),
+        ))
+        .insert_header(("Cache-Control", "private, no-store"))
+        .streaming(stream))
+}
+
+/// A job's status and progress (its owner, or an admin).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    responses((status = 200, body = JobView), (status = 404, description = "No such job")))]
+#[get("/jobs/{id}")]
+pub async fn get_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<JobView>> {
+    Ok(web::Json(
+        exports::job(&state, &caller.principal, *id).await?.into(),
+    ))
+}
+
+/// Cancel a queued or running job.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", security(("bearer" = [])),
+    responses((status = 200, body = JobView), (status = 404, description = "No such job"), (status = 409, description = "Already finished")))]
+#[post("/jobs/{id}/cancel")]
+pub async fn cancel_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<JobView>> {
+    let job = exports::cancel(&state, &caller.origin, &caller.principal, *id).await?;
+    Ok(web::Json(job.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct JobQuery {
+    /// queued, running, succeeded, failed (dead: retries spent) or cancelled.
+    status: Option<String>,
+}
+
+/// Admins: all jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/jobs", tag = "admin", security(("bearer" = [])), params(JobQuery, PageQuery),
+    responses((status = 200, body = ListResponse<JobView>), (status = 403, description = "Not an admin")))]
+#[get("/admin/jobs")]
+pub async fn list_jobs(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    q: web::Query<JobQuery>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<JobView>>> {
+    let w = page.window()?;
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
+    let paged = exports::list(&state, status, w).await?;
+    Ok(web::Json(ListResponse::new(paged, w, JobView::from)))
+}
+
+/// Admins: run a failed (dead) or cancelled job again.
+#[utoipa::path(post, path = "/api/v1/admin/jobs/{id}/retry", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = JobView), (status = 404, description = "No such job"), (status = 409, description = "Not failed or cancelled")))]
+#[post("/admin/jobs/{id}/retry")]
+pub async fn retry_job(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<JobView>> {
+    let c = admin.0;
+    let job = exports::retry(&state, &c.origin, &c.principal, *id).await?;
+    Ok(web::Json(job.into()))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_export)
+        .service(download_export)
+        .service(get_job)
+        .service(cancel_job)
+        .service(list_jobs)
+        .service(retry_job);
+}

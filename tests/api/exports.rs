@@ -1,0 +1,391 @@
+//! Bulk exports and job status: the ZIP's images decode back to their payloads, the manifest is
+//! safe to open, progress and status are visible to the owner only, cancel works, a job that
+//! spends its retries is kept as failed for admins to retry.
+
+use std::io::Read;
+
+use qrsaas::startup::Parts;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::decode::{decode_image, decode_svg};
+use crate::common::{TestApp, eventually};
+
+const HTTP_ONLY: Parts = Parts {
+    http: true,
+    workers: false,
+    scheduler: false,
+    migrate: true,
+};
+
+async fn finished(app: &TestApp, token: &str, job: &str) -> Value {
+    eventually("the job to finish", || async {
+        let (_, j) = app.get(&format!("/api/v1/jobs/{job}"), Some(token)).await;
+        matches!(
+            j["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        )
+        .then_some(j)
+    })
+    .await
+}
+
+/// Starts an export; answers its job id.
+async fn export(app: &TestApp, token: &str, body: Value) -> String {
+    let (s, accepted) = app.post("/api/v1/exports", Some(token), body).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    accepted["job_id"].as_str().unwrap().to_owned()
+}
+
+async fn download(app: &TestApp, token: &str, job: &str) -> (StatusCode, Vec<u8>) {
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/exports/{job}/download")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.bytes().await.unwrap().to_vec())
+}
+
+fn entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a ZIP");
+    (0..archive.len())
+        .map(|i| {
+            let mut f = archive.by_index(i).unwrap();
+            assert_eq!(
+                f.compression(),
+                zip::CompressionMethod::Stored,
+                "stored, not recompressed"
+            );
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            (f.name().to_owned(), bytes)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_project_exports_to_a_zip_whose_images_scan_back_to_their_payloads() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("exporter@example.com").await;
+    let (_, project) = app
+        .post("/api/v1/projects", Some(&t), json!({"name": "Cafe"}))
+        .await;
+    let pid = project["id"].as_str().unwrap();
+    let bodies = [
+        json!({"name": "Menu / Table 4", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/menu"}),
+        json!({"name": "Menu / Table 4", "qr_type": "text", "dynamic": false, "data": {"text": "Hello"}}),
+        json!({"name": "=HYPERLINK(\"http://evil\")", "qr_type": "wifi", "dynamic": false, "data": {"ssid": "Cafe", "password": "pw123456", "encryption": "WPA"}}),
+        json!({"name": "Card", "qr_type": "vcard", "dynamic": true, "data": {"first_name": "Ann"}}),
+    ];
+    let mut payloads = std::collections::HashMap::new();
+    for mut b in bodies {
+        b["project_id"] = json!(pid);
+        let (s, qr) = app.post("/api/v1/qr-codes", Some(&t), b).await;
+        assert_eq!(s, StatusCode::CREATED, "{qr}");
+        payloads.insert(
+            qr["id"].as_str().unwrap().to_owned(),
+            qr["payload"].as_str().unwrap().to_owned(),
+        );
+    }
+
+    let job = export(
+        &app,
+        &t,
+        json!({"project_id": pid, "format": "png", "size": 512}),
+    )
+    .await;
+    let done = finished(&app, &t, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["kind"], "export");
+    assert_eq!(done["progress"], json!({"done": 4, "total": 4}));
+    assert_eq!(
+        done["result_url"],
+        format!("/api/v1/exports/{job}/download")
+    );
+
+    let (s, zip) = download(&app, &t, &job).await;
+    assert_eq!(s, StatusCode::OK);
+    let files = entries(&zip);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(
+        names.contains(&"Menu___Table_4.png") && names.contains(&"Menu___Table_4-2.png"),
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"manifest.csv"));
+    let manifest = String::from_utf8(files.last().unwrap().1.clone()).unwrap();
+    let mut lines = manifest.lines();
+    assert_eq!(lines.next(), Some("id,name,type,short_url,payload,file"));
+    assert!(
+        manifest.contains(",\"'=HYPERLINK(\"\"http://evil\"\")\",wifi,"),
+        "formula neutralised: {manifest}"
+    );
+    // Every image decodes to the payload the API reported for its code.
+    let by_name: std::collections::HashMap<&str, &Vec<u8>> =
+        files.iter().map(|(n, b)| (n.as_str(), b)).collect();
+    let mut checked = 0;
+    let mut reader = csv_rows(&manifest);
+    for row in reader.by_ref() {
+        let (id, file) = (&row[0], &row[5]);
+        let decoded = decode_image(by_name[file.as_str()]);
+        assert_eq!(&decoded, &payloads[id], "{file}");
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+    // One e-mail, with the link.
+    let mails = eventually("the export e-mail", || async {
+        let m = app.smtp.to("exporter@example.com");
+        m.iter()
+            .any(|m| m.subject().contains("export"))
+            .then_some(m)
+    })
+    .await;
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.subject().contains("export"))
+            .count(),
+        1
+    );
+
+    // Another tenant sees neither the job nor the file.
+    let (other, _) = app.register("nosy@example.com").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/jobs/{job}"), Some(&other))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(download(&app, &other, &job).await.0, StatusCode::NOT_FOUND);
+
+    // SVG, by ids.
+    let ids: Vec<&String> = payloads.keys().collect();
+    let job2 = export(&app, &t, json!({"qr_ids": [ids[0]], "format": "svg"})).await;
+    assert_eq!(finished(&app, &t, &job2).await["status"], "succeeded");
+    let files = entries(&download(&app, &t, &job2).await.1);
+    assert!(files[0].0.ends_with(".svg"));
+    assert_eq!(decode_svg(&files[0].1), payloads[ids[0]]);
+
+    // Validation.
+    for (body, field) in [
+        (json!({"format": "png"}), "qr_ids"),
+        (
+            json!({"qr_ids": [ids[0]], "project_id": pid, "format": "png"}),
+            "qr_ids",
+        ),
+        (
+            json!({"qr_ids": [ids[0]], "format": "png", "size": 50}),
+            "size",
+        ),
+        (
+            json!({"qr_ids": [uuid::Uuid::now_v7()], "format": "png"}),
+            "qr_ids",
+        ),
+    ] {
+        let (s, b) = app.post("/api/v1/exports", Some(&t), body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {b}");
+        assert!(b["error"]["fields"][field].is_string(), "{body}: {b}");
+    }
+    let (s, _) = app
+        .post(
+            "/api/v1/exports",
+            Some(&t),
+            json!({"qr_ids": [ids[0]], "format": "gif"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Expired files are removed by the clean-up schedule; the download then answers 410.
+    sqlx::query("UPDATE jobs SET expires_at = now() - interval '1 minute' WHERE id = $1::uuid")
+        .bind(&job)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let sched = crate::jobs::scheduler(&app).await;
+    assert!(
+        sched
+            .fire(
+                qrsaas_jobs::MaintenanceTask::CleanExports,
+                chrono::Utc::now()
+            )
+            .await
+            .unwrap()
+    );
+    eventually("the expired export deleted", || async {
+        (download(&app, &t, &job).await.0 == StatusCode::GONE).then_some(())
+    })
+    .await;
+    let left: Vec<_> = walk(&app.settings.uploads_dir.join("exports"));
+    assert_eq!(
+        left.len(),
+        1,
+        "only the SVG export's file is left: {left:?}"
+    );
+    app.stop().await.unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The manifest's data rows, unquoted (quoted cells may hold commas and doubled quotes).
+fn csv_rows(text: &str) -> impl Iterator<Item = Vec<String>> + '_ {
+    text.lines().skip(1).map(|line| {
+        let mut cells = Vec::new();
+        let (mut cell, mut quoted, mut chars) = (String::new(), false, line.chars().peekable());
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => cells.push(std::mem::take(&mut cell)),
+                (c, _) => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        cells
+    })
+}
+
+#[tokio::test]
+async fn a_queued_export_can_be_cancelled_and_then_never_runs() {
+    let app = TestApp::spawn_parts(HTTP_ONLY, |_| {}).await;
+    let (t, _) = app.register("canceller@example.com").await;
+    let (_, qr) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "A", "qr_type": "text", "dynamic": false, "data": {"text": "a"}}),
+        )
+        .await;
+    let job = export(&app, &t, json!({"qr_ids": [qr["id"]], "format": "png"})).await;
+    let (_, queued) = app.get(&format!("/api/v1/jobs/{job}"), Some(&t)).await;
+    assert_eq!(queued["status"], "queued");
+    let (s, cancelled) = app
+        .post(&format!("/api/v1/jobs/{job}/cancel"), Some(&t), json!({}))
+        .await;
+    assert_eq!(
+        (s, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (s, again) = app
+        .post(&format!("/api/v1/jobs/{job}/cancel"), Some(&t), json!({}))
+        .await;
+    assert_eq!(
+        (s, again["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("job_finished"))
+    );
+
+    // Another export queued behind it; a worker comes up and drains the queue: the second one
+    // runs, the cancelled one stays cancelled — never attempted, no file, no mail.
+    let next = export(&app, &t, json!({"qr_ids": [qr["id"]], "format": "svg"})).await;
+    let worker = app.replica_with_workers().await;
+    assert_eq!(finished(&app, &t, &next).await["status"], "succeeded");
+    let (_, j) = app.get(&format!("/api/v1/jobs/{job}"), Some(&t)).await;
+    assert_eq!(
+        (j["status"].as_str(), j["attempts"].as_i64()),
+        (Some("cancelled"), Some(0))
+    );
+    // One e-mail: the second export's.
+    eventually("the second export's e-mail", || async {
+        let m = app.smtp.to("canceller@example.com");
+        (m.iter().filter(|m| m.subject().contains("export")).count() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(download(&app, &t, &job).await.0, StatusCode::CONFLICT);
+    worker.stop().await.unwrap();
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_export_that_spends_its_retries_is_kept_failed_and_an_admin_retries_it() {
+    let app = TestApp::spawn_parts(HTTP_ONLY, |_| {}).await;
+    let (t, _) = app.register("unlucky@example.com").await;
+    let logo = crate::codes::upload_logo(&app, &t).await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "L", "qr_type": "text", "dynamic": false, "data": {"text": "logo"}, "design": {"logo_upload_id": logo}}))
+        .await;
+    let job = export(&app, &t, json!({"qr_ids": [qr["id"]], "format": "png"})).await;
+    // The logo's file is gone (a broken store), and seven attempts have already failed.
+    let key: String = sqlx::query_scalar("SELECT storage_key FROM uploads WHERE id = $1::uuid")
+        .bind(&logo)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let file = app.settings.uploads_dir.join(&key);
+    let saved = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    sqlx::query("UPDATE jobs SET attempts = 7 WHERE id = $1::uuid")
+        .bind(&job)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let worker = app.replica_with_workers().await;
+    let dead = finished(&app, &t, &job).await;
+    assert_eq!(dead["status"], "failed", "{dead}");
+    assert_eq!(dead["attempts"], 8);
+    assert!(
+        dead["error"].as_str().unwrap().contains("rendering"),
+        "{dead}"
+    );
+
+    let (admin_token, _) = app.register("ops@example.com").await;
+    qrsaas::admin::promote(&app.settings, "ops@example.com")
+        .await
+        .unwrap();
+    let listed = eventually("the admin list of dead jobs", || async {
+        let (s, b) = app
+            .get("/api/v1/admin/jobs?status=failed", Some(&admin_token))
+            .await;
+        (s == StatusCode::OK).then_some(b)
+    })
+    .await;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["id"], job.as_str());
+    assert_eq!(
+        app.get("/api/v1/admin/jobs", Some(&t)).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Fixed; retried by the admin; it runs to the end.
+    std::fs::write(&file, saved).unwrap();
+    let (s, retried) = app
+        .post(
+            &format!("/api/v1/admin/jobs/{job}/retry"),
+            Some(&admin_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, retried["status"].as_str()),
+        (StatusCode::OK, Some("queued")),
+        "{retried}"
+    );
+    let ok = finished(&app, &t, &job).await;
+    assert_eq!(ok["status"], "succeeded", "{ok}");
+    let files = entries(&download(&app, &t, &job).await.1);
+    assert_eq!(decode_image(&files[0].1), "logo");
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/admin/jobs/{job}/retry"),
+            Some(&admin_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a succeeded job is not retried");
+    worker.stop().await.unwrap();
+    app.stop().await.unwrap();
+}
