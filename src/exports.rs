@@ -106,19 +106,8 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    enqueue(state, id, job.runs).await?;
+    crate::tasks::enqueue(state, &job).await?;
     Ok(job)
-}
-
-/// Queues the job's run; when the queue is unreachable the job is marked failed (retryable).
-pub async fn enqueue(state: &AppState, job_id: Uuid, run: i32) -> ApiResult<()> {
-    if let Err(e) = state.queues.enqueue(ExportCodes { job_id, run }).await {
-        tracing::warn!(%job_id, error = %e, "export not enqueued");
-        db::jobs::start(&state.db, job_id).await?;
-        db::jobs::fail(&state.db, job_id, "the job queue is unavailable", true).await?;
-        return Err(ApiError::Unavailable("queue"));
-    }
-    Ok(())
 }
 
 /// A file name from the code's name: safe characters only, unique within the archive.
@@ -156,16 +145,13 @@ pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
     };
     match build(state, &job).await {
         Ok(Built::Done) | Ok(Built::Cancelled) => Ok(()),
-        Err(e) => {
-            let dead = job.attempts as u32 >= ExportCodes::RETRY.max_attempts;
-            db::jobs::fail(&state.db, job_id, &format!("{e:#}"), dead).await?;
-            if dead {
-                tracing::error!(%job_id, error = %e, "export failed for good");
-                Ok(())
-            } else {
-                Err(e)
-            }
+        Err(e)
+            if crate::tasks::failed_run(state, &job, ExportCodes::RETRY.max_attempts, &e)
+                .await? =>
+        {
+            Err(e)
         }
+        Err(_) => Ok(()),
     }
 }
 
@@ -334,85 +320,6 @@ pub async fn clean_expired(state: &AppState) -> anyhow::Result<usize> {
             n += 1;
         }
     }
-}
-
-/// A job as its owner (or an admin) sees it.
-pub async fn job(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<JobRow> {
-    let owner = (!p.is_admin()).then_some(p.user.id);
-    db::jobs::get(&state.db, owner, id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-/// Cancels a queued or running job of the caller (any job for admins); 409 when it has
-/// already finished.
-pub async fn cancel(
-    state: &AppState,
-    origin: &Origin,
-    p: &Principal,
-    id: Uuid,
-) -> ApiResult<JobRow> {
-    let before = job(state, p, id).await?;
-    let owner = (!p.is_admin()).then_some(p.user.id);
-    let mut tx = state.db.begin().await?;
-    let Some(after) = db::jobs::cancel(&mut *tx, owner, id).await? else {
-        return Err(ApiError::Conflict {
-            code: "job_finished",
-            message: format!("the job is {}", before.status),
-        });
-    };
-    audit::record(
-        &mut tx,
-        &origin.actor(Some(p)),
-        Change::updated("job.cancel", "job", id, &before, &after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
-}
-
-/// Admins: jobs, newest first, optionally of one status (`failed` lists the dead ones).
-pub async fn list(
-    state: &AppState,
-    status: Option<&str>,
-    w: db::Window,
-) -> ApiResult<db::Paged<JobRow>> {
-    let (items, total) = tokio::try_join!(
-        db::jobs::list(&state.db, status, w.limit, w.offset),
-        db::jobs::count(&state.db, status)
-    )?;
-    Ok(db::Paged { items, total })
-}
-
-/// Admins: run a failed or cancelled job again, with fresh attempts.
-pub async fn retry(
-    state: &AppState,
-    origin: &Origin,
-    p: &Principal,
-    id: Uuid,
-) -> ApiResult<JobRow> {
-    let before = db::jobs::get(&state.db, None, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let mut tx = state.db.begin().await?;
-    let Some(after) = db::jobs::requeue(&mut *tx, id).await? else {
-        return Err(ApiError::Conflict {
-            code: "job_not_retryable",
-            message: format!(
-                "only failed or cancelled jobs are retried; this one is {}",
-                before.status
-            ),
-        });
-    };
-    audit::record(
-        &mut tx,
-        &origin.actor(Some(p)),
-        Change::updated("job.retry", "job", id, &before, &after),
-    )
-    .await?;
-    tx.commit().await?;
-    enqueue(state, id, after.runs).await?;
-    Ok(after)
 }
 
 #[cfg(test)]

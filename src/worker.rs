@@ -12,7 +12,7 @@ use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
 use qrsaas_jobs::{
-    ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail,
+    BulkCreate, ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail,
     SyncQrMetadata,
 };
 use sqlx::PgPool;
@@ -87,6 +87,12 @@ const ROLLUP_CATCH_UP_DAYS: i64 = 31;
 
 async fn export(job: ExportCodes, app: Data<AppState>) -> Result<(), BoxDynError> {
     crate::exports::run(&app, job.job_id)
+        .await
+        .map_err(|e| -> BoxDynError { e.into() })
+}
+
+async fn bulk_create(job: BulkCreate, app: Data<AppState>) -> Result<(), BoxDynError> {
+    crate::bulk::run(&app, job.job_id)
         .await
         .map_err(|e| -> BoxDynError { e.into() })
 }
@@ -190,7 +196,9 @@ pub async fn run(
     let sync_retry = retry_policy::<SyncQrMetadata>()?;
     let rollup_retry = retry_policy::<RollupDay>()?;
     let export_retry = retry_policy::<ExportCodes>()?;
+    let bulk_retry = retry_policy::<BulkCreate>()?;
     let (q6, i6) = (queues.clone(), instance.clone());
+    let (q7, i7, app7) = (queues.clone(), instance.clone(), app.clone());
     let deps = MaintenanceDeps {
         app: app.clone(),
         db,
@@ -258,6 +266,13 @@ pub async fn run(
                 .data(app.clone())
                 .retry(export_retry.clone())
                 .build(export)
+        })
+        .register(move |n| {
+            WorkerBuilder::new(format!("bulk-create-{i7}-{n}"))
+                .backend(q7.storage::<BulkCreate>().poll_with_interval(POLL))
+                .data(app7.clone())
+                .retry(bulk_retry.clone())
+                .build(bulk_create)
         })
         .shutdown_timeout(grace)
         .run_with_signal(async move {

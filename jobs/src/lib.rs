@@ -227,3 +227,19 @@ impl Job for ExportCodes {
         format!("export:{}:{}", self.job_id, self.run)
     }
 }
+
+/// Create the rows of a bulk create (stored with the job in Postgres). Each row's code gets an
+/// id derived from the job and row number, so a re-run finds the codes it already made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkCreate {
+    pub job_id: Uuid,
+    #[serde(default)]
+    pub run: i32,
+}
+
+impl Job for BulkCreate {
+    const QUEUE: &'static str = "bulk-create";
+    fn idempotency_key(&self) -> String {
+        format!("bulk:{}:{}", self.job_id, self.run)
+    }
+}

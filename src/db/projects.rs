@@ -109,3 +109,14 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error
         .await
         .map(|_| ())
 }
+
+/// The user's projects as (id, name), for resolving names (bulk create).
+pub async fn names(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM projects WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(db)
+        .await
+}

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
-use crate::codes::{self, Code, CodePatch, Image, NewCode, Status};
+use crate::codes::{self, Code, CodeInput, CodePatch, Image, Status, one, take, target};
 use crate::db::qr_codes::QrFilter;
 use crate::domain::utm::Utm;
-use crate::domain::{Design, QrData, QrType, ShortCode, TargetUrl, bounded_text};
+use crate::domain::{Design, QrData, QrType, bounded_text};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::render::{DEFAULT_SIZE, Format, MAX_SIZE, MIN_SIZE};
 use crate::state::AppState;
@@ -68,135 +68,17 @@ fn view(settings: &crate::config::Settings, c: Code) -> QrView {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    name: String,
-    qr_type: QrType,
-    /// Dynamic codes encode their short URL and can be retargeted after printing.
-    dynamic: bool,
-    /// url codes: the http(s) target.
-    target_url: Option<String>,
-    /// Type-specific fields (see API.md).
-    #[schema(value_type = Option<Object>)]
-    data: Option<serde_json::Value>,
-    #[schema(value_type = Option<Design>)]
-    design: Option<serde_json::Value>,
-    project_id: Option<Uuid>,
-    /// A frame template applied to the design.
-    template_id: Option<Uuid>,
-    /// Custom short code for dynamic codes (4–64 of A–Z a–z 0–9 - _).
-    alias: Option<String>,
-    /// Redirect rules of a dynamic code, evaluated in order (first match wins).
-    #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
-    rules: Option<serde_json::Value>,
-    /// UTM parameters added to the redirects of a dynamic url code.
-    #[schema(value_type = Option<crate::domain::utm::Utm>)]
-    utm: Option<serde_json::Value>,
-}
-
-fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
-    r.map_err(|e| errors.extend(e)).ok()
-}
-
-fn one<T>(errors: &mut FieldErrors, field: &str, r: Result<T, String>) -> Option<T> {
-    r.map_err(|why| errors.insert(field.to_owned(), why)).ok()
-}
-
-/// The target of a url code: required for url codes, refused for every other type.
-fn target(
-    errors: &mut FieldErrors,
-    t: QrType,
-    raw: Option<&str>,
-    own: Option<&str>,
-) -> Option<TargetUrl> {
-    match (t, raw) {
-        (QrType::Url, Some(u)) => one(errors, "target_url", TargetUrl::parse(u, own)),
-        (QrType::Url, None) => one(
-            errors,
-            "target_url",
-            Err("is required for url codes".into()),
-        ),
-        (_, Some(_)) => one(
-            errors,
-            "target_url",
-            Err("only url codes have a target_url".into()),
-        ),
-        (_, None) => None,
-    }
-}
-
 /// Create a QR code of any type.
-#[utoipa::path(post, path = "/api/v1/qr-codes", tag = "qr-codes", security(("bearer" = [])), request_body = CreateBody,
+#[utoipa::path(post, path = "/api/v1/qr-codes", tag = "qr-codes", security(("bearer" = [])), request_body = CodeInput,
     responses((status = 201, body = QrView), (status = 409, description = "Alias taken"), (status = 422, description = "Invalid fields")))]
 #[post("")]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: Json<CreateBody>,
+    body: Json<CodeInput>,
 ) -> ApiResult<HttpResponse> {
-    let b = body.0;
     let own = codes::own_host(&state.settings);
-    let mut e = FieldErrors::new();
-    let name = one(&mut e, "name", bounded_text(&b.name, 200));
-    let target_url = target(&mut e, b.qr_type, b.target_url.as_deref(), own.as_deref());
-    let data = match (b.qr_type, &b.data) {
-        (QrType::Url, Some(d)) if !d.is_null() && d.as_object().is_none_or(|o| !o.is_empty()) => {
-            one(
-                &mut e,
-                "data",
-                Err("url codes take target_url, not data".into()),
-            )
-        }
-        (t, d) => take(
-            &mut e,
-            QrData::parse(t, d.as_ref().unwrap_or(&serde_json::Value::Null)),
-        ),
-    };
-    let design = take(
-        &mut e,
-        Design::parse(b.design.as_ref().unwrap_or(&serde_json::Value::Null)),
-    );
-    let alias = match (&b.alias, b.dynamic) {
-        (Some(_), false) => one(&mut e, "alias", Err("aliases are for dynamic codes".into())),
-        (Some(a), true) => one(&mut e, "alias", ShortCode::alias(a)).map(Some),
-        (None, _) => Some(None),
-    };
-    let rules = match (&b.rules, b.dynamic) {
-        (Some(_), false) => one(&mut e, "rules", Err("rules apply to dynamic codes".into())),
-        (Some(r), true) => take(&mut e, crate::domain::rules::parse(r, own.as_deref())),
-        (None, _) => Some(Vec::new()),
-    };
-    let utm = match (&b.utm, b.qr_type, b.dynamic) {
-        (Some(u), QrType::Url, true) => take(&mut e, Utm::parse(u)),
-        (Some(_), _, _) => one(
-            &mut e,
-            "utm",
-            Err("UTM parameters apply to dynamic url codes".into()),
-        ),
-        (None, _, _) => Some(Utm::default()),
-    };
-    let (Some(name), Some(data), Some(design), Some(alias), Some(rules), Some(utm)) =
-        (name, data, design, alias, rules, utm)
-    else {
-        return Err(ApiError::Validation(e));
-    };
-    if !e.is_empty() {
-        return Err(ApiError::Validation(e));
-    }
-    let new = NewCode {
-        name,
-        qr_type: b.qr_type,
-        dynamic: b.dynamic,
-        target_url,
-        data,
-        design,
-        project_id: b.project_id,
-        template_id: b.template_id,
-        alias,
-        rules,
-        utm,
-    };
+    let new = codes::parse_input(body.0, own.as_deref()).map_err(ApiError::Validation)?;
     let code = codes::create(&state, &caller.origin, &caller.principal, new).await?;
     Ok(HttpResponse::Created().json(view(&state.settings, code)))
 }
@@ -419,6 +301,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(super::analytics::per_code)
             .service(super::analytics::per_code_csv)
             .service(create)
+            .service(super::jobs::bulk_create)
             .service(list)
             .service(get_one)
             .service(update)

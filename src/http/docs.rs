@@ -27,7 +27,7 @@ use super::{
         templates::list, templates::preview, templates::fill, templates::page,
         crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
-        jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
+        jobs::bulk_create, jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Bearer),

@@ -1,6 +1,7 @@
 //! `/api/v1/exports`, `/api/v1/jobs/{id}` and the admins' `/api/v1/admin/jobs`.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -8,11 +9,13 @@ use uuid::Uuid;
 
 use super::extract::{AdminCaller, Caller, ListResponse, PageQuery};
 use super::json::Json;
+use crate::bulk;
 use crate::db::jobs::JobRow;
 use crate::error::{ApiError, ApiResult};
 use crate::exports::{self, ExportParams};
 use crate::render::Format;
 use crate::state::AppState;
+use crate::tasks;
 
 #[derive(Serialize, ToSchema)]
 pub struct Progress {
@@ -139,7 +142,7 @@ pub async fn get_job(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<JobView>> {
     Ok(web::Json(
-        exports::job(&state, &caller.principal, *id).await?.into(),
+        tasks::job(&state, &caller.principal, *id).await?.into(),
     ))
 }
 
@@ -152,7 +155,7 @@ pub async fn cancel_job(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<JobView>> {
-    let job = exports::cancel(&state, &caller.origin, &caller.principal, *id).await?;
+    let job = tasks::cancel(&state, &caller.origin, &caller.principal, *id).await?;
     Ok(web::Json(job.into()))
 }
 
@@ -174,7 +177,7 @@ pub async fn list_jobs(
 ) -> ApiResult<web::Json<ListResponse<JobView>>> {
     let w = page.window()?;
     let status = q.status.as_deref().filter(|s| !s.is_empty());
-    let paged = exports::list(&state, status, w).await?;
+    let paged = tasks::list(&state, status, w).await?;
     Ok(web::Json(ListResponse::new(paged, w, JobView::from)))
 }
 
@@ -188,8 +191,45 @@ pub async fn retry_job(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<JobView>> {
     let c = admin.0;
-    let job = exports::retry(&state, &c.origin, &c.principal, *id).await?;
+    let job = tasks::retry(&state, &c.origin, &c.principal, *id).await?;
     Ok(web::Json(job.into()))
+}
+
+/// Create up to 10,000 codes from a CSV file (`text/csv`, header row: name, qr_type, dynamic,
+/// target_url, project or project_id, alias, then the type's fields) or a JSON array of create
+/// requests. The job reports per row: the code's id, or its field errors.
+#[utoipa::path(post, path = "/api/v1/qr-codes/bulk", tag = "jobs", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/csv", description = "CSV with a header row, or a JSON array (application/json)"),
+    responses((status = 202, body = Accepted), (status = 400, description = "Not CSV/JSON"), (status = 413, description = "Over 8 MiB"),
+    (status = 415, description = "Neither text/csv nor application/json"), (status = 422, description = "No rows or too many")))]
+#[post("/bulk")] // inside the /qr-codes scope (see `codes::configure`)
+pub async fn bulk_create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_csv = mime == "text/csv";
+    if !is_csv && mime != "application/json" {
+        return Err(ApiError::UnsupportedMediaType(
+            "text/csv or application/json",
+        ));
+    }
+    let body = super::json::read_limited(&mut payload, bulk::MAX_BYTES).await?;
+    let rows = bulk::rows(if is_csv {
+        bulk::Upload::Csv(&body)
+    } else {
+        bulk::Upload::Json(&body)
+    })?;
+    let job = bulk::create(&state, &caller.origin, &caller.principal, rows).await?;
+    Ok(HttpResponse::Accepted().json(Accepted { job_id: job.id }))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -389,3 +389,122 @@ async fn an_export_that_spends_its_retries_is_kept_failed_and_an_admin_retries_i
     worker.stop().await.unwrap();
     app.stop().await.unwrap();
 }
+
+async fn bulk(app: &TestApp, token: &str, mime: &str, body: &str) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .post(app.url("/api/v1/qr-codes/bulk"))
+        .bearer_auth(token)
+        .header("content-type", mime)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let s = res.status();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bulk_create_from_csv_and_json_reports_every_row_and_reruns_create_nothing_twice() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("bulk@example.com").await;
+    let (_, project) = app
+        .post("/api/v1/projects", Some(&t), json!({"name": "Cafe"}))
+        .await;
+    let csv = "name,qr_type,dynamic,target_url,project,ssid,password,encryption\n\
+               Menu,url,yes,https://example.com/menu,cafe,,,\n\
+               Guest Wi-Fi,wifi,no,,Cafe,Cafe Guest,p4ssw0rd,WPA\n\
+               Evil,url,yes,javascript:alert(1),,,,\n\
+               Lost,url,yes,https://example.com/x,Nowhere,,,\n\
+               \"=HYPERLINK(\"\"x\"\")\",text,no,,,,,\n";
+    let (s, accepted) = bulk(&app, &t, "text/csv", csv).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let job = accepted["job_id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &t, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["progress"], json!({"done": 5, "total": 5}));
+    let result = &done["result"];
+    assert_eq!(
+        (result["created"].as_u64(), result["failed"].as_u64()),
+        (Some(2), Some(3)),
+        "{result}"
+    );
+    let rows = result["rows"].as_array().unwrap();
+    assert!(rows[2]["errors"]["target_url"].is_string(), "{result}");
+    assert_eq!(rows[3]["errors"]["project"], "no project named Nowhere");
+    assert!(
+        rows[4]["errors"]["data"].is_string() || rows[4]["errors"]["data.text"].is_string(),
+        "{result}"
+    );
+    // The created codes are real, in the project, and encode what they should.
+    let menu = rows[0]["id"].as_str().unwrap();
+    let (_, qr) = app.get(&format!("/api/v1/qr-codes/{menu}"), Some(&t)).await;
+    assert_eq!(
+        (qr["name"].as_str(), qr["project_id"].as_str()),
+        (Some("Menu"), project["id"].as_str())
+    );
+    assert_eq!(qr["target_url"], "https://example.com/menu");
+    let wifi = rows[1]["id"].as_str().unwrap();
+    let (_, qr) = app.get(&format!("/api/v1/qr-codes/{wifi}"), Some(&t)).await;
+    assert_eq!(qr["payload"], "WIFI:T:WPA;S:Cafe Guest;P:p4ssw0rd;;");
+
+    // A second run of the same job (after a crash, or an admin's retry) makes nothing twice.
+    sqlx::query("UPDATE jobs SET status = 'failed' WHERE id = $1::uuid")
+        .bind(&job)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (admin, _) = app.register("bulk-admin@example.com").await;
+    qrsaas::admin::promote(&app.settings, "bulk-admin@example.com")
+        .await
+        .unwrap();
+    eventually("the retry accepted", || async {
+        let (s, _) = app
+            .post(
+                &format!("/api/v1/admin/jobs/{job}/retry"),
+                Some(&admin),
+                json!({}),
+            )
+            .await;
+        (s == StatusCode::OK).then_some(())
+    })
+    .await;
+    let again = finished(&app, &t, &job).await;
+    assert_eq!(again["result"]["rows"], done["result"]["rows"]);
+    assert_eq!(app.get("/api/v1/qr-codes", Some(&t)).await.1["total"], 2);
+
+    // JSON arrays too; and bad uploads are refused at once.
+    let (s, accepted) = bulk(&app, &t, "application/json",
+        &json!([{"name": "T", "qr_type": "text", "dynamic": false, "data": {"text": "hi"}}, {"name": "No type"}]).to_string()).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let done = finished(&app, &t, accepted["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["result"]["created"], 1);
+    assert!(
+        done["result"]["rows"][1]["errors"]["qr_type"].is_string(),
+        "{done}"
+    );
+    assert_eq!(
+        bulk(&app, &t, "text/plain", "x").await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        bulk(&app, &t, "application/json", "{").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (s, b) = bulk(&app, &t, "text/csv", "name,qr_type\n").await;
+    assert_eq!(
+        (s, b["error"]["fields"]["rows"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, b) = bulk(&app, &t, "text/csv", "name,dynamic\nx,yes\n").await;
+    assert_eq!(
+        (s, b["error"]["fields"]["csv"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let too_many = format!("name,qr_type,text\n{}", "n,text,t\n".repeat(10_001));
+    assert_eq!(
+        bulk(&app, &t, "text/csv", &too_many).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    app.stop().await.unwrap();
+}

@@ -147,6 +147,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/analytics"),
     ("get", "/api/v1/analytics.csv"),
     ("post", "/api/v1/exports"),
+    ("post", "/api/v1/qr-codes/bulk"),
     ("get", "/api/v1/exports/{id}/download"),
     ("get", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"),

@@ -1,0 +1,125 @@
+//! User-visible background jobs (exports, bulk creates): status for their owner, cancel, and
+//! the admins' list of jobs with a retry for the dead ones. The job row in Postgres
+//! (`crate::db::jobs`) is the truth; the queue only carries its id and run number.
+
+use qrsaas_jobs::{BulkCreate, ExportCodes};
+use uuid::Uuid;
+
+use crate::accounts::{Origin, Principal};
+use crate::audit::{self, Change};
+use crate::db::{self, jobs::JobRow};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Queues a run of the job; when the queue is unreachable the job is marked failed (an admin
+/// can retry it) and the caller gets a 503.
+pub async fn enqueue(state: &AppState, job: &JobRow) -> ApiResult<()> {
+    let (id, run) = (job.id, job.runs);
+    let sent = match job.kind.as_str() {
+        "export" => state.queues.enqueue(ExportCodes { job_id: id, run }).await,
+        "bulk_create" => state.queues.enqueue(BulkCreate { job_id: id, run }).await,
+        other => Err(anyhow::anyhow!("unknown job kind {other}")),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(job_id = %id, error = %e, "job not enqueued");
+        db::jobs::start(&state.db, id).await?;
+        db::jobs::fail(&state.db, id, "the job queue is unavailable", true).await?;
+        return Err(ApiError::Unavailable("queue"));
+    }
+    Ok(())
+}
+
+/// Records the end of a failed run: retried by the queue while attempts remain, else kept as
+/// failed (dead) with its error. Answers whether the queue should retry.
+pub async fn failed_run(
+    state: &AppState,
+    job: &JobRow,
+    max_attempts: u32,
+    e: &anyhow::Error,
+) -> anyhow::Result<bool> {
+    let dead = job.attempts as u32 >= max_attempts;
+    db::jobs::fail(&state.db, job.id, &format!("{e:#}"), dead).await?;
+    if dead {
+        tracing::error!(job_id = %job.id, kind = %job.kind, error = %e, "job failed for good");
+    }
+    Ok(!dead)
+}
+
+/// A job as its owner (or an admin) sees it.
+pub async fn job(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<JobRow> {
+    let owner = (!p.is_admin()).then_some(p.user.id);
+    db::jobs::get(&state.db, owner, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Cancels a queued or running job of the caller (any job for admins); 409 when it has
+/// already finished.
+pub async fn cancel(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<JobRow> {
+    let before = job(state, p, id).await?;
+    let owner = (!p.is_admin()).then_some(p.user.id);
+    let mut tx = state.db.begin().await?;
+    let Some(after) = db::jobs::cancel(&mut *tx, owner, id).await? else {
+        return Err(ApiError::Conflict {
+            code: "job_finished",
+            message: format!("the job is {}", before.status),
+        });
+    };
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::updated("job.cancel", "job", id, &before, &after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Admins: jobs, newest first, optionally of one status (`failed` lists the dead ones).
+pub async fn list(
+    state: &AppState,
+    status: Option<&str>,
+    w: db::Window,
+) -> ApiResult<db::Paged<JobRow>> {
+    let (items, total) = tokio::try_join!(
+        db::jobs::list(&state.db, status, w.limit, w.offset),
+        db::jobs::count(&state.db, status)
+    )?;
+    Ok(db::Paged { items, total })
+}
+
+/// Admins: run a failed or cancelled job again, with fresh attempts.
+pub async fn retry(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+) -> ApiResult<JobRow> {
+    let before = db::jobs::get(&state.db, None, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    let Some(after) = db::jobs::requeue(&mut *tx, id).await? else {
+        return Err(ApiError::Conflict {
+            code: "job_not_retryable",
+            message: format!(
+                "only failed or cancelled jobs are retried; this one is {}",
+                before.status
+            ),
+        });
+    };
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::updated("job.retry", "job", id, &before, &after),
+    )
+    .await?;
+    tx.commit().await?;
+    enqueue(state, &after).await?;
+    Ok(after)
+}
