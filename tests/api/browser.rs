@@ -69,12 +69,25 @@ async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
 
+/// Waits for the element (a click may still be loading the next page), then reads its text.
 async fn text(c: &Client, at: Locator<'_>) -> String {
-    c.find(at).await.unwrap().text().await.unwrap()
+    c.wait()
+        .for_element(at)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn click(c: &Client, at: Locator<'_>) {
-    c.find(at).await.unwrap().click().await.unwrap()
+    c.wait()
+        .for_element(at)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
 }
 
 async fn create(app: &TestApp, token: &str, body: Value) -> String {
