@@ -122,7 +122,31 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     run(settings, parts, shutdown, None).await
 }
 
-async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+/// Connects to the stores and starts the render pool: what every part of a process shares.
+/// (Needs a running actix System: the render pool is a set of actors.)
+pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, Arc<Caches>)> {
+    let pool = db::connect(&settings).await?;
+    let redis = redis::Client::open(settings.redis_url.expose_secret())?
+        .get_connection_manager()
+        .await?;
+    let caches = Arc::new(Caches::new(settings.image_cache_mb));
+    let state = AppState {
+        db: pool,
+        redis: redis.clone(),
+        clickhouse: analytics::client(&settings),
+        queues: Queues::new(redis.clone(), &settings.redis_namespace),
+        limiter: RateLimiter::new(redis.clone(), &settings.redis_namespace),
+        google: GoogleSignIn::from_settings(&settings)?.map(Arc::new),
+        renderer: render::actor::start_pool(),
+        store: Arc::new(LocalStore::new(&settings.uploads_dir)),
+        bus: Bus::new(caches.clone(), redis, &settings.redis_namespace),
+        scans: Arc::new(ScanBuffer::new(settings.scan_buffer_capacity)),
+        settings,
+    };
+    Ok((state, caches))
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     db::create_database_if_missing(settings).await?;
     let pool = db::connect(settings).await?;
     db::migrate(&pool).await?;
@@ -168,25 +192,8 @@ pub async fn run(
     if parts.migrate {
         migrate(&settings).await?;
     }
-    let pool = db::connect(&settings).await?;
-    let redis = redis::Client::open(settings.redis_url.expose_secret())?
-        .get_connection_manager()
-        .await?;
-    let queues = Queues::new(redis.clone(), &settings.redis_namespace);
-    let caches = Arc::new(Caches::new(settings.image_cache_mb));
-    let state = AppState {
-        settings: settings.clone(),
-        db: pool.clone(),
-        redis: redis.clone(),
-        clickhouse: analytics::client(&settings),
-        queues: queues.clone(),
-        limiter: RateLimiter::new(redis.clone(), &settings.redis_namespace),
-        google: GoogleSignIn::from_settings(&settings)?.map(Arc::new),
-        renderer: render::actor::start_pool(),
-        store: Arc::new(LocalStore::new(&settings.uploads_dir)),
-        bus: Bus::new(caches.clone(), redis.clone(), &settings.redis_namespace),
-        scans: Arc::new(ScanBuffer::new(settings.scan_buffer_capacity)),
-    };
+    let (state, caches) = build_state(settings.clone()).await?;
+    let (pool, redis, queues) = (state.db.clone(), state.redis.clone(), state.queues.clone());
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let shipper_stop = CancellationToken::new();
 
