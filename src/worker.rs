@@ -26,6 +26,8 @@ use crate::state::AppState;
 
 /// How often an idle worker looks for new jobs (apalis-redis otherwise waits for its heartbeat).
 const POLL: Duration = Duration::from_millis(200);
+/// Pause before a failed worker is restarted.
+const RESTART_PAUSE: Duration = Duration::from_millis(250);
 
 /// In-process retries with exponential backoff and jitter, per the job's policy.
 fn retry_policy<J: Job>() -> anyhow::Result<BackoffRetryPolicy<ExponentialBackoff>> {
@@ -223,6 +225,16 @@ pub async fn run(
     let sync_ingestor = ingestor.clone();
     let rollup_ingestor = ingestor.clone();
     Monitor::new()
+        // A worker whose poll fails (Redis gone for a moment) ends; without a restart it would
+        // stay dead after Redis returns and its queue would never drain. The pause keeps a
+        // long outage from turning into a restart spin (this runs on the monitor's own task,
+        // not on the HTTP workers).
+        .should_restart(|worker, error| {
+            metrics::counter!("worker_restarts_total").increment(1);
+            tracing::warn!(worker = %worker.name(), %error, "queue worker failed; restarting");
+            std::thread::sleep(RESTART_PAUSE);
+            true
+        })
         .register(move |n| {
             WorkerBuilder::new(format!("email-{i1}-{n}"))
                 .backend(q1.storage::<SendEmail>().poll_with_interval(POLL))
