@@ -290,10 +290,9 @@ async fn create_row(
             }
         }
     }
-    let input: CodeInput = match crate::http::json::parse(row.to_string().as_bytes()) {
+    let input: CodeInput = match crate::http::json::from_value(row.take()) {
         Ok(input) => input,
-        Err(ApiError::Validation(e)) => return Ok(Err(e)),
-        Err(e) => return Ok(Err(FieldErrors::from([("row".to_owned(), e.to_string())]))),
+        Err(e) => return Ok(Err(e)),
     };
     let mut new = match codes::parse_input(input, own) {
         Ok(n) => n,

@@ -782,7 +782,7 @@ pub async fn image(
     if matches(&etag) {
         return Ok(Image::NotModified { etag });
     }
-    let bytes = draw(state, spec).await?;
+    let bytes = draw(state, p.user.id, spec).await?;
     let cached = CachedImage {
         owner: p.user.id,
         etag: etag.clone(),
@@ -796,7 +796,8 @@ pub async fn image(
     })
 }
 
-/// Everything an image of `row` is drawn from, and its ETag (a hash of all of it).
+/// Everything an image of `row` is drawn from but the logo's bytes (read by `draw`, so a
+/// 304 never touches the store), and its ETag (a hash of all of it).
 pub async fn image_spec(
     state: &AppState,
     row: &QrRow,
@@ -836,25 +837,24 @@ pub async fn image_spec(
         h.update([0u8]);
     }
     let etag = format!("\"{}\"", hex::encode(&h.finalize()[..16]));
-    let owner = row.user_id.ok_or(ApiError::NotFound)?;
-    let logo = match design.logo_upload_id {
-        Some(upload) => Some(crate::uploads::read(state, owner, upload).await?.1),
-        None => None,
-    };
     let spec = Spec {
         payload,
         design,
         caption,
         caption_on_top,
-        logo,
+        logo: None,
         format,
         size,
     };
     Ok((spec, etag))
 }
 
-/// Renders on the render pool (never on the calling thread).
-pub async fn draw(state: &AppState, spec: Spec) -> ApiResult<Bytes> {
+/// Reads the design's logo (one of `owner`'s uploads) and renders on the render pool (never on
+/// the calling thread).
+pub async fn draw(state: &AppState, owner: Uuid, mut spec: Spec) -> ApiResult<Bytes> {
+    if let Some(upload) = spec.design.logo_upload_id {
+        spec.logo = Some(crate::uploads::read(state, owner, upload).await?.1);
+    }
     match state.renderer.send(Render(spec)).await {
         Ok(Ok(b)) => Ok(b),
         Ok(Err(e @ RenderError::TooLong(_))) => Err(ApiError::field("data", e.to_string())),

@@ -206,7 +206,8 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
             async move {
                 let (spec, _) = codes::image_spec(&state, &row, format, size).await?;
                 let payload = spec.payload.clone();
-                let bytes = codes::draw(&state, spec).await?;
+                let owner = row.user_id.ok_or(ApiError::NotFound)?;
+                let bytes = codes::draw(&state, owner, spec).await?;
                 Ok::<_, ApiError>((row, name, payload, bytes))
             }
         })

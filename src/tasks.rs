@@ -22,7 +22,6 @@ pub async fn enqueue(state: &AppState, job: &JobRow) -> ApiResult<()> {
     };
     if let Err(e) = sent {
         tracing::warn!(job_id = %id, error = %e, "job not enqueued");
-        db::jobs::start(&state.db, id).await?;
         db::jobs::fail(&state.db, id, "the job queue is unavailable", true).await?;
         return Err(ApiError::Unavailable("queue"));
     }

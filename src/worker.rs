@@ -177,6 +177,21 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
     Ok(())
 }
 
+/// What every worker registration needs: the queues, and this process's suffix for worker
+/// names (apalis-redis tracks in-flight jobs per worker name, so names must be unique per queue
+/// across processes).
+#[derive(Clone)]
+struct Lane {
+    queues: Queues,
+    instance: String,
+}
+
+impl Lane {
+    fn name<J: Job>(&self, n: usize) -> String {
+        format!("{}-{}-{n}", J::QUEUE, self.instance)
+    }
+}
+
 /// Runs every queue's workers until `shutdown`, then drains them.
 #[allow(clippy::too_many_arguments)] // one per long-lived dependency of the workers
 pub async fn run(
@@ -189,8 +204,6 @@ pub async fn run(
     grace: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Worker names must be unique per queue across processes (apalis-redis tracks in-flight jobs
-    // per worker name), hence the per-process suffix.
     let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let email_retry = retry_policy::<SendEmail>()?;
     let maintenance_retry = retry_policy::<Maintenance>()?;
@@ -199,8 +212,6 @@ pub async fn run(
     let rollup_retry = retry_policy::<RollupDay>()?;
     let export_retry = retry_policy::<ExportCodes>()?;
     let bulk_retry = retry_policy::<BulkCreate>()?;
-    let (q6, i6) = (queues.clone(), instance.clone());
-    let (q7, i7, app7) = (queues.clone(), instance.clone(), app.clone());
     let deps = MaintenanceDeps {
         app: app.clone(),
         db,
@@ -208,22 +219,7 @@ pub async fn run(
         ingestor: ingestor.clone(),
         retention_months,
     };
-    let (q1, q2, q3, q4, q5) = (
-        queues.clone(),
-        queues.clone(),
-        queues.clone(),
-        queues.clone(),
-        queues,
-    );
-    let (i1, i2, i3, i4, i5) = (
-        instance.clone(),
-        instance.clone(),
-        instance.clone(),
-        instance.clone(),
-        instance,
-    );
-    let sync_ingestor = ingestor.clone();
-    let rollup_ingestor = ingestor.clone();
+    let lane = Lane { queues, instance };
     Monitor::new()
         // A worker whose poll fails (Redis gone for a moment) ends; without a restart it would
         // stay dead after Redis returns and its queue would never drain. The pause keeps a
@@ -235,54 +231,76 @@ pub async fn run(
             std::thread::sleep(RESTART_PAUSE);
             true
         })
-        .register(move |n| {
-            WorkerBuilder::new(format!("email-{i1}-{n}"))
-                .backend(q1.storage::<SendEmail>().poll_with_interval(POLL))
-                .data(notifier.clone())
-                .concurrency(4)
-                .retry(email_retry.clone())
-                .build(send_email)
+        .register({
+            let l = lane.clone();
+            move |n| {
+                WorkerBuilder::new(l.name::<SendEmail>(n))
+                    .backend(l.queues.storage::<SendEmail>().poll_with_interval(POLL))
+                    .data(notifier.clone())
+                    .concurrency(4)
+                    .retry(email_retry.clone())
+                    .build(send_email)
+            }
+        })
+        .register({
+            let l = lane.clone();
+            move |n| {
+                WorkerBuilder::new(l.name::<Maintenance>(n))
+                    .backend(l.queues.storage::<Maintenance>().poll_with_interval(POLL))
+                    .data(deps.clone())
+                    .retry(maintenance_retry.clone())
+                    .build(maintenance)
+            }
+        })
+        .register({
+            let (l, ingestor) = (lane.clone(), ingestor.clone());
+            move |n| {
+                WorkerBuilder::new(l.name::<IngestScans>(n))
+                    .backend(l.queues.storage::<IngestScans>().poll_with_interval(POLL))
+                    .data(ingestor.clone())
+                    .concurrency(4)
+                    .retry(scans_retry.clone())
+                    .build(ingest_scans)
+            }
+        })
+        .register({
+            let (l, ingestor) = (lane.clone(), ingestor.clone());
+            move |n| {
+                WorkerBuilder::new(l.name::<SyncQrMetadata>(n))
+                    .backend(
+                        l.queues
+                            .storage::<SyncQrMetadata>()
+                            .poll_with_interval(POLL),
+                    )
+                    .data(ingestor.clone())
+                    .retry(sync_retry.clone())
+                    .build(sync_metadata)
+            }
+        })
+        .register({
+            let l = lane.clone();
+            move |n| {
+                WorkerBuilder::new(l.name::<RollupDay>(n))
+                    .backend(l.queues.storage::<RollupDay>().poll_with_interval(POLL))
+                    .data(ingestor.clone())
+                    .retry(rollup_retry.clone())
+                    .build(roll_up)
+            }
+        })
+        .register({
+            let (l, app) = (lane.clone(), app.clone());
+            move |n| {
+                WorkerBuilder::new(l.name::<ExportCodes>(n))
+                    .backend(l.queues.storage::<ExportCodes>().poll_with_interval(POLL))
+                    .data(app.clone())
+                    .retry(export_retry.clone())
+                    .build(export)
+            }
         })
         .register(move |n| {
-            WorkerBuilder::new(format!("maintenance-{i2}-{n}"))
-                .backend(q2.storage::<Maintenance>().poll_with_interval(POLL))
-                .data(deps.clone())
-                .retry(maintenance_retry.clone())
-                .build(maintenance)
-        })
-        .register(move |n| {
-            WorkerBuilder::new(format!("scans-{i3}-{n}"))
-                .backend(q3.storage::<IngestScans>().poll_with_interval(POLL))
-                .data(ingestor.clone())
-                .concurrency(4)
-                .retry(scans_retry.clone())
-                .build(ingest_scans)
-        })
-        .register(move |n| {
-            WorkerBuilder::new(format!("qr-metadata-{i4}-{n}"))
-                .backend(q4.storage::<SyncQrMetadata>().poll_with_interval(POLL))
-                .data(sync_ingestor.clone())
-                .retry(sync_retry.clone())
-                .build(sync_metadata)
-        })
-        .register(move |n| {
-            WorkerBuilder::new(format!("rollups-{i5}-{n}"))
-                .backend(q5.storage::<RollupDay>().poll_with_interval(POLL))
-                .data(rollup_ingestor.clone())
-                .retry(rollup_retry.clone())
-                .build(roll_up)
-        })
-        .register(move |n| {
-            WorkerBuilder::new(format!("exports-{i6}-{n}"))
-                .backend(q6.storage::<ExportCodes>().poll_with_interval(POLL))
+            WorkerBuilder::new(lane.name::<BulkCreate>(n))
+                .backend(lane.queues.storage::<BulkCreate>().poll_with_interval(POLL))
                 .data(app.clone())
-                .retry(export_retry.clone())
-                .build(export)
-        })
-        .register(move |n| {
-            WorkerBuilder::new(format!("bulk-create-{i7}-{n}"))
-                .backend(q7.storage::<BulkCreate>().poll_with_interval(POLL))
-                .data(app7.clone())
                 .retry(bulk_retry.clone())
                 .build(bulk_create)
         })

@@ -10,6 +10,8 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+
+use super::rollup::day_start;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -182,10 +184,6 @@ fn raw_windows(
             .filter(|(x, y)| x < y)
             .collect(),
     }
-}
-
-fn day_start(d: NaiveDate) -> DateTime<Utc> {
-    d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 #[derive(clickhouse::Row, Deserialize)]

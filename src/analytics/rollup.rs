@@ -52,8 +52,8 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
          GROUP BY qr_id, project_id, dimension, value"
     ))
     .bind(d.as_str())
-    .bind(day_start(day))
-    .bind(day_start(day) + 86_400)
+    .bind(day_start(day).timestamp())
+    .bind(day_start(day).timestamp() + 86_400)
     .execute()
     .await?;
     crate::db::rollups::record(&mut *tx, day).await?;
@@ -118,11 +118,9 @@ pub async fn drop_old_scans(
     Ok(dropped)
 }
 
-/// Unix seconds of 00:00 UTC on `day`.
-pub fn day_start(day: NaiveDate) -> i64 {
-    day.and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc().timestamp())
-        .unwrap_or_default()
+/// 00:00 UTC on `day`.
+pub fn day_start(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 #[cfg(test)]

@@ -109,7 +109,8 @@ pub async fn succeed(
     .map(|r| r.rows_affected() == 1)
 }
 
-/// Records a failed attempt; `dead` marks the job failed for good (its retries are spent).
+/// Records a failed attempt (or a job that could not even be queued); `dead` marks the job
+/// failed for good.
 pub async fn fail(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -120,7 +121,7 @@ pub async fn fail(
         "UPDATE jobs SET error = $2, \
            status = CASE WHEN $3 THEN 'failed' ELSE status END, \
            finished_at = CASE WHEN $3 THEN now() ELSE finished_at END \
-         WHERE id = $1 AND status = 'running'",
+         WHERE id = $1 AND status IN ('queued', 'running')",
     )
     .bind(id)
     .bind(error)

@@ -1,6 +1,5 @@
 //! `/api/v1/exports`, `/api/v1/jobs/{id}` and the admins' `/api/v1/admin/jobs`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -209,13 +208,7 @@ pub async fn bulk_create(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let mime = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let mime = super::json::media_type(&req);
     let is_csv = mime == "text/csv";
     if !is_csv && mime != "application/json" {
         return Err(ApiError::UnsupportedMediaType(

@@ -22,16 +22,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let limit = req
             .app_data::<web::Data<AppState>>()
             .map_or(256 * 1024, |s| s.settings.json_body_limit);
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || m.ends_with("+json")
-            })
-            .unwrap_or(false);
+        let is_json = {
+            let m = media_type(req);
+            m == "application/json" || m.ends_with("+json")
+        };
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -49,6 +43,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             parse(&body).map(Json)
         })
     }
+}
+
+/// The request's media type, lower-cased and without parameters ("" when absent).
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// The whole body, refused with 413 as soon as it passes `limit` bytes.
@@ -72,11 +76,13 @@ where
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        ApiError::Validation(field_error(&path, &message))
-    })
+    from_value(value).map_err(ApiError::Validation)
+}
+
+/// Parsed JSON into `T`, naming the offending field (also used for bulk-create rows).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldErrors> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| field_error(&e.path().to_string(), &e.inner().to_string()))
 }
 
 /// Names the field serde complained about: the path for a bad value, the missing field's name

@@ -230,27 +230,44 @@ pub async fn scan(
         EntryStatus::Paused => return pages::paused(&entry),
         EntryStatus::Active => {}
     }
-    if !entry.rules.is_empty() {
-        let unlocked = unlock::unlocked(&state, &req, &entry);
-        let scan = rule_scan(&state, &req, &entry, unlocked);
-        match rules::evaluate(&entry.rules, &scan) {
-            Some(Action::Expired) => return pages::expired(&entry),
-            Some(Action::LimitReached) => return pages::limit_reached(&entry),
-            // The form view is not a scan; the GET after the correct password is.
-            Some(Action::Password(_)) => {
-                return pages::password(&entry, pages::PasswordProblem::None);
-            }
-            Some(Action::Redirect(url)) => {
-                emit_scan(&state, &req, &entry);
-                return found(&forward_query(url, req.query_string()));
-            }
-            None => {}
+    match ruled(&state, &req, &entry) {
+        // Pages of a rule (expired, limit, password form) are not scans; the GET after the
+        // correct password is.
+        Ruled::Page(page) => return page,
+        Ruled::Redirect(url) => {
+            emit_scan(&state, &req, &entry);
+            return found(&forward_query(url, req.query_string()));
         }
+        Ruled::Through => {}
     }
     emit_scan(&state, &req, &entry);
     match (&entry.qr_type, &entry.target) {
         (QrType::Url, Some(target)) => found(&forward_query(target, req.query_string())),
         _ => pages::landing(&entry),
+    }
+}
+
+/// The code's rules applied to one request.
+enum Ruled<'e> {
+    /// A rule shows a page instead (expired, limit reached, password form).
+    Page(HttpResponse),
+    /// A rule redirects.
+    Redirect(&'e str),
+    /// No rule applies: the code's own content.
+    Through,
+}
+
+fn ruled<'e>(state: &AppState, req: &HttpRequest, e: &'e Entry) -> Ruled<'e> {
+    if e.rules.is_empty() {
+        return Ruled::Through;
+    }
+    let unlocked = unlock::unlocked(state, req, e);
+    match rules::evaluate(&e.rules, &rule_scan(state, req, e, unlocked)) {
+        Some(Action::Expired) => Ruled::Page(pages::expired(e)),
+        Some(Action::LimitReached) => Ruled::Page(pages::limit_reached(e)),
+        Some(Action::Password(_)) => Ruled::Page(pages::password(e, pages::PasswordProblem::None)),
+        Some(Action::Redirect(url)) => Ruled::Redirect(url),
+        None => Ruled::Through,
     }
 }
 
@@ -291,13 +308,10 @@ pub async fn download(
         return pages::not_found();
     };
     match resolve(&state, code.as_str()).await {
+        // The file is the landing page's content: the same rules guard it.
         Some(Resolved::Found(e)) if e.status == EntryStatus::Active => {
-            // The file is the landing page's content: the same rules guard it.
-            let unlocked = unlock::unlocked(&state, &req, &e);
-            match rules::evaluate(&e.rules, &rule_scan(&state, &req, &e, unlocked)) {
-                Some(Action::Expired) => pages::expired(&e),
-                Some(Action::LimitReached) => pages::limit_reached(&e),
-                Some(Action::Password(_)) => pages::password(&e, pages::PasswordProblem::None),
+            match ruled(&state, &req, &e) {
+                Ruled::Page(page) => page,
                 _ => pages::download(&e),
             }
         }
