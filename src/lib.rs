@@ -30,6 +30,7 @@ pub mod render;
 pub mod scheduler;
 pub mod startup;
 pub mod state;
+pub mod statements;
 pub mod storage;
 pub mod tasks;
 pub mod telemetry;

@@ -16,11 +16,12 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 10 0 * * *", MaintenanceTask::Rollups),
     ("0 40 0 * * *", MaintenanceTask::Retention),
     ("0 20 * * * *", MaintenanceTask::CleanExports),
+    ("0 30 1 1 * *", MaintenanceTask::Statements),
 ];
 
 /// Fired once when a scheduler starts, so runs missed while everything was down are caught up
 /// (their handlers work out what is due from the state in Postgres).
-const ON_START: &[MaintenanceTask] = &[MaintenanceTask::Rollups];
+const ON_START: &[MaintenanceTask] = &[MaintenanceTask::Rollups, MaintenanceTask::Statements];
 
 #[derive(Clone)]
 pub struct Scheduler {

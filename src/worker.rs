@@ -137,6 +137,12 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             let n = crate::exports::clean_expired(&deps.app).await?;
             tracing::info!(deleted = n, "expired export files deleted");
         }
+        MaintenanceTask::Statements => {
+            let month = crate::statements::previous_month(job.slot);
+            let done = crate::statements::run(&deps.app, &month).await?;
+            tracing::info!(month = %month.month, written = done.written, emailed = done.emailed,
+                "monthly usage statements written");
+        }
         MaintenanceTask::Retention => {
             let dropped = deps
                 .ingestor

@@ -88,6 +88,8 @@ pub enum MaintenanceTask {
     Retention,
     /// Delete export files past their expiry.
     CleanExports,
+    /// Write the monthly usage statements of the month before the slot's, and e-mail them.
+    Statements,
 }
 
 impl Job for Maintenance {

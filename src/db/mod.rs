@@ -17,6 +17,7 @@ pub mod rollups;
 pub mod scans;
 pub mod sessions;
 pub mod settings;
+pub mod statements;
 pub mod templates;
 pub mod uploads;
 pub mod users;

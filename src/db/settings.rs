@@ -65,3 +65,19 @@ pub async fn put(
     .fetch_one(db)
     .await
 }
+
+/// Which of `users` turned a notification off (`notifications.<key> = false`); a key never
+/// saved keeps its default, which is on for every key this is asked about.
+pub async fn opted_out(
+    db: impl PgExecutor<'_>,
+    users: &[Uuid],
+    key: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM user_settings WHERE user_id = ANY($1) AND notifications -> $2 = 'false'::jsonb",
+    )
+    .bind(users)
+    .bind(key)
+    .fetch_all(db)
+    .await
+}

@@ -229,6 +229,26 @@ pub async fn link_identity(
     .map(|_| ())
 }
 
+/// Up to `limit` users created before `before`, with ids after `after`, in id order: keyset
+/// pages for runs over every account.
+pub async fn page_created_before(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    after: Uuid,
+    limit: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE created_at < $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(before)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

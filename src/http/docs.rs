@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, analytics, audit, auth, catalog, codes, health, jobs, me, projects, settings, templates,
-    uploads,
+    admin, analytics, audit, auth, billing, catalog, codes, health, jobs, me, projects, settings,
+    templates, uploads,
 };
 
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use super::{
         crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
         jobs::bulk_create, jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
+        billing::list_statements,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Bearer),
@@ -40,6 +41,7 @@ use super::{
         (name = "analytics", description = "Scan reports"),
         (name = "jobs", description = "Bulk exports and the status of background jobs"),
         (name = "public", description = "Pages served without authentication"),
+        (name = "billing", description = "Usage statements"),
         (name = "admin", description = "Operator APIs (role admin)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )

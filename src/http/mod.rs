@@ -4,6 +4,7 @@ mod admin;
 mod analytics;
 mod audit;
 mod auth;
+mod billing;
 mod catalog;
 mod codes;
 pub mod docs;
@@ -58,7 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(uploads::configure)
                 .configure(templates::configure)
                 .service(analytics::account)
-                .service(analytics::account_csv),
+                .service(analytics::account_csv)
+                .service(billing::list_statements),
         )
         .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))

@@ -5,7 +5,7 @@
 use qrsaas_jobs::SendEmail;
 use uuid::Uuid;
 
-use crate::db::{self, emails::NewEmail, users::UserRow};
+use crate::db::{self, emails::NewEmail, statements::StatementRow, users::UserRow};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -103,4 +103,38 @@ pub(crate) fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// Writes a monthly usage statement e-mail into the outbox; returns its id. Called in the
+/// transaction that writes the statement row, which happens once per user and month.
+pub async fn statement(
+    tx: &mut sqlx::PgConnection,
+    user: &UserRow,
+    s: &StatementRow,
+    usage_url: &str,
+) -> ApiResult<Uuid> {
+    let month = s.month.format("%B %Y").to_string();
+    let name = user.name.as_deref().unwrap_or("there");
+    let text = format!(
+        "Hi {name},\n\nYour qrsaas usage in {month} (UTC):\n\n\
+         Scans: {scans}\nQR codes created: {codes}\nExports: {exports}\n\n\
+         Details: {usage_url}\n\n— the qrsaas team\n",
+        scans = s.scans,
+        codes = s.codes_created,
+        exports = s.exports,
+    );
+    let html = format!(
+        "<p>Hi {name},</p><p>Your qrsaas usage in <b>{month}</b> (UTC):</p>\
+         <table><tr><td>Scans</td><td>{scans}</td></tr>\
+         <tr><td>QR codes created</td><td>{codes}</td></tr>\
+         <tr><td>Exports</td><td>{exports}</td></tr></table>\
+         <p><a href=\"{u}\">Details</a></p><p>— the qrsaas team</p>",
+        name = html_escape(name),
+        scans = s.scans,
+        codes = s.codes_created,
+        exports = s.exports,
+        u = html_escape(usage_url),
+    );
+    let subject = format!("Your qrsaas usage statement for {month}");
+    outbox(tx, user, "usage_statement", &subject, &text, &html).await
 }

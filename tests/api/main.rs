@@ -18,3 +18,4 @@ mod projects_settings;
 mod redirect;
 mod rendering;
 mod replicas;
+mod statements;
