@@ -59,6 +59,11 @@ pub struct Settings {
     pub image_cache_mb: u64,
     /// Seconds the shutdown waits for in-flight work before giving up.
     pub shutdown_grace_secs: u64,
+    /// Seconds between a queue worker's heartbeats. A worker that misses
+    /// `queue_missed_heartbeats` of them in a row (its process was killed or lost) is taken
+    /// for dead and the jobs it held are delivered again to the living workers.
+    pub queue_heartbeat_secs: u64,
+    pub queue_missed_heartbeats: usize,
     pub log_format: LogFormat,
 }
 
@@ -139,6 +144,9 @@ impl Default for Settings {
             scan_retention_months: 25,
             export_ttl_hours: 72,
             shutdown_grace_secs: 30,
+            // A dead worker's jobs come back after 30 s: well past any pause of a live one.
+            queue_heartbeat_secs: 5,
+            queue_missed_heartbeats: 6,
             log_format: LogFormat::Pretty,
         }
     }

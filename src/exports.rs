@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::path::Path;
 
 use chrono::{Duration, Utc};
 use futures::StreamExt;
@@ -172,7 +173,10 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
     .await?;
     let scratch = state.store.scratch_dir();
     tokio::fs::create_dir_all(&scratch).await?;
-    let path = scratch.join(format!("export-{}.zip", job.id));
+    // Named per attempt: a delivery repeated while an earlier one still runs (at-least-once)
+    // never writes into the other's file, and the loser removes only its own.
+    let attempt = format!("{}-{}", job.id, job.attempts);
+    let path = scratch.join(format!("export-{attempt}.zip"));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, bytes::Bytes)>(IN_FLIGHT * 2);
     let file_path = path.clone();
     // The ZIP writer: a blocking thread fed through a small channel (back-pressure on renders).
@@ -255,13 +259,14 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
         return Ok(Built::Cancelled);
     }
     let bytes = written?;
-    let key = format!("exports/{}/{}.zip", job.user_id, job.id);
+    let key = format!("exports/{}/{attempt}.zip", job.user_id);
     state.store.put_file(&key, &path).await?;
     let expires = Utc::now() + Duration::hours(state.settings.export_ttl_hours as i64);
     let result = serde_json::json!({"codes": done, "bytes": bytes});
     let mut tx = state.db.begin().await?;
     if !db::jobs::succeed(&mut *tx, job.id, &result, Some(&key), Some(expires)).await? {
-        // Cancelled between the last progress check and now.
+        // Cancelled between the last progress check and now, or another delivery finished
+        // first: either way this attempt's file is not the job's.
         drop(tx);
         let _ = state.store.delete(&key).await;
         return Ok(Built::Cancelled);
@@ -313,7 +318,7 @@ pub async fn clean_expired(state: &AppState) -> anyhow::Result<usize> {
     loop {
         let batch = db::jobs::expired_files(&state.db, Utc::now(), 500).await?;
         if batch.is_empty() {
-            return Ok(n);
+            break;
         }
         for (id, key) in batch {
             state.store.delete(&key).await?;
@@ -321,11 +326,61 @@ pub async fn clean_expired(state: &AppState) -> anyhow::Result<usize> {
             n += 1;
         }
     }
+    let stale = remove_stale_scratch(&state.store.scratch_dir(), STALE_SCRATCH).await?;
+    if stale > 0 {
+        tracing::info!(files = stale, "half-built exports of dead workers removed");
+    }
+    Ok(n)
+}
+
+/// A scratch file this old belongs to an export whose process died mid-way (a live one takes
+/// minutes at most); the job itself was delivered again and built a file of its own.
+const STALE_SCRATCH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+async fn remove_stale_scratch(dir: &Path, age: std::time::Duration) -> std::io::Result<usize> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    while let Some(entry) = entries.next_entry().await? {
+        let modified = entry.metadata().await?.modified()?;
+        if modified.elapsed().is_ok_and(|d| d >= age) {
+            tokio::fs::remove_file(entry.path()).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_stale_scratch_files_are_removed() {
+        let dir = std::env::temp_dir().join(format!("qrsaas-scratch-{}", Uuid::now_v7()));
+        assert_eq!(
+            remove_stale_scratch(&dir, STALE_SCRATCH).await.unwrap(),
+            0,
+            "no dir yet"
+        );
+        tokio::fs::create_dir_all(&dir).await.unwrap();
+        tokio::fs::write(dir.join("export-a-1.zip"), b"half")
+            .await
+            .unwrap();
+        assert_eq!(
+            remove_stale_scratch(&dir, STALE_SCRATCH).await.unwrap(),
+            0,
+            "fresh: kept"
+        );
+        assert!(dir.join("export-a-1.zip").exists());
+        let zero = std::time::Duration::ZERO;
+        assert_eq!(remove_stale_scratch(&dir, zero).await.unwrap(), 1);
+        assert!(!dir.join("export-a-1.zip").exists());
+        tokio::fs::remove_dir_all(&dir).await.unwrap();
+    }
 
     #[test]
     fn file_names_are_safe_and_unique() {

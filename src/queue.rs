@@ -10,10 +10,17 @@ use redis::aio::ConnectionManager;
 /// and concurrent schedulers, short enough that a later legitimate re-enqueue is not swallowed.
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(600);
 
+/// apalis-redis's own default (30 s × 10) would leave a killed worker's jobs stranded for
+/// five minutes; deployments set theirs from the configuration (`with_heartbeat`).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const MISSED_HEARTBEATS: usize = 6;
+
 #[derive(Clone)]
 pub struct Queues {
     redis: ConnectionManager,
     namespace: String,
+    heartbeat: Duration,
+    missed_heartbeats: usize,
 }
 
 impl Queues {
@@ -21,7 +28,17 @@ impl Queues {
         Queues {
             redis,
             namespace: namespace.to_owned(),
+            heartbeat: HEARTBEAT,
+            missed_heartbeats: MISSED_HEARTBEATS,
         }
+    }
+
+    /// Workers built from these queues beat every `every`; one silent for `missed` beats is
+    /// dead and its in-flight jobs go back on the queue.
+    pub fn with_heartbeat(mut self, every: Duration, missed: usize) -> Self {
+        self.heartbeat = every;
+        self.missed_heartbeats = missed.max(1);
+        self
     }
 
     /// The apalis storage of `J`'s queue (cheap: it shares the connection manager).
@@ -29,7 +46,9 @@ impl Queues {
         RedisStorage::new(self.redis.clone()).with_config(
             Config::default()
                 .queue(queue_name::<J>(&self.namespace))
-                .idempotency_ttl(Some(IDEMPOTENCY_TTL)),
+                .idempotency_ttl(Some(IDEMPOTENCY_TTL))
+                .heartbeat_interval(self.heartbeat)
+                .missed_heartbeats(self.missed_heartbeats),
         )
     }
 

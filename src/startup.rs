@@ -134,7 +134,10 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, A
         db: pool,
         redis: redis.clone(),
         clickhouse: analytics::client(&settings),
-        queues: Queues::new(redis.clone(), &settings.redis_namespace),
+        queues: Queues::new(redis.clone(), &settings.redis_namespace).with_heartbeat(
+            Duration::from_secs(settings.queue_heartbeat_secs.max(1)),
+            settings.queue_missed_heartbeats,
+        ),
         limiter: RateLimiter::new(redis.clone(), &settings.redis_namespace),
         google: GoogleSignIn::from_settings(&settings)?.map(Arc::new),
         renderer: render::actor::start_pool(),

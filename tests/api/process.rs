@@ -15,7 +15,8 @@ fn command(settings: &qrsaas::config::Settings) -> Command {
         .env("QRSAAS_CLICKHOUSE_DATABASE", &settings.clickhouse_database)
         .env("QRSAAS_REDIS_NAMESPACE", &settings.redis_namespace)
         .env("QRSAAS_SMTP__PORT", settings.smtp.port.to_string())
-        .env("QRSAAS_SHUTDOWN_GRACE_SECS", "5");
+        .env("QRSAAS_SHUTDOWN_GRACE_SECS", "5")
+        .env("QRSAAS_UPLOADS_DIR", &settings.uploads_dir);
     c
 }
 
@@ -69,13 +70,22 @@ async fn start_all(
     settings: &qrsaas::config::Settings,
     stdout: Stdio,
 ) -> (std::process::Child, String) {
+    start_serving(settings, "all", stdout).await
+}
+
+/// Starts `qrsaas <role>` (`all` or `serve`) on a free port and waits until it is ready.
+async fn start_serving(
+    settings: &qrsaas::config::Settings,
+    role: &str,
+    stdout: Stdio,
+) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let child = command(settings)
-        .arg("all")
+        .arg(role)
         .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("NO_COLOR", "1")
         .stdout(stdout)
@@ -249,4 +259,196 @@ async fn sigterm_during_traffic_loses_no_scan() {
         .args(["-TERM", &worker.id().to_string()])
         .status();
     let _ = tokio::task::spawn_blocking(move || worker.wait()).await;
+}
+
+/// Runs `qrsaas <args>` to completion; panics with its stderr when it fails.
+fn run_to_end(settings: &qrsaas::config::Settings, args: &[&str]) {
+    let out = command(settings).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn spawn_worker(settings: &qrsaas::config::Settings) -> std::process::Child {
+    command(settings)
+        .arg("worker")
+        // Short heartbeats so the killed worker is found dead in seconds, not minutes.
+        .env("QRSAAS_QUEUE_HEARTBEAT_SECS", "1")
+        .env("QRSAAS_QUEUE_MISSED_HEARTBEATS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_export_survives_kill_9_of_its_worker_and_completes_once() {
+    use crate::common::eventually_within;
+    use serde_json::{Value, json};
+    const CODES: usize = 2_000;
+    let long = Duration::from_secs(240);
+
+    let smtp = crate::common::smtp::FakeSmtp::start().await;
+    let settings = isolated_settings(smtp.port).await;
+    run_to_end(&settings, &["migrate"]);
+    let (mut api, base) = start_serving(&settings, "serve", Stdio::null()).await;
+    let mut worker = spawn_worker(&settings);
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>| {
+        let mut r = client.request(method, format!("{base}{path}"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let res = r.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, reg) = call(
+        reqwest::Method::POST,
+        "/api/v1/auth/register",
+        None,
+        Some(
+            json!({"email": "kill9@example.com", "password": "correct horse battery", "name": "K"}),
+        ),
+    )
+    .await;
+    let token = reg["token"].as_str().unwrap().to_owned();
+    let user = reg["user"]["id"].as_str().unwrap().to_owned();
+    let (_, project) = call(
+        reqwest::Method::POST,
+        "/api/v1/projects",
+        Some(&token),
+        Some(json!({"name": "Flyers"})),
+    )
+    .await;
+    let rows: Vec<Value> = (0..CODES)
+        .map(|i| {
+            json!({"name": format!("flyer {i}"), "qr_type": "text", "dynamic": false,
+                        "data": {"text": format!("flyer number {i}")}, "project_id": project["id"]})
+        })
+        .collect();
+    let (s, bulk) = call(
+        reqwest::Method::POST,
+        "/api/v1/qr-codes/bulk",
+        Some(&token),
+        Some(Value::Array(rows)),
+    )
+    .await;
+    assert_eq!(s, 202, "{bulk}");
+    let job_status = |id: String| {
+        let call = &call;
+        let token = token.clone();
+        async move {
+            call(
+                reqwest::Method::GET,
+                &format!("/api/v1/jobs/{id}"),
+                Some(&token),
+                None,
+            )
+            .await
+            .1
+        }
+    };
+    let bulk_id = bulk["job_id"].as_str().unwrap().to_owned();
+    eventually_within("the bulk create", long, || async {
+        let j = job_status(bulk_id.clone()).await;
+        (j["status"] == "succeeded").then_some(())
+    })
+    .await;
+
+    let (s, accepted) = call(
+        reqwest::Method::POST,
+        "/api/v1/exports",
+        Some(&token),
+        Some(json!({"project_id": project["id"], "format": "png", "size": 256})),
+    )
+    .await;
+    assert_eq!(s, 202, "{accepted}");
+    let job = accepted["job_id"].as_str().unwrap().to_owned();
+    // Part-way through: kill -9, no chance to clean up or hand anything back.
+    eventually_within("the export under way", long, || async {
+        let j = job_status(job.clone()).await;
+        assert_ne!(
+            j["status"], "succeeded",
+            "finished before it could be killed"
+        );
+        (j["progress"]["done"].as_i64() >= Some(100)).then_some(())
+    })
+    .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let j = job_status(job.clone()).await;
+    assert_eq!(j["status"], "running", "interrupted: {j}");
+    assert!(j["progress"]["done"].as_i64() < Some(CODES as i64), "{j}");
+
+    let mut restarted = spawn_worker(&settings);
+    let done = eventually_within("the export to complete after the restart", long, || async {
+        let j = job_status(job.clone()).await;
+        assert_ne!(j["status"], "failed", "{j}");
+        (j["status"] == "succeeded").then_some(j)
+    })
+    .await;
+    assert_eq!(done["progress"]["done"], CODES as i64);
+    assert!(done["attempts"].as_i64() >= Some(2), "ran again: {done}");
+
+    // One ZIP: every code in it, images that scan back to their payloads.
+    let zip = client
+        .get(format!("{base}/api/v1/exports/{job}/download"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    assert_eq!(archive.len(), CODES + 1, "{CODES} images and the manifest");
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("manifest.csv").unwrap(), &mut manifest)
+        .unwrap();
+    let lines: Vec<&str> = manifest.lines().skip(1).collect();
+    assert_eq!(lines.len(), CODES);
+    for line in lines.iter().step_by(CODES / 8) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (payload, file) = (cells[4], cells[5]);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_name(file).unwrap(), &mut bytes).unwrap();
+        assert_eq!(crate::common::decode::decode_image(&bytes), payload);
+    }
+    let stored: Vec<_> = std::fs::read_dir(settings.uploads_dir.join("exports").join(&user))
+        .unwrap()
+        .collect();
+    assert_eq!(stored.len(), 1, "one ZIP in the store: {stored:?}");
+
+    // One notification.
+    eventually("the export e-mail", || async {
+        smtp.to("kill9@example.com")
+            .iter()
+            .any(|m| m.subject().contains("export"))
+            .then_some(())
+    })
+    .await;
+    let db = sqlx::PgPool::connect(settings.database_url.expose_secret())
+        .await
+        .unwrap();
+    let mails: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbound_emails WHERE kind = 'export_ready'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(mails, 1);
+
+    for child in [&mut restarted, &mut api] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    let _ = tokio::task::spawn_blocking(move || (restarted.wait(), api.wait())).await;
 }
