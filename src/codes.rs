@@ -376,28 +376,52 @@ pub async fn payload(
     settings: &Settings,
     row: &QrRow,
 ) -> ApiResult<String> {
-    if row.dynamic {
-        return Ok(short_url(settings, &row.short_code));
+    match payload_at_hand(settings, row)? {
+        Some(p) => Ok(p),
+        None => content(conn, row).await,
     }
-    content(conn, row).await
+}
+
+/// The payload when it is made from the row alone — every code but a static payment code,
+/// whose UPI URI needs the merchant profile and product from Postgres. Lets bulk renders skip
+/// a connection checkout per code.
+fn payload_at_hand(settings: &Settings, row: &QrRow) -> ApiResult<Option<String>> {
+    if row.dynamic {
+        return Ok(Some(short_url(settings, &row.short_code)));
+    }
+    content_at_hand(row)
 }
 
 /// The code's content in its standard form (URL, mailto:, vCard, UPI URI …), whether static or
 /// dynamic; for a dynamic code this is what its landing page offers.
 pub async fn content(conn: &mut sqlx::PgConnection, row: &QrRow) -> ApiResult<String> {
+    if let Some(c) = content_at_hand(row)? {
+        return Ok(c);
+    }
     let owner = row.user_id.ok_or(ApiError::NotFound)?;
-    let t = qr_type(row)?;
-    if t == QrType::Url {
+    match &stored_data(row)? {
+        QrData::Payment(pd) => payment_payload(conn, owner, &row.short_code, pd).await,
+        _ => Err(ApiError::internal(anyhow::anyhow!(
+            "no encoder for {}",
+            row.qr_type
+        ))),
+    }
+}
+
+/// `content` when no Postgres read is needed (all types but payment); `None` for payments.
+fn content_at_hand(row: &QrRow) -> ApiResult<Option<String>> {
+    if qr_type(row)? == QrType::Url {
         return row
             .target_url
             .clone()
+            .map(Some)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("url code without target")));
     }
     match &stored_data(row)? {
-        QrData::Payment(pd) => payment_payload(conn, owner, &row.short_code, pd).await,
-        d => d
-            .encode()
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no encoder for {}", row.qr_type))),
+        QrData::Payment(_) => Ok(None),
+        d => d.encode().map(Some).ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("no encoder for {}", row.qr_type))
+        }),
     }
 }
 
@@ -778,7 +802,8 @@ pub async fn image(
     let row = db::qr_codes::get(&state.db, p.user.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let (spec, etag) = image_spec(state, &row, format, size).await?;
+    let spec = image_spec(state, &row, format, size).await?;
+    let etag = etag(&spec);
     if matches(&etag) {
         return Ok(Image::NotModified { etag });
     }
@@ -797,21 +822,24 @@ pub async fn image(
 }
 
 /// Everything an image of `row` is drawn from but the logo's bytes (read by `draw`, so a
-/// 304 never touches the store), and its ETag (a hash of all of it).
+/// 304 never touches the store).
 pub async fn image_spec(
     state: &AppState,
     row: &QrRow,
     format: Format,
     size: u32,
-) -> ApiResult<(Spec, String)> {
-    let mut conn = state.db.acquire().await?;
-    let payload = payload(&mut conn, &state.settings, row).await?;
+) -> ApiResult<Spec> {
+    // Postgres only when the payload or the frame needs it: an export renders thousands.
+    let payload = match payload_at_hand(&state.settings, row)? {
+        Some(p) => p,
+        None => payload(&mut *state.db.acquire().await?, &state.settings, row).await?,
+    };
     let design = design(row);
     let (caption, caption_on_top) = match &design.frame {
         None => (None, false),
         Some(f) => {
             let template = match f.template_id {
-                Some(tid) => db::templates::get(&mut *conn, tid).await?,
+                Some(tid) => db::templates::get(&state.db, tid).await?,
                 None => None,
             };
             let (default, top) = template
@@ -824,20 +852,7 @@ pub async fn image_spec(
             )
         }
     };
-    drop(conn);
-    let mut h = Sha256::new();
-    for part in [
-        payload.as_str(),
-        &serde_json::to_string(&design).unwrap_or_default(),
-        caption.as_deref().unwrap_or("-"),
-        format.extension(),
-        &size.to_string(),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    let etag = format!("\"{}\"", hex::encode(&h.finalize()[..16]));
-    let spec = Spec {
+    Ok(Spec {
         payload,
         design,
         caption,
@@ -845,8 +860,23 @@ pub async fn image_spec(
         logo: None,
         format,
         size,
-    };
-    Ok((spec, etag))
+    })
+}
+
+/// The image's ETag: a hash of everything it is drawn from.
+pub fn etag(spec: &Spec) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        spec.payload.as_str(),
+        &serde_json::to_string(&spec.design).unwrap_or_default(),
+        spec.caption.as_deref().unwrap_or("-"),
+        spec.format.extension(),
+        &spec.size.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("\"{}\"", hex::encode(&h.finalize()[..16]))
 }
 
 /// Reads the design's logo (one of `owner`'s uploads) and renders on the render pool (never on

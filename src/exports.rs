@@ -208,7 +208,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
         .map(|(row, name)| {
             let state = state.clone();
             async move {
-                let (spec, _) = codes::image_spec(&state, &row, format, size).await?;
+                let spec = codes::image_spec(&state, &row, format, size).await?;
                 let payload = spec.payload.clone();
                 let owner = row.user_id.ok_or(ApiError::NotFound)?;
                 let bytes = codes::draw(&state, owner, spec).await?;
