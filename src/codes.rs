@@ -419,9 +419,10 @@ fn content_at_hand(row: &QrRow) -> ApiResult<Option<String>> {
     }
     match &stored_data(row)? {
         QrData::Payment(_) => Ok(None),
-        d => d.encode().map(Some).ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!("no encoder for {}", row.qr_type))
-        }),
+        d => d
+            .encode()
+            .map(Some)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no encoder for {}", row.qr_type))),
     }
 }
 

@@ -2,7 +2,8 @@
 //! zone with empty buckets filled, and top values per dimension. Bots are excluded unless asked.
 //!
 //! Short ranges read raw `scan_events`. Long ranges read the whole UTC days that the daily rollup
-//! has aggregated (`daily_aggregates`, see `super::rollup`) and only the partial days at either
+//! has aggregated (`daily_aggregates` per code, `owner_daily_aggregates` per owner and project;
+//! see `super::rollup`) and only the partial days at either
 //! end, and days not yet rolled up, from raw events. Both give the same numbers (a test holds
 //! them to it): visitor hashes are salted per day, so unique counts add up across days. The
 //! series reads the aggregates only when its buckets are whole UTC days or months; in other
@@ -319,10 +320,15 @@ pub async fn report(
 ) -> ApiResult<Report> {
     let (cond, args) = filter(scope, q, &raw_windows(q, rolled));
     let mut agg_args = Vec::new();
+    // `FROM` + `WHERE` over the aggregates: a code's own rows, or its owner's summed ones.
+    let table = match scope {
+        Scope::Code { .. } => "daily_aggregates",
+        Scope::Account { .. } => "owner_daily_aggregates",
+    };
     let agg_cond = rolled.map(|(a, b)| {
         agg_args.extend([a.to_string(), b.to_string()]);
         format!(
-            "date >= toDate(?) AND date < toDate(?){}",
+            "{table} WHERE date >= toDate(?) AND date < toDate(?){}",
             scope_sql(scope, &mut agg_args)
         )
     });
@@ -339,7 +345,7 @@ pub async fn report(
     // costs one ClickHouse round trip (the slowest query), not the sum of 8 to 15 of them.
     let raw_totals = bind(ch.query(&format!("SELECT count() AS total, uniqExact(visitor_hash) AS unique FROM scan_events WHERE {cond}")), &args);
     let agg_totals = agg_cond.as_ref().map(|agg| {
-        bind(ch.query(&format!("SELECT toUInt64({scans}) AS total, toUInt64({visitors}) AS unique FROM daily_aggregates WHERE {agg} AND dimension = 'total'")), &agg_args)
+        bind(ch.query(&format!("SELECT toUInt64({scans}) AS total, toUInt64({visitors}) AS unique FROM {agg} AND dimension = 'total'")), &agg_args)
     });
     let totals = async move {
         let mut totals = raw_totals.fetch_one::<Totals>().await?;
@@ -358,7 +364,7 @@ pub async fn report(
         )), &args);
         let agg = agg_cond.as_ref().map(|agg| {
             bind(ch.query(&format!(
-                "SELECT value AS key, toUInt64({scans}) AS scans FROM daily_aggregates WHERE {agg} AND dimension = '{dimension}' \
+                "SELECT value AS key, toUInt64({scans}) AS scans FROM {agg} AND dimension = '{dimension}' \
                  GROUP BY key HAVING scans > 0 ORDER BY scans DESC, key LIMIT {MERGE_LIMIT}"
             )), &agg_args)
         });
@@ -447,7 +453,7 @@ async fn series(
                 Interval::Month => "toString(toStartOfMonth(date))",
                 _ => "toString(date)",
             };
-            Some(bind(ch.query(&format!("SELECT {key} AS key, toUInt64({scans}) AS scans FROM daily_aggregates WHERE {agg} AND dimension = 'total' GROUP BY key")), agg_args))
+            Some(bind(ch.query(&format!("SELECT {key} AS key, toUInt64({scans}) AS scans FROM {agg} AND dimension = 'total' GROUP BY key")), agg_args))
         }
         _ => None,
     };

@@ -1,8 +1,11 @@
 //! The daily rollup: one UTC day of raw `scan_events` into `daily_aggregates` (per code: totals
-//! and counts by country, city, device, OS, browser and referrer domain; humans and bots apart).
+//! and counts by country, city, device, OS, browser and referrer domain; humans and bots apart)
+//! and from there into `owner_daily_aggregates` (the same per owner and project, for account
+//! dashboards).
 //!
-//! Idempotent: the day's partition is dropped and rebuilt from the raw events, so re-running a
-//! day (a retried job, a late catch-up, two schedulers) gives identical rows. The day is then
+//! Idempotent: the day is rebuilt from the raw events in staging tables and swapped in whole
+//! (`REPLACE PARTITION`), so re-running a day (a retried job, a late catch-up, two schedulers)
+//! gives identical rows, and reports never see the day half rebuilt. The day is then
 //! recorded in Postgres `rollup_days`, which tells reports which days they may read from the
 //! aggregates.
 
@@ -28,11 +31,6 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
     let mut tx = db.begin().await?;
     crate::db::rollups::lock_day(&mut *tx, day).await?;
     let d = day.format("%Y-%m-%d").to_string();
-    ch.query(&format!(
-        "ALTER TABLE daily_aggregates DROP PARTITION '{d}'"
-    ))
-    .execute()
-    .await?;
     let (names, values): (Vec<&str>, Vec<&str>) = DIMENSIONS.iter().copied().unzip();
     let names = names
         .iter()
@@ -40,9 +38,19 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
         .collect::<Vec<_>>()
         .join(", ");
     let values = values.join(", ");
+    // Built apart, then swapped in whole: readers see the old day or the new one, never a gap.
+    let clear_staging = || async {
+        for t in ["daily_aggregates_staging", "owner_daily_aggregates_staging"] {
+            ch.query(&format!("ALTER TABLE {t} DROP PARTITION '{d}'"))
+                .execute()
+                .await?;
+        }
+        Ok::<_, clickhouse::error::Error>(())
+    };
+    clear_staging().await?;
     // One pass over the day: each event fans out to one row per dimension.
     ch.query(&format!(
-        "INSERT INTO daily_aggregates (date, qr_id, user_id, project_id, dimension, value, scans, bot_scans, visitors, bot_visitors) \
+        "INSERT INTO daily_aggregates_staging (date, qr_id, user_id, project_id, dimension, value, scans, bot_scans, visitors, bot_visitors) \
          SELECT toDate(?) AS date, qr_id, any(user_id), project_id, dim.1 AS dimension, dim.2 AS value, \
                 countIf(is_bot = 0), countIf(is_bot = 1), \
                 uniqStateIf(visitor_hash, is_bot = 0), uniqStateIf(visitor_hash, is_bot = 1) \
@@ -56,6 +64,25 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
     .bind(day_start(day).timestamp() + 86_400)
     .execute()
     .await?;
+    // The owners' totals of the day, from the codes' rows.
+    ch.query(
+        "INSERT INTO owner_daily_aggregates_staging (date, user_id, project_id, dimension, value, scans, bot_scans, visitors, bot_visitors) \
+         SELECT date, user_id, project_id, dimension, value, sum(scans), sum(bot_scans), \
+                uniqMergeState(visitors), uniqMergeState(bot_visitors) \
+         FROM daily_aggregates_staging WHERE date = toDate(?) \
+         GROUP BY date, user_id, project_id, dimension, value",
+    )
+    .bind(d.as_str())
+    .execute()
+    .await?;
+    for t in ["daily_aggregates", "owner_daily_aggregates"] {
+        ch.query(&format!(
+            "ALTER TABLE {t} REPLACE PARTITION '{d}' FROM {t}_staging"
+        ))
+        .execute()
+        .await?;
+    }
+    clear_staging().await?;
     crate::db::rollups::record(&mut *tx, day).await?;
     tx.commit().await?;
     metrics::counter!("rollup_days_total").increment(1);
