@@ -5,7 +5,7 @@
 //! `ingested_batches` is skipped, and before inserting, events already in ClickHouse (a crash
 //! between the insert and the record) are filtered out. Follows the pattern in `crate::actors`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -128,7 +128,46 @@ pub fn reject_reason(e: &ScanEvent, now: DateTime<Utc>) -> Option<String> {
     None
 }
 
+/// What a user agent tells about the scanner. Parsing is most of the enrichment's cost and scans
+/// repeat agents heavily, so a batch parses each distinct agent once (`enrich_batch`).
+#[derive(Debug, Clone)]
+pub struct Agent {
+    device: &'static str,
+    os: String,
+    browser: String,
+    bot: bool,
+}
+
+impl Agent {
+    pub fn parse(ua: &str) -> Agent {
+        let parsed = woothee::parser::Parser::new().parse(ua);
+        let category = parsed.as_ref().map(|p| p.category);
+        let bot = is_bot(ua, category);
+        let device = match category {
+            _ if bot => "bot",
+            Some("smartphone") | Some("mobilephone") => "mobile",
+            Some("pc") => "desktop",
+            Some("appliance") => "other",
+            _ => "unknown",
+        };
+        let known = |s: Option<&str>| match s {
+            None | Some("") | Some("UNKNOWN") => "unknown".to_owned(),
+            Some(s) => s.to_owned(),
+        };
+        Agent {
+            device,
+            os: known(parsed.as_ref().map(|p| p.os)),
+            browser: known(parsed.as_ref().map(|p| p.name)),
+            bot,
+        }
+    }
+}
+
 pub fn enrich(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>) -> ScanRow {
+    enrich_with(e, secret, geo, &Agent::parse(&e.user_agent))
+}
+
+fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) -> ScanRow {
     // A trusted proxy's headers win (the CDN saw the client); else the .mmdb, if configured.
     let place = match (&e.country, geo) {
         (None, Some(db)) => db.lookup(&e.ip).unwrap_or_default(),
@@ -137,23 +176,6 @@ pub fn enrich(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>) -> ScanRow {
             region: String::new(),
             city: e.city.clone().unwrap_or_default(),
         },
-    };
-    let parsed = woothee::parser::Parser::new().parse(&e.user_agent);
-    let category = parsed.as_ref().map(|p| p.category);
-    let bot = is_bot(&e.user_agent, category);
-    let device = match category {
-        _ if bot => "bot",
-        Some("smartphone") | Some("mobilephone") => "mobile",
-        Some("pc") => "desktop",
-        Some("appliance") => "other",
-        _ => "unknown",
-    };
-    let known = |s: &str| {
-        if s.is_empty() || s == "UNKNOWN" {
-            "unknown".to_owned()
-        } else {
-            s.to_owned()
-        }
     };
     ScanRow {
         event_id: e.event_id,
@@ -171,17 +193,44 @@ pub fn enrich(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>) -> ScanRow {
         region: place.region,
         city: place.city,
         user_agent: e.user_agent.clone(),
-        device_type: device.to_owned(),
-        os: parsed
-            .as_ref()
-            .map_or("unknown".to_owned(), |p| known(p.os)),
-        browser: parsed
-            .as_ref()
-            .map_or("unknown".to_owned(), |p| known(p.name)),
+        device_type: agent.device.to_owned(),
+        os: agent.os.clone(),
+        browser: agent.browser.clone(),
         referer: e.referer.clone(),
-        is_bot: bot as u8,
+        is_bot: agent.bot as u8,
         visitor_hash: visitor_hash(secret, e.at, &e.ip, &e.user_agent),
     }
+}
+
+/// A scan set aside: its id, why, and the event as it came.
+type Rejected = (Uuid, String, serde_json::Value);
+
+/// Enriches a batch, each distinct user agent parsed once; events that cannot be stored are
+/// set aside with their reason.
+pub fn enrich_batch(
+    events: &[ScanEvent],
+    secret: &str,
+    geo: Option<&GeoDb>,
+    now: DateTime<Utc>,
+) -> serde_json::Result<(Vec<ScanRow>, Vec<Rejected>)> {
+    let mut agents: HashMap<&str, Agent> = HashMap::new();
+    let mut rows = Vec::with_capacity(events.len());
+    let mut rejected = Vec::new();
+    for e in events {
+        match reject_reason(e, now) {
+            None => {
+                let agent = agents
+                    .entry(e.user_agent.as_str())
+                    .or_insert_with(|| Agent::parse(&e.user_agent));
+                rows.push(enrich_with(e, secret, geo, agent));
+            }
+            Some(why) => {
+                tracing::warn!(event_id = %e.event_id, reason = %why, "scan event set aside");
+                rejected.push((e.event_id, why, serde_json::to_value(e)?));
+            }
+        }
+    }
+    Ok((rows, rejected))
 }
 
 pub struct Ingestor {
@@ -280,18 +329,12 @@ impl Handler<Ingest> for Ingestor {
                         .await?
                 }
             }
-            let now = Utc::now();
-            let mut rejected = Vec::new();
-            let mut rows: Vec<ScanRow> = Vec::with_capacity(batch.events.len());
-            for e in &batch.events {
-                match reject_reason(e, now) {
-                    None => rows.push(enrich(e, &secret, geo.as_deref())),
-                    Some(why) => {
-                        tracing::warn!(event_id = %e.event_id, reason = %why, "scan event set aside");
-                        rejected.push((e.event_id, why, serde_json::to_value(e)?));
-                    }
-                }
-            }
+            // CPU work: off the actor's thread, and batches enrich in parallel on both cores.
+            let events = batch.events;
+            let (rows, rejected) = tokio::task::spawn_blocking(move || {
+                enrich_batch(&events, &secret, geo.as_deref(), Utc::now())
+            })
+            .await??;
             let n_rejected = rejected.len();
             let present = if state == Some(false) {
                 already_stored(&ch, &rows).await?
