@@ -9,11 +9,13 @@
 //! series reads the aggregates only when its buckets are whole UTC days or months; in other
 //! zones it reads raw events, which keeps it exact in every zone.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use futures::TryFutureExt;
 
-use super::rollup::day_start;
+use super::rollup::{day_start, fan_out};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -189,8 +191,11 @@ fn raw_windows(
 }
 
 #[derive(clickhouse::Row, Deserialize)]
-struct Totals {
-    total: u64,
+struct DimCount {
+    dimension: String,
+    key: String,
+    scans: u64,
+    /// Unique scanners, on the `total` row only.
     unique: u64,
 }
 
@@ -294,12 +299,6 @@ fn buckets(q: &Query) -> Vec<DateTime<Utc>> {
     out
 }
 
-#[derive(clickhouse::Row, Deserialize)]
-struct AggTotals {
-    total: u64,
-    unique: u64,
-}
-
 /// Top values shown per dimension.
 const TOP: usize = 10;
 /// Values fetched per source before merging raw and aggregated counts.
@@ -332,63 +331,74 @@ pub async fn report(
             scope_sql(scope, &mut agg_args)
         )
     });
-    let (scans, visitors) = if q.include_bots {
+    let (scans, total_visitors) = if q.include_bots {
         (
             "sum(scans + bot_scans)",
-            "uniqMerge(visitors) + uniqMerge(bot_visitors)",
+            "uniqMergeIf(visitors, dimension = 'total') + uniqMergeIf(bot_visitors, dimension = 'total')",
         )
     } else {
-        ("sum(scans)", "uniqMerge(visitors)")
+        ("sum(scans)", "uniqMergeIf(visitors, dimension = 'total')")
     };
 
-    // Every query of the dashboard is independent: they all go out at once, so a dashboard
-    // costs one ClickHouse round trip (the slowest query), not the sum of 8 to 15 of them.
-    let raw_totals = bind(ch.query(&format!("SELECT count() AS total, uniqExact(visitor_hash) AS unique FROM scan_events WHERE {cond}")), &args);
-    let agg_totals = agg_cond.as_ref().map(|agg| {
-        bind(ch.query(&format!("SELECT toUInt64({scans}) AS total, toUInt64({visitors}) AS unique FROM {agg} AND dimension = 'total'")), &agg_args)
+    // Totals and every dimension's top values in one pass over the raw events (each event fans
+    // out to one row per dimension, as in the rollup) and one over the aggregates: a dashboard
+    // scans its data twice, not fourteen times. Both go out at once, with the series.
+    let fan_out = fan_out();
+    let limit = if agg_cond.is_some() { MERGE_LIMIT } else { TOP };
+    let raw = bind(
+        ch.query(&format!(
+            "SELECT dim.1 AS dimension, dim.2 AS key, count() AS scans, \
+                uniqExactIf(visitor_hash, dim.1 = 'total') AS unique \
+         FROM (SELECT country, city, device_type, os, browser, referer, visitor_hash \
+               FROM scan_events WHERE {cond}) \
+         ARRAY JOIN {fan_out} AS dim \
+         GROUP BY dimension, key ORDER BY dimension, scans DESC, key LIMIT {limit} BY dimension"
+        )),
+        &args,
+    );
+    let agg = agg_cond.as_ref().map(|agg| {
+        bind(ch.query(&format!(
+            "SELECT toString(dimension) AS dimension, value AS key, toUInt64({scans}) AS scans, \
+                    toUInt64({total_visitors}) AS unique \
+             FROM {agg} GROUP BY dimension, key HAVING scans > 0 \
+             ORDER BY dimension, scans DESC, key LIMIT {MERGE_LIMIT} BY dimension"
+        )), &agg_args)
     });
-    let totals = async move {
-        let mut totals = raw_totals.fetch_one::<Totals>().await?;
-        if let Some(agg) = agg_totals {
-            let t = agg.fetch_one::<AggTotals>().await?;
-            totals.total += t.total;
-            totals.unique += t.unique;
-        }
-        Ok::<_, clickhouse::error::Error>(totals)
+    let dimensions = async move {
+        let (mut rows, agg) = tokio::try_join!(raw.fetch_all::<DimCount>(), rows_of(agg))?;
+        rows.extend(agg);
+        Ok::<_, clickhouse::error::Error>(rows)
     };
-
-    let top = |expr: &'static str, dimension: &'static str| {
-        let limit = if agg_cond.is_some() { MERGE_LIMIT } else { TOP };
-        let raw = bind(ch.query(&format!(
-            "SELECT {expr} AS key, count() AS scans FROM scan_events WHERE {cond} GROUP BY key ORDER BY scans DESC, key LIMIT {limit}"
-        )), &args);
-        let agg = agg_cond.as_ref().map(|agg| {
-            bind(ch.query(&format!(
-                "SELECT value AS key, toUInt64({scans}) AS scans FROM {agg} AND dimension = '{dimension}' \
-                 GROUP BY key HAVING scans > 0 ORDER BY scans DESC, key LIMIT {MERGE_LIMIT}"
-            )), &agg_args)
-        });
-        async move {
-            let (mut counts, agg) = tokio::try_join!(raw.fetch_all::<KeyCount>(), rows_of(agg))?;
-            counts.extend(agg);
-            Ok::<_, clickhouse::error::Error>(merge_top(counts))
-        }
-        .map_err(unavailable)
-    };
-    let (totals, series, countries, cities, devices, os, browsers, referrers) = tokio::try_join!(
-        totals.map_err(unavailable),
+    let (rows, series) = tokio::try_join!(
+        dimensions.map_err(unavailable),
         series(ch, q, rolled, scope, &agg_cond, &agg_args, scans),
-        top("if(country = '', 'unknown', toString(country))", "country"),
-        top("if(city = '', 'unknown', city)", "city"),
-        top("toString(device_type)", "device"),
-        top("toString(os)", "os"),
-        top("toString(browser)", "browser"),
-        top("if(referer = '', 'direct', domain(referer))", "referer"),
     )?;
+    let (mut total, mut unique) = (0, 0);
+    let mut by_dimension: HashMap<String, Vec<KeyCount>> = HashMap::new();
+    for r in rows {
+        if r.dimension == "total" {
+            total += r.scans;
+            unique += r.unique;
+        } else {
+            by_dimension.entry(r.dimension).or_default().push(KeyCount {
+                key: r.key,
+                scans: r.scans,
+            });
+        }
+    }
+    let mut top = |dimension: &str| merge_top(by_dimension.remove(dimension).unwrap_or_default());
+    let (countries, cities, devices, os, browsers, referrers) = (
+        top("country"),
+        top("city"),
+        top("device"),
+        top("os"),
+        top("browser"),
+        top("referer"),
+    );
     Ok(Report {
         source: if rolled.is_some() { "rollups" } else { "raw" },
-        total: totals.total,
-        unique: totals.unique,
+        total,
+        unique,
         series,
         countries,
         cities,
@@ -400,9 +410,9 @@ pub async fn report(
 }
 
 /// The rows of an optional query (the aggregates' half, when the range has rolled-up days).
-async fn rows_of(
+async fn rows_of<T: clickhouse::RowOwned + clickhouse::RowRead>(
     q: Option<clickhouse::query::Query>,
-) -> Result<Vec<KeyCount>, clickhouse::error::Error> {
+) -> Result<Vec<T>, clickhouse::error::Error> {
     match q {
         Some(q) => q.fetch_all().await,
         None => Ok(Vec::new()),
@@ -412,7 +422,7 @@ async fn rows_of(
 /// Sums counts per key (raw and aggregated parts) and keeps the top ones, ordered by count,
 /// then key — the order the raw-only query gives.
 fn merge_top(counts: Vec<KeyCount>) -> Vec<Count> {
-    let mut sums: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut sums: HashMap<String, u64> = HashMap::new();
     for c in counts {
         *sums.entry(c.key).or_default() += c.scans;
     }
@@ -460,7 +470,7 @@ async fn series(
     let (mut rows, agg) =
         tokio::try_join!(raw.fetch_all::<KeyCount>(), rows_of(agg)).map_err(unavailable)?;
     rows.extend(agg);
-    let mut counts = std::collections::HashMap::new();
+    let mut counts = HashMap::new();
     for r in rows {
         let naive = NaiveDateTime::parse_from_str(&r.key, "%Y-%m-%d %H:%M:%S").or_else(|_| {
             NaiveDate::parse_from_str(&r.key, "%Y-%m-%d")

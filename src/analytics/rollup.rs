@@ -23,6 +23,17 @@ pub const DIMENSIONS: &[(&str, &str)] = &[
     ("referer", "if(referer = '', 'direct', domain(referer))"),
 ];
 
+/// The `ARRAY JOIN` array that fans a scan event out into one (dimension, value) per dimension.
+pub fn fan_out() -> String {
+    let (names, values): (Vec<&str>, Vec<&str>) = DIMENSIONS.iter().copied().unzip();
+    let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!(
+        "arrayMap((n, v) -> (n, v), [{}], [{}])",
+        names.join(", "),
+        values.join(", ")
+    )
+}
+
 /// Rebuilds `day` in the aggregates and records it as rolled up.
 pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> anyhow::Result<()> {
     // Two rollups of one day must not interleave (drop, drop, insert, insert doubles the day):
@@ -31,13 +42,7 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
     let mut tx = db.begin().await?;
     crate::db::rollups::lock_day(&mut *tx, day).await?;
     let d = day.format("%Y-%m-%d").to_string();
-    let (names, values): (Vec<&str>, Vec<&str>) = DIMENSIONS.iter().copied().unzip();
-    let names = names
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let values = values.join(", ");
+    let fan_out = fan_out();
     // Built apart, then swapped in whole: readers see the old day or the new one, never a gap.
     let clear_staging = || async {
         for t in ["daily_aggregates_staging", "owner_daily_aggregates_staging"] {
@@ -55,7 +60,7 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
                 countIf(is_bot = 0), countIf(is_bot = 1), \
                 uniqStateIf(visitor_hash, is_bot = 0), uniqStateIf(visitor_hash, is_bot = 1) \
          FROM scan_events \
-         ARRAY JOIN arrayMap((n, v) -> (n, v), [{names}], [{values}]) AS dim \
+         ARRAY JOIN {fan_out} AS dim \
          WHERE scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?) \
          GROUP BY qr_id, project_id, dimension, value"
     ))
