@@ -49,7 +49,7 @@ ORDER BY (user_id, project_id, date, dimension, value)
 SETTINGS index_granularity = 256;
 INSERT INTO owner_daily_aggregates (date, user_id, project_id, dimension, value, scans, bot_scans, visitors, bot_visitors)
     SELECT date, user_id, project_id, dimension, value, sum(scans), sum(bot_scans),
-           uniqMergeState(visitors), uniqMergeState(bot_visitors)
+           uniqMergeStateIf(visitors, dimension = 'total'), uniqMergeStateIf(bot_visitors, dimension = 'total')
     FROM daily_aggregates
     GROUP BY date, user_id, project_id, dimension, value;
 

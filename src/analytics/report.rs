@@ -331,18 +331,19 @@ pub async fn report(
             scope_sql(scope, &mut agg_args)
         )
     });
-    let (scans, total_visitors) = if q.include_bots {
+    let (scans, visitors) = if q.include_bots {
         (
             "sum(scans + bot_scans)",
-            "uniqMergeIf(visitors, dimension = 'total') + uniqMergeIf(bot_visitors, dimension = 'total')",
+            "uniqMerge(visitors) + uniqMerge(bot_visitors)",
         )
     } else {
-        ("sum(scans)", "uniqMergeIf(visitors, dimension = 'total')")
+        ("sum(scans)", "uniqMerge(visitors)")
     };
 
     // Totals and every dimension's top values in one pass over the raw events (each event fans
-    // out to one row per dimension, as in the rollup) and one over the aggregates: a dashboard
-    // scans its data twice, not fourteen times. Both go out at once, with the series.
+    // out to one row per dimension, as in the rollup) and one over the aggregates (plus their
+    // unique count): a dashboard scans its data a few times, not fourteen. All go out at once,
+    // with the series.
     let fan_out = fan_out();
     let limit = if agg_cond.is_some() { MERGE_LIMIT } else { TOP };
     let raw = bind(
@@ -356,17 +357,30 @@ pub async fn report(
         )),
         &args,
     );
+    // The aggregates' visitor states are read for the totals only: they are the heavy column
+    // (an owner's day merges every code's), and no report shows uniques per dimension value.
     let agg = agg_cond.as_ref().map(|agg| {
         bind(ch.query(&format!(
             "SELECT toString(dimension) AS dimension, value AS key, toUInt64({scans}) AS scans, \
-                    toUInt64({total_visitors}) AS unique \
+                    toUInt64(0) AS unique \
              FROM {agg} GROUP BY dimension, key HAVING scans > 0 \
              ORDER BY dimension, scans DESC, key LIMIT {MERGE_LIMIT} BY dimension"
         )), &agg_args)
     });
+    let agg_unique = agg_cond.as_ref().map(|agg| {
+        bind(ch.query(&format!(
+            "SELECT 'total' AS dimension, '' AS key, toUInt64(0) AS scans, toUInt64({visitors}) AS unique \
+             FROM {agg} AND dimension = 'total'"
+        )), &agg_args)
+    });
     let dimensions = async move {
-        let (mut rows, agg) = tokio::try_join!(raw.fetch_all::<DimCount>(), rows_of(agg))?;
+        let (mut rows, agg, agg_unique) = tokio::try_join!(
+            raw.fetch_all::<DimCount>(),
+            rows_of(agg),
+            rows_of(agg_unique)
+        )?;
         rows.extend(agg);
+        rows.extend(agg_unique);
         Ok::<_, clickhouse::error::Error>(rows)
     };
     let (rows, series) = tokio::try_join!(

@@ -53,12 +53,14 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
         Ok::<_, clickhouse::error::Error>(())
     };
     clear_staging().await?;
-    // One pass over the day: each event fans out to one row per dimension.
+    // One pass over the day: each event fans out to one row per dimension. Visitor states only
+    // on the `total` rows: reports show uniques in total, and the states are the bulk of a row.
     ch.query(&format!(
         "INSERT INTO daily_aggregates_staging (date, qr_id, user_id, project_id, dimension, value, scans, bot_scans, visitors, bot_visitors) \
          SELECT toDate(?) AS date, qr_id, any(user_id), project_id, dim.1 AS dimension, dim.2 AS value, \
                 countIf(is_bot = 0), countIf(is_bot = 1), \
-                uniqStateIf(visitor_hash, is_bot = 0), uniqStateIf(visitor_hash, is_bot = 1) \
+                uniqStateIf(visitor_hash, is_bot = 0 AND dim.1 = 'total'), \
+                uniqStateIf(visitor_hash, is_bot = 1 AND dim.1 = 'total') \
          FROM scan_events \
          ARRAY JOIN {fan_out} AS dim \
          WHERE scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?) \
@@ -73,7 +75,7 @@ pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> a
     ch.query(
         "INSERT INTO owner_daily_aggregates_staging (date, user_id, project_id, dimension, value, scans, bot_scans, visitors, bot_visitors) \
          SELECT date, user_id, project_id, dimension, value, sum(scans), sum(bot_scans), \
-                uniqMergeState(visitors), uniqMergeState(bot_visitors) \
+                uniqMergeStateIf(visitors, dimension = 'total'), uniqMergeStateIf(bot_visitors, dimension = 'total') \
          FROM daily_aggregates_staging WHERE date = toDate(?) \
          GROUP BY date, user_id, project_id, dimension, value",
     )
