@@ -153,6 +153,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/jobs/{id}/cancel"),
     ("get", "/api/v1/admin/jobs"),
     ("post", "/api/v1/admin/jobs/{id}/retry"),
+    ("get", "/api/v1/billing/statements"),
 ];
 
 #[tokio::test]
