@@ -16,7 +16,11 @@ fn command(settings: &qrsaas::config::Settings) -> Command {
         .env("QRSAAS_REDIS_NAMESPACE", &settings.redis_namespace)
         .env("QRSAAS_SMTP__PORT", settings.smtp.port.to_string())
         .env("QRSAAS_SHUTDOWN_GRACE_SECS", "5")
-        .env("QRSAAS_UPLOADS_DIR", &settings.uploads_dir);
+        .env("QRSAAS_UPLOADS_DIR", &settings.uploads_dir)
+        // Short heartbeats: jobs held by a process that died (or stopped before finishing them)
+        // come back to the living workers in seconds, not the production default's 30 s.
+        .env("QRSAAS_QUEUE_HEARTBEAT_SECS", "1")
+        .env("QRSAAS_QUEUE_MISSED_HEARTBEATS", "3");
     c
 }
 
@@ -274,9 +278,6 @@ fn run_to_end(settings: &qrsaas::config::Settings, args: &[&str]) {
 fn spawn_worker(settings: &qrsaas::config::Settings) -> std::process::Child {
     command(settings)
         .arg("worker")
-        // Short heartbeats so the killed worker is found dead in seconds, not minutes.
-        .env("QRSAAS_QUEUE_HEARTBEAT_SECS", "1")
-        .env("QRSAAS_QUEUE_MISSED_HEARTBEATS", "3")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
