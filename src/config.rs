@@ -64,6 +64,10 @@ pub struct Settings {
     /// for dead and the jobs it held are delivered again to the living workers.
     pub queue_heartbeat_secs: u64,
     pub queue_missed_heartbeats: usize,
+    /// Seconds a finished job's payload stays in Redis before the vacuum (every 10 minutes)
+    /// deletes it. Longer than any retry's wait: a job waiting for a retry is "finished" to
+    /// apalis-redis until it runs again.
+    pub queue_vacuum_after_secs: u64,
     pub log_format: LogFormat,
 }
 
@@ -147,6 +151,7 @@ impl Default for Settings {
             // A dead worker's jobs come back after 30 s: well past any pause of a live one.
             queue_heartbeat_secs: 5,
             queue_missed_heartbeats: 6,
+            queue_vacuum_after_secs: 3600,
             log_format: LogFormat::Pretty,
         }
     }

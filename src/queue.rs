@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use apalis_core::backend::Vacuum;
 use apalis_redis::{Config, RedisStorage};
 use qrsaas_jobs::{Job, queue_name};
 use redis::aio::ConnectionManager;
@@ -50,6 +51,16 @@ impl Queues {
                 .heartbeat_interval(self.heartbeat)
                 .missed_heartbeats(self.missed_heartbeats),
         )
+    }
+
+    /// Deletes the stored payloads and results of `J`'s jobs that finished more than `age` ago;
+    /// answers how many. apalis-redis keeps every finished job's payload until told to: a
+    /// `scans` block is megabytes, so without this Redis grows with every scan ever made.
+    pub async fn vacuum<J: Job>(&self, age: Duration) -> anyhow::Result<usize> {
+        self.storage::<J>()
+            .vacuum_before(age)
+            .await
+            .map_err(|e| anyhow::anyhow!("vacuum of {}: {e}", J::QUEUE))
     }
 
     pub async fn enqueue<J: Job>(&self, job: J) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 40 0 * * *", MaintenanceTask::Retention),
     ("0 20 * * * *", MaintenanceTask::CleanExports),
     ("0 30 1 1 * *", MaintenanceTask::Statements),
+    ("0 */10 * * * *", MaintenanceTask::VacuumQueues),
 ];
 
 /// Fired once when a scheduler starts, so runs missed while everything was down are caught up

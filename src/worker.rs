@@ -143,6 +143,21 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             tracing::info!(month = %month.month, written = done.written, emailed = done.emailed,
                 "monthly usage statements written");
         }
+        MaintenanceTask::VacuumQueues => {
+            let q = &deps.queues;
+            let age = Duration::from_secs(deps.app.settings.queue_vacuum_after_secs);
+            let n = q.vacuum::<IngestScans>(age).await?
+                + q.vacuum::<SendEmail>(age).await?
+                + q.vacuum::<SyncQrMetadata>(age).await?
+                + q.vacuum::<RollupDay>(age).await?
+                + q.vacuum::<ExportCodes>(age).await?
+                + q.vacuum::<BulkCreate>(age).await?
+                + q.vacuum::<Maintenance>(age).await?;
+            tracing::info!(
+                deleted = n,
+                "finished jobs' payloads vacuumed from the queues"
+            );
+        }
         MaintenanceTask::Retention => {
             let dropped = deps
                 .ingestor

@@ -90,6 +90,8 @@ pub enum MaintenanceTask {
     CleanExports,
     /// Write the monthly usage statements of the month before the slot's, and e-mail them.
     Statements,
+    /// Delete finished jobs' payloads from the Redis queues.
+    VacuumQueues,
 }
 
 impl Job for Maintenance {

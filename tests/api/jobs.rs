@@ -165,3 +165,69 @@ async fn retention_drops_old_raw_scan_partitions_and_keeps_the_rollups() {
     assert_eq!(aggregated().await, 2, "rollups are kept");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_vacuum_deletes_finished_jobs_payloads_from_redis() {
+    let app = TestApp::spawn_with(|s| s.queue_vacuum_after_secs = 0).await;
+    // Registering sends the welcome e-mail through the `email` queue.
+    app.register("vacuum@example.com").await;
+    eventually("the welcome e-mail", || async {
+        app.smtp.to("vacuum@example.com").into_iter().next()
+    })
+    .await;
+    let redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!(
+        "{}:data",
+        qrsaas_jobs::queue_name::<qrsaas_jobs::SendEmail>(&app.settings.redis_namespace)
+    );
+    let stored = |mut redis: redis::aio::MultiplexedConnection| {
+        let key = key.clone();
+        async move {
+            redis::cmd("HLEN")
+                .arg(&key)
+                .query_async::<i64>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+    // The job's result is recorded just after it runs: wait until it is marked done (the
+    // vacuum leaves unfinished jobs alone), then vacuum.
+    let meta = key.replace(":data", ":meta");
+    eventually("the e-mail job recorded as done in Redis", || async {
+        let mut r = redis.clone();
+        let ids: Vec<String> = redis::cmd("HKEYS")
+            .arg(&key)
+            .query_async(&mut r)
+            .await
+            .ok()?;
+        for id in &ids {
+            let status: Option<String> = redis::cmd("HGET")
+                .arg(format!("{meta}:{id}"))
+                .arg("status")
+                .query_async(&mut r)
+                .await
+                .ok()?;
+            if status.as_deref() != Some("Done") {
+                return None;
+            }
+        }
+        (!ids.is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        scheduler(&app)
+            .await
+            .fire(MaintenanceTask::VacuumQueues, Utc::now())
+            .await
+            .unwrap()
+    );
+    eventually("the payload vacuumed", || async {
+        (stored(redis.clone()).await == 0).then_some(())
+    })
+    .await;
+    app.stop().await.unwrap();
+}
