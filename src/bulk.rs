@@ -176,19 +176,10 @@ struct RowReport {
 
 /// One run of a bulk-create job (the `bulk-create` worker calls this).
 pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
-    let Some(job) = db::jobs::start(&state.db, job_id).await? else {
-        return Ok(());
-    };
-    match build(state, &job).await {
-        Ok(()) => Ok(()),
-        Err(e)
-            if crate::tasks::failed_run(state, &job, BulkCreate::RETRY.max_attempts, &e)
-                .await? =>
-        {
-            Err(e)
-        }
-        Err(_) => Ok(()),
-    }
+    crate::tasks::run(state, job_id, BulkCreate::RETRY.max_attempts, async |job| {
+        build(state, job).await
+    })
+    .await
 }
 
 async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {

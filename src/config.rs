@@ -148,7 +148,8 @@ impl Default for Settings {
             scan_retention_months: 25,
             export_ttl_hours: 72,
             shutdown_grace_secs: 30,
-            // A dead worker's jobs come back after 30 s: well past any pause of a live one.
+            // A dead worker's jobs come back after 30 s (apalis-redis's own 30 s × 10 would
+            // strand them for five minutes), well past any pause of a live one.
             queue_heartbeat_secs: 5,
             queue_missed_heartbeats: 6,
             queue_vacuum_after_secs: 3600,

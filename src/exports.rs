@@ -141,27 +141,17 @@ pub fn file_name(name: &str, ext: &str, taken: &mut HashSet<String>) -> String {
 
 /// One run of an export job (the `exports` worker calls this).
 pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
-    let Some(job) = db::jobs::start(&state.db, job_id).await? else {
-        return Ok(()); // finished, cancelled or unknown: nothing to do
-    };
-    match build(state, &job).await {
-        Ok(Built::Done) | Ok(Built::Cancelled) => Ok(()),
-        Err(e)
-            if crate::tasks::failed_run(state, &job, ExportCodes::RETRY.max_attempts, &e)
-                .await? =>
-        {
-            Err(e)
-        }
-        Err(_) => Ok(()),
-    }
+    crate::tasks::run(
+        state,
+        job_id,
+        ExportCodes::RETRY.max_attempts,
+        async |job| build(state, job).await,
+    )
+    .await
 }
 
-enum Built {
-    Done,
-    Cancelled,
-}
-
-async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
+/// Builds the ZIP and marks the job succeeded; a job cancelled meanwhile ends without a file.
+async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     let params: ExportParams = serde_json::from_value(job.params.0.clone())?;
     let rows = db::qr_codes::for_export(
         &state.db,
@@ -256,7 +246,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
     let written = writer.await?;
     if cancelled {
         let _ = tokio::fs::remove_file(&path).await;
-        return Ok(Built::Cancelled);
+        return Ok(()); // cancelled
     }
     let bytes = written?;
     let key = format!("exports/{}/{attempt}.zip", job.user_id);
@@ -269,7 +259,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
         // first: either way this attempt's file is not the job's.
         drop(tx);
         let _ = state.store.delete(&key).await;
-        return Ok(Built::Cancelled);
+        return Ok(());
     }
     let user = db::users::by_id(&mut *tx, job.user_id)
         .await?
@@ -287,7 +277,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<Built> {
     .await?;
     tx.commit().await?;
     crate::notify::emails::dispatch(state, email).await;
-    Ok(Built::Done)
+    Ok(())
 }
 
 /// The export's ZIP for its owner, as a stream.

@@ -11,17 +11,13 @@ use redis::aio::ConnectionManager;
 /// and concurrent schedulers, short enough that a later legitimate re-enqueue is not swallowed.
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(600);
 
-/// apalis-redis's own default (30 s × 10) would leave a killed worker's jobs stranded for
-/// five minutes; deployments set theirs from the configuration (`with_heartbeat`).
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const MISSED_HEARTBEATS: usize = 6;
-
 #[derive(Clone)]
 pub struct Queues {
     redis: ConnectionManager,
     namespace: String,
-    heartbeat: Duration,
-    missed_heartbeats: usize,
+    /// Workers' heartbeat interval and the beats missed before one is taken for dead; unset,
+    /// apalis-redis's own (30 s × 10) applies. Only processes that run workers need it.
+    heartbeat: Option<(Duration, usize)>,
 }
 
 impl Queues {
@@ -29,28 +25,26 @@ impl Queues {
         Queues {
             redis,
             namespace: namespace.to_owned(),
-            heartbeat: HEARTBEAT,
-            missed_heartbeats: MISSED_HEARTBEATS,
+            heartbeat: None,
         }
     }
 
     /// Workers built from these queues beat every `every`; one silent for `missed` beats is
     /// dead and its in-flight jobs go back on the queue.
     pub fn with_heartbeat(mut self, every: Duration, missed: usize) -> Self {
-        self.heartbeat = every;
-        self.missed_heartbeats = missed.max(1);
+        self.heartbeat = Some((every, missed.max(1)));
         self
     }
 
     /// The apalis storage of `J`'s queue (cheap: it shares the connection manager).
     pub fn storage<J: Job>(&self) -> RedisStorage<J> {
-        RedisStorage::new(self.redis.clone()).with_config(
-            Config::default()
-                .queue(queue_name::<J>(&self.namespace))
-                .idempotency_ttl(Some(IDEMPOTENCY_TTL))
-                .heartbeat_interval(self.heartbeat)
-                .missed_heartbeats(self.missed_heartbeats),
-        )
+        let mut config = Config::default()
+            .queue(queue_name::<J>(&self.namespace))
+            .idempotency_ttl(Some(IDEMPOTENCY_TTL));
+        if let Some((every, missed)) = self.heartbeat {
+            config = config.heartbeat_interval(every).missed_heartbeats(missed);
+        }
+        RedisStorage::new(self.redis.clone()).with_config(config)
     }
 
     /// Deletes the stored payloads and results of `J`'s jobs that finished more than `age` ago;

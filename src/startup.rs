@@ -247,12 +247,8 @@ pub async fn run(
         let ingestor = Supervisor::start(move |_| ingestor);
         workers = Some(tokio::spawn(worker::run(
             state.clone(),
-            queues.clone(),
-            pool.clone(),
             notifier,
             ingestor,
-            settings.scan_retention_months,
-            grace,
             shutdown.clone(),
         )));
     }

@@ -28,20 +28,28 @@ pub async fn enqueue(state: &AppState, job: &JobRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// Records the end of a failed run: retried by the queue while attempts remain, else kept as
-/// failed (dead) with its error. Answers whether the queue should retry.
-pub async fn failed_run(
+/// One run of a job by its worker: marks it running (a finished, cancelled or unknown job is
+/// left alone), builds it, and records a failure — retried by the queue while attempts remain
+/// (the error is returned), else kept as failed (dead) with its error.
+pub async fn run(
     state: &AppState,
-    job: &JobRow,
+    job_id: Uuid,
     max_attempts: u32,
-    e: &anyhow::Error,
-) -> anyhow::Result<bool> {
+    build: impl AsyncFnOnce(&JobRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let Some(job) = db::jobs::start(&state.db, job_id).await? else {
+        return Ok(());
+    };
+    let Err(e) = build(&job).await else {
+        return Ok(());
+    };
     let dead = job.attempts as u32 >= max_attempts;
     db::jobs::fail(&state.db, job.id, &format!("{e:#}"), dead).await?;
     if dead {
         tracing::error!(job_id = %job.id, kind = %job.kind, error = %e, "job failed for good");
+        return Ok(());
     }
-    Ok(!dead)
+    Err(e)
 }
 
 /// A job as its owner (or an admin) sees it.

@@ -15,7 +15,6 @@ use qrsaas_jobs::{
     BulkCreate, ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail,
     SyncQrMetadata,
 };
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::analytics::ingest::{DropOldScans, Ingest, Ingestor, RollDay, SyncCode};
@@ -77,10 +76,7 @@ async fn sync_metadata(
 #[derive(Clone)]
 struct MaintenanceDeps {
     app: AppState,
-    db: PgPool,
-    queues: Queues,
     ingestor: Addr<Ingestor>,
-    retention_months: u32,
 }
 
 /// Days a catch-up goes back at most; older gaps are for an operator's backfill (reports read
@@ -112,15 +108,16 @@ const LOST_ENQUEUE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<(), BoxDynError> {
     match job.task {
         MaintenanceTask::PurgeSessions => {
-            let n = db::sessions::purge_dead(&deps.db).await?;
+            let n = db::sessions::purge_dead(&deps.app.db).await?;
             tracing::info!(purged = n, "purged dead sessions");
         }
         MaintenanceTask::RequeueEmails => {
             let lost =
-                db::emails::unattempted_before(&deps.db, Utc::now() - LOST_ENQUEUE_AFTER, 1000)
+                db::emails::unattempted_before(&deps.app.db, Utc::now() - LOST_ENQUEUE_AFTER, 1000)
                     .await?;
             for email_id in &lost {
-                deps.queues
+                deps.app
+                    .queues
                     .enqueue(SendEmail {
                         email_id: *email_id,
                     })
@@ -144,7 +141,7 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
                 "monthly usage statements written");
         }
         MaintenanceTask::VacuumQueues => {
-            let q = &deps.queues;
+            let q = &deps.app.queues;
             let age = Duration::from_secs(deps.app.settings.queue_vacuum_after_secs);
             let n = q.vacuum::<IngestScans>(age).await?
                 + q.vacuum::<SendEmail>(age).await?
@@ -162,7 +159,7 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             let dropped = deps
                 .ingestor
                 .send(DropOldScans {
-                    months: deps.retention_months,
+                    months: deps.app.settings.scan_retention_months,
                     today: job.slot.date_naive(),
                 })
                 .await??;
@@ -175,17 +172,18 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             // Every day since the first rollup (within the catch-up window) that is not rolled
             // up — missed while down, or un-rolled by late scans — plus the last two days
             // again. A fresh install starts with the last two days; older history reads raw.
-            let start = db::rollups::earliest(&deps.db)
+            let start = db::rollups::earliest(&deps.app.db)
                 .await?
                 .map_or(recent, |first| first.max(oldest).min(recent));
-            let rolled = db::rollups::days_between(&deps.db, start, recent).await?;
+            let rolled = db::rollups::days_between(&deps.app.db, start, recent).await?;
             let due: Vec<chrono::NaiveDate> = start
                 .iter_days()
                 .take_while(|d| *d <= yesterday)
                 .filter(|d| *d >= recent || !rolled.contains(d))
                 .collect();
             for day in &due {
-                deps.queues
+                deps.app
+                    .queues
                     .enqueue(RollupDay {
                         date: *day,
                         slot: job.slot,
@@ -213,18 +211,15 @@ impl Lane {
     }
 }
 
-/// Runs every queue's workers until `shutdown`, then drains them.
-#[allow(clippy::too_many_arguments)] // one per long-lived dependency of the workers
+/// Runs every queue's workers until `shutdown`, then drains them (for at most the configured
+/// shutdown grace).
 pub async fn run(
     app: AppState,
-    queues: Queues,
-    db: PgPool,
     notifier: Addr<Notifier>,
     ingestor: Addr<Ingestor>,
-    retention_months: u32,
-    grace: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(app.settings.shutdown_grace_secs);
     let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let email_retry = retry_policy::<SendEmail>()?;
     let maintenance_retry = retry_policy::<Maintenance>()?;
@@ -235,12 +230,12 @@ pub async fn run(
     let bulk_retry = retry_policy::<BulkCreate>()?;
     let deps = MaintenanceDeps {
         app: app.clone(),
-        db,
-        queues: queues.clone(),
         ingestor: ingestor.clone(),
-        retention_months,
     };
-    let lane = Lane { queues, instance };
+    let lane = Lane {
+        queues: app.queues.clone(),
+        instance,
+    };
     Monitor::new()
         // A worker whose poll fails (Redis gone for a moment) ends; without a restart it would
         // stay dead after Redis returns and its queue would never drain. The pause keeps a
