@@ -2,7 +2,7 @@
 //!
 //! Payloads are a versioned wire format: they are stored in Redis and may be read by a worker built
 //! from a different commit than the producer. Changes must be additive — new fields get
-//! `#[serde(default)]`, nothing is renamed or removed — and `tests/wire.rs` pins the v1 encodings.
+//! `#[serde(default)]`, nothing is renamed or removed — and the tests below pin the v1 encodings.
 //!
 //! Delivery is at-least-once, so every job names a business key: the enqueue helper uses it as the
 //! queue's idempotency key (a duplicate enqueue inside the TTL is dropped) and handlers use it to
@@ -18,6 +18,8 @@ use apalis_core::task::builder::TaskBuilder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
+
+mod packed;
 
 /// A job payload and the queue it travels on.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
@@ -110,6 +112,7 @@ pub struct ScanEvent {
     #[serde(default)]
     pub project_id: Option<Uuid>,
     pub short_code: String,
+    #[serde(with = "packed::micros")]
     pub at: DateTime<Utc>,
     pub ip: String,
     pub user_agent: String,
@@ -128,6 +131,8 @@ pub struct ScanEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestScans {
     pub batch_id: Uuid,
+    /// Packed (see [`packed`]): encoding this is the redirect process's cost per scan.
+    #[serde(with = "packed")]
     pub events: Vec<ScanEvent>,
 }
 
@@ -193,6 +198,56 @@ mod tests {
                 .unwrap();
         assert_eq!(m.task, MaintenanceTask::PurgeSessions);
         assert_eq!(queue_name::<SendEmail>("prod"), "prod:queue:email");
+    }
+
+    fn scan(n: u128) -> ScanEvent {
+        ScanEvent {
+            event_id: Uuid::from_u128(n),
+            qr_id: Uuid::from_u128(n + 1),
+            owner_id: Uuid::from_u128(n + 2),
+            project_id: (n % 2 == 0).then(|| Uuid::from_u128(n + 3)),
+            short_code: format!("c{n}"),
+            at: DateTime::from_timestamp_micros(1_763_800_000_123_456 + n as i64).unwrap(),
+            ip: "203.0.113.7".into(),
+            user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) ✓".into(),
+            referer: String::new(),
+            country: Some("DE".into()),
+            city: None,
+            keep_ip: n % 3 == 0,
+        }
+    }
+
+    /// Blocks of scans are packed, and come back exactly (to the microsecond).
+    #[test]
+    fn scan_blocks_round_trip_packed() {
+        let block = IngestScans {
+            batch_id: Uuid::from_u128(7),
+            events: (0..50).map(scan).collect(),
+        };
+        let json = serde_json::to_value(&block).unwrap();
+        assert!(
+            json["events"].is_string(),
+            "packed, not an array: {json:.80}"
+        );
+        let back: IngestScans = serde_json::from_value(json).unwrap();
+        assert_eq!(back, block);
+    }
+
+    /// A block queued by a version before packing (a JSON array, RFC 3339 times) still decodes.
+    #[test]
+    fn v1_scan_blocks_still_decode() {
+        let v1 = r#"{"batch_id":"00000000-0000-0000-0000-000000000007","events":[{
+            "event_id":"0190a8f4-0000-7000-8000-000000000001","qr_id":"0190a8f4-0000-7000-8000-000000000002",
+            "owner_id":"0190a8f4-0000-7000-8000-000000000003","short_code":"abc",
+            "at":"2026-11-22T08:00:00.123456Z","ip":"203.0.113.7","user_agent":"UA","referer":""}]}"#;
+        let block: IngestScans = serde_json::from_str(v1).unwrap();
+        let e = &block.events[0];
+        assert_eq!(e.at.to_rfc3339(), "2026-11-22T08:00:00.123456+00:00");
+        assert_eq!(
+            (e.project_id, e.keep_ip, e.country.as_deref()),
+            (None, false, None)
+        );
+        assert_eq!(e.short_code, "abc");
     }
 }
 

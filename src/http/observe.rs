@@ -75,11 +75,18 @@ fn route_label(req: &actix_web::HttpRequest) -> String {
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
     }
-    let mut label = req.path().to_owned();
+    // One pass, one allocation: each value is replaced by its `{name}`, in path order.
+    let mut rest = req.path();
+    let mut label = String::with_capacity(rest.len() + 16);
     for (name, value) in info.iter() {
-        if !value.is_empty() {
-            label = label.replacen(value, &format!("{{{name}}}"), 1);
+        if let Some(at) = rest.find(value).filter(|_| !value.is_empty()) {
+            label.push_str(&rest[..at]);
+            label.push('{');
+            label.push_str(name);
+            label.push('}');
+            rest = &rest[at + value.len()..];
         }
     }
+    label.push_str(rest);
     label
 }

@@ -9,7 +9,7 @@ pub mod unlock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::Utc;
 use qrsaas_jobs::ScanEvent;
@@ -40,8 +40,9 @@ pub struct Entry {
     pub name: String,
     pub qr_type: QrType,
     pub status: EntryStatus,
-    /// Where url codes send the scanner.
-    pub target: Option<String>,
+    /// Where url codes send the scanner, as the Location header's value (built once here, so a
+    /// redirect without query parameters copies nothing).
+    pub target: Option<HeaderValue>,
     /// The content a landing page offers (vCard, iCalendar, UPI URI, WIFI:, mailto: …).
     pub content: Option<String>,
     pub data: Option<QrData>,
@@ -105,7 +106,11 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         name: row.name.unwrap_or_default(),
         qr_type,
         status,
-        target: row.target_url.map(|t| utm.apply(&t)),
+        // Targets are validated http(s) URLs when saved; one that is not a valid header value
+        // (cannot happen) would answer the landing page rather than a broken redirect.
+        target: row
+            .target_url
+            .and_then(|t| HeaderValue::try_from(utm.apply(&t)).ok()),
         content,
         password_fingerprint: unlock::fingerprint(&rules),
         brand: serde_json::from_value(prefs.branding.0).unwrap_or_default(),
@@ -132,14 +137,11 @@ fn forward_query(target: &str, query: &str) -> String {
     }
 }
 
-fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> String {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(512)
-        .collect()
+/// A header's value, at most `max` bytes (`to_str` admits only ASCII, so any cut is a char
+/// boundary); empty when absent or not ASCII.
+fn header_str(req: &HttpRequest, name: impl header::AsHeaderName, max: usize) -> String {
+    let v = req.headers().get(name).and_then(|v| v.to_str().ok());
+    v.map_or("", |v| &v[..v.len().min(max)]).to_owned()
 }
 
 /// A geo header's value, believed only from a trusted proxy (anyone can send CF-IPCountry).
@@ -155,7 +157,7 @@ fn geo(state: &AppState, req: &HttpRequest, names: &[&str]) -> Option<String> {
                 .find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok()))
         })
         .flatten()
-        .map(|v| v.chars().take(64).collect::<String>())
+        .map(|v| v[..v.len().min(64)].to_owned())
 }
 
 const COUNTRY_HEADERS: &[&str] = &[
@@ -175,8 +177,8 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         short_code: e.short_code.clone(),
         at: Utc::now(),
         ip: ip.map(|i| i.to_string()).unwrap_or_default(),
-        user_agent: header_str(req, header::USER_AGENT),
-        referer: header_str(req, header::REFERER),
+        user_agent: header_str(req, header::USER_AGENT, 512),
+        referer: header_str(req, header::REFERER, 512),
         country: geo(state, req, COUNTRY_HEADERS),
         city: geo(state, req, &["x-city", "cloudfront-viewer-city"]),
         keep_ip: e.keep_ip,
@@ -189,7 +191,10 @@ async fn resolve(state: &AppState, code: &str) -> Option<Resolved> {
         return Some(r);
     }
     let epoch = state.bus.caches().epoch();
-    match load(state, code).await {
+    // Boxed: the load's future (sqlx's) is kilobytes, and inline it would make every
+    // redirect's future that big — actix moves each handler's future into a box, a copy that
+    // cost a cached redirect a sixth of its instructions.
+    match Box::pin(load(state, code)).await {
         Ok(r) => {
             state
                 .bus
@@ -236,13 +241,13 @@ pub async fn scan(
         Ruled::Page(page) => return page,
         Ruled::Redirect(url) => {
             emit_scan(&state, &req, &entry);
-            return found(&forward_query(url, req.query_string()));
+            return found(HeaderValue::try_from(forward_query(url, req.query_string())).ok());
         }
         Ruled::Through => {}
     }
     emit_scan(&state, &req, &entry);
     match (&entry.qr_type, &entry.target) {
-        (QrType::Url, Some(target)) => found(&forward_query(target, req.query_string())),
+        (QrType::Url, Some(target)) => found(with_query(target, req.query_string())),
         _ => pages::landing(&entry),
     }
 }
@@ -288,11 +293,26 @@ fn rule_scan(state: &AppState, req: &HttpRequest, entry: &Entry, unlocked: bool)
     }
 }
 
-fn found(location: &str) -> HttpResponse {
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+/// The prepared target, or a new value with the scan's query parameters forwarded.
+fn with_query(target: &HeaderValue, query: &str) -> Option<HeaderValue> {
+    if query.is_empty() {
+        return Some(target.clone());
+    }
+    // Built from a String, so UTF-8 (`to_str` would refuse non-ASCII).
+    let target = std::str::from_utf8(target.as_bytes()).ok()?;
+    HeaderValue::try_from(forward_query(target, query)).ok()
+}
+
+/// 302 to `location`; `None` (a query that cannot be a header value) is a 400.
+fn found(location: Option<HeaderValue>) -> HttpResponse {
+    static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    match location {
+        Some(l) => HttpResponse::Found()
+            .insert_header((header::LOCATION, l))
+            .insert_header((header::CACHE_CONTROL, NO_STORE.clone()))
+            .finish(),
+        None => HttpResponse::BadRequest().finish(),
+    }
 }
 
 /// The file behind a landing page's download button (vCard or iCalendar). Not a scan.
