@@ -40,10 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
-        .service(crate::redirect::scan)
-        .service(crate::redirect::download)
-        .service(crate::redirect::unlock::submit)
-        .service(crate::redirect::logo)
+        .service(crate::redirect::routes())
         .service(
             // Most-requested first: the router tries resources in order.
             web::scope("/api/v1")
@@ -81,4 +78,4 @@ pub fn cors(origins: &[String]) -> Cors {
     origins.iter().fold(cors, |c, o| c.allowed_origin(o))
 }
 
-pub use observe::observe;
+pub use observe::{RouteLabel, observe};

@@ -4,7 +4,7 @@
 
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -93,24 +93,20 @@ pub struct PasswordForm {
 
 /// The password form's submission. On success: the unlock cookie and a 303 back to the code,
 /// whose GET then counts the scan and goes on with the remaining rules.
-#[utoipa::path(post, path = "/r/{short_code}", tag = "public",
+#[utoipa::path(post, path = "/r/{short_code}", tag = "public", params(super::ShortCodeParam),
     request_body(content_type = "application/x-www-form-urlencoded", description = "password=…"),
     responses(
     (status = 303, description = "Correct: unlock cookie set, back to /r/{short_code}"),
     (status = 403, content_type = "text/html", description = "Wrong password: the form again"),
     (status = 429, content_type = "text/html", description = "Too many wrong passwords"),
     (status = 404, description = "Unknown code")))]
-#[post("/r/{short_code}")]
 pub async fn submit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    code: web::Path<String>,
-    form: web::Form<PasswordForm>,
+    state: &AppState,
+    req: &HttpRequest,
+    code: ShortCode,
+    form: PasswordForm,
 ) -> HttpResponse {
-    let Some(code) = ShortCode::from_path(&code) else {
-        return pages::not_found();
-    };
-    let e = match resolve(&state, code.as_str()).await {
+    let e = match resolve(state, code.as_str()).await {
         None => return pages::unavailable(),
         Some(Resolved::Missing) => return pages::not_found(),
         Some(Resolved::Found(e)) => e,
@@ -125,28 +121,26 @@ pub async fn submit(
         return back();
     };
     // The password of the rule this scan would meet now (rules may depend on device, time …).
-    let scan = super::rule_scan(&state, &req, &e, false);
+    let scan = super::rule_scan(state, req, &e, false);
     let Some(Action::Password(hash)) = rules::evaluate(&e.rules, &scan) else {
         return back();
     };
     let key = format!(
         "{}:{}",
         e.short_code,
-        client_ip(&req, &state.settings.trusted_proxies)
-            .map_or("unknown".into(), |i| i.to_string())
+        client_ip(req, &state.settings.trusted_proxies).map_or("unknown".into(), |i| i.to_string())
     );
     if state.limiter.check(&LIMIT, &key).await.is_err() {
         return pages::password(&e, pages::PasswordProblem::TooMany);
     }
-    let ok =
-        crate::accounts::secrets::verify_password(form.into_inner().password, Some(hash.clone()))
-            .await
-            .unwrap_or(false);
+    let ok = crate::accounts::secrets::verify_password(form.password, Some(hash.clone()))
+        .await
+        .unwrap_or(false);
     if !ok {
         state.limiter.hit(&LIMIT, &key).await;
         return pages::password(&e, pages::PasswordProblem::Wrong);
     }
     let mut r = back();
-    let _ = r.add_cookie(&unlock_cookie(&state, &e, &fp));
+    let _ = r.add_cookie(&unlock_cookie(state, &e, &fp));
     r
 }
