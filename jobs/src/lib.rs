@@ -200,20 +200,23 @@ mod tests {
         assert_eq!(queue_name::<SendEmail>("prod"), "prod:queue:email");
     }
 
+    /// Scan `n` of a block: codes repeat (every 7th scan), and code 3 changes its IP setting
+    /// half-way through.
     fn scan(n: u128) -> ScanEvent {
+        let code = n % 7;
         ScanEvent {
             event_id: Uuid::from_u128(n),
-            qr_id: Uuid::from_u128(n + 1),
-            owner_id: Uuid::from_u128(n + 2),
-            project_id: (n % 2 == 0).then(|| Uuid::from_u128(n + 3)),
-            short_code: format!("c{n}"),
+            qr_id: Uuid::from_u128(100 + code),
+            owner_id: Uuid::from_u128(200 + code % 2),
+            project_id: (code % 2 == 0).then(|| Uuid::from_u128(300 + code)),
+            short_code: format!("c{code}"),
             at: DateTime::from_timestamp_micros(1_763_800_000_123_456 + n as i64).unwrap(),
             ip: "203.0.113.7".into(),
             user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) ✓".into(),
             referer: String::new(),
-            country: Some("DE".into()),
+            country: (n % 3 == 0).then(|| "DE".into()),
             city: None,
-            keep_ip: n % 3 == 0,
+            keep_ip: code == 3 && n > 25,
         }
     }
 

@@ -189,6 +189,14 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
     ))
 }
 
+/// An address as text, in a string sized for the longest (`to_string` grows it as it writes).
+fn ip_text(ip: std::net::IpAddr) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(45);
+    let _ = write!(text, "{ip}");
+    text
+}
+
 fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
     e.scans.fetch_add(1, Ordering::Relaxed);
     let ip = client_ip(req, &state.settings.trusted_proxies);
@@ -200,7 +208,7 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         project_id: e.project_id,
         short_code: e.short_code.clone(),
         at,
-        ip: ip.map(|i| i.to_string()).unwrap_or_default(),
+        ip: ip.map(ip_text).unwrap_or_default(),
         user_agent: header_str(req, header::USER_AGENT, 512),
         referer: header_str(req, header::REFERER, 512),
         country: geo(state, req, COUNTRY_HEADERS),
