@@ -9,8 +9,8 @@ pub mod unlock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use qrsaas_jobs::ScanEvent;
@@ -384,10 +384,15 @@ fn with_query(target: &HeaderValue, query: &str) -> Option<HeaderValue> {
 fn found(location: Option<HeaderValue>) -> HttpResponse {
     static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     match location {
-        Some(l) => HttpResponse::Found()
-            .insert_header((header::LOCATION, l))
-            .insert_header((header::CACHE_CONTROL, NO_STORE.clone()))
-            .finish(),
+        Some(l) => {
+            // Built directly: the response builder's header conversions and error slot are
+            // not needed for two values already made.
+            let mut res = HttpResponse::new(StatusCode::FOUND);
+            let headers = res.headers_mut();
+            headers.insert(header::LOCATION, l);
+            headers.insert(header::CACHE_CONTROL, NO_STORE.clone());
+            res
+        }
         None => HttpResponse::BadRequest().finish(),
     }
 }
