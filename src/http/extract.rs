@@ -25,11 +25,18 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))
 }
 
+/// The peer is one of the trusted proxies: only then are its forwarding and geo headers
+/// believed (anyone can send them).
+pub fn from_trusted_proxy(req: &HttpRequest, trusted: &[IpNet]) -> bool {
+    req.peer_addr()
+        .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip())))
+}
+
 /// The client address: the peer, or — when the peer is a trusted proxy — the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Anything else is spoofable.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
-    if !trusted.iter().any(|n| n.contains(&peer)) {
+    if !from_trusted_proxy(req, trusted) {
         return Some(peer);
     }
     let forwarded = req

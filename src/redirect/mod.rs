@@ -22,7 +22,7 @@ use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{Branding, QrData, QrType, ShortCode};
 use crate::http::RouteLabel;
-use crate::http::extract::client_ip;
+use crate::http::extract::{client_ip, from_trusted_proxy};
 use crate::state::AppState;
 
 /// The `{short_code}` of the routes under `/r/` (they are routed by hand, see [`routes`]).
@@ -148,27 +148,28 @@ fn forward_query(target: &str, query: &str) -> String {
     }
 }
 
-/// A header's value, at most `max` bytes (`to_str` admits only ASCII, so any cut is a char
-/// boundary); empty when absent or not ASCII.
-fn header_str(req: &HttpRequest, name: impl header::AsHeaderName, max: usize) -> String {
-    let v = req.headers().get(name).and_then(|v| v.to_str().ok());
-    v.map_or("", |v| &v[..v.len().min(max)]).to_owned()
+/// `v` cut to at most `max` bytes: values come from `HeaderValue::to_str`, which admits only
+/// ASCII, so any cut is a char boundary.
+fn clipped(v: &str, max: usize) -> String {
+    v[..v.len().min(max)].to_owned()
 }
 
-/// A geo header's value, believed only from a trusted proxy (anyone can send CF-IPCountry).
-fn geo(state: &AppState, req: &HttpRequest, names: &[&str]) -> Option<String> {
-    let trusted = &state.settings.trusted_proxies;
-    let from_proxy = req
-        .peer_addr()
-        .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip())));
-    from_proxy
-        .then(|| {
-            names
-                .iter()
-                .find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok()))
-        })
-        .flatten()
-        .map(|v| v[..v.len().min(64)].to_owned())
+/// A header's value, at most `max` bytes; empty when absent or not ASCII.
+fn header_str(req: &HttpRequest, name: impl header::AsHeaderName, max: usize) -> String {
+    let v = req.headers().get(name).and_then(|v| v.to_str().ok());
+    v.map_or_else(String::new, |v| clipped(v, max))
+}
+
+/// The first of the geo headers `names` present, when the request came through a trusted proxy
+/// (`proxied`, see [`from_trusted_proxy`]: anyone can send CF-IPCountry).
+fn geo(req: &HttpRequest, proxied: bool, names: &[&str]) -> Option<String> {
+    if !proxied {
+        return None;
+    }
+    names
+        .iter()
+        .find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok()))
+        .map(|v| clipped(v, 64))
 }
 
 const COUNTRY_HEADERS: &[&str] = &[
@@ -199,7 +200,9 @@ fn ip_text(ip: std::net::IpAddr) -> String {
 
 fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
     e.scans.fetch_add(1, Ordering::Relaxed);
-    let ip = client_ip(req, &state.settings.trusted_proxies);
+    let trusted = &state.settings.trusted_proxies;
+    let ip = client_ip(req, trusted);
+    let proxied = from_trusted_proxy(req, trusted);
     let at = Utc::now();
     state.scans.push(ScanEvent {
         event_id: event_id(at),
@@ -211,8 +214,8 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         ip: ip.map(ip_text).unwrap_or_default(),
         user_agent: header_str(req, header::USER_AGENT, 512),
         referer: header_str(req, header::REFERER, 512),
-        country: geo(state, req, COUNTRY_HEADERS),
-        city: geo(state, req, &["x-city", "cloudfront-viewer-city"]),
+        country: geo(req, proxied, COUNTRY_HEADERS),
+        city: geo(req, proxied, &["x-city", "cloudfront-viewer-city"]),
         keep_ip: e.keep_ip,
     });
 }
@@ -262,18 +265,18 @@ async fn dispatch(
         Some((code, tail)) => (code, Some(tail)),
         None => (path, None),
     };
-    let (label, method) = match (req.method(), tail) {
-        (&Method::GET, None) => ("/r/{short_code}", Page::Scan),
-        (&Method::POST, None) => ("/r/{short_code}", Page::Unlock),
-        (&Method::GET, Some("download")) => ("/r/{short_code}/download", Page::Download),
-        (&Method::GET, Some("logo")) => ("/r/{short_code}/logo", Page::Logo),
+    let page = match (req.method(), tail) {
+        (&Method::GET, None) => Page::Scan,
+        (&Method::POST, None) => Page::Unlock,
+        (&Method::GET, Some("download")) => Page::Download,
+        (&Method::GET, Some("logo")) => Page::Logo,
         _ => return crate::http::not_found().await,
     };
-    req.extensions_mut().insert(RouteLabel(label));
+    req.extensions_mut().insert(RouteLabel(page.route()));
     let Some(code) = ShortCode::from_path(code) else {
         return pages::not_found();
     };
-    match method {
+    match page {
         Page::Scan => scan(&state, &req, code).await,
         Page::Download => download(&state, &req, code).await,
         Page::Logo => logo(&state, code).await,
@@ -293,6 +296,17 @@ enum Page {
     Unlock,
     Download,
     Logo,
+}
+
+impl Page {
+    /// The route pattern, for metrics (as the router would have named it).
+    fn route(&self) -> &'static str {
+        match self {
+            Page::Scan | Page::Unlock => "/r/{short_code}",
+            Page::Download => "/r/{short_code}/download",
+            Page::Logo => "/r/{short_code}/logo",
+        }
+    }
 }
 
 /// A scan of a printed code.
@@ -362,7 +376,11 @@ fn rule_scan(state: &AppState, req: &HttpRequest, entry: &Entry, unlocked: bool)
         .unwrap_or("");
     rules::Scan {
         device: Device::of(ua),
-        country: geo(state, req, COUNTRY_HEADERS),
+        country: geo(
+            req,
+            from_trusted_proxy(req, &state.settings.trusted_proxies),
+            COUNTRY_HEADERS,
+        ),
         now: Utc::now(),
         tz: entry.tz,
         scans: entry.scans.load(Ordering::Relaxed),

@@ -203,16 +203,7 @@ async fn a_project_exports_to_a_zip_whose_images_scan_back_to_their_payloads() {
         .execute(&app.db)
         .await
         .unwrap();
-    let sched = crate::jobs::scheduler(&app).await;
-    assert!(
-        sched
-            .fire(
-                qrsaas_jobs::MaintenanceTask::CleanExports,
-                chrono::Utc::now()
-            )
-            .await
-            .unwrap()
-    );
+    crate::jobs::fire_now(&app, qrsaas_jobs::MaintenanceTask::CleanExports).await;
     eventually("the expired export deleted", || async {
         (download(&app, &t, &job).await.0 == StatusCode::GONE).then_some(())
     })

@@ -8,6 +8,13 @@ use uuid::Uuid;
 
 use crate::common::{TestApp, eventually};
 
+/// Fires `task` now through a new scheduler and asserts that it was fired (not taken for a
+/// duplicate of another scheduler's slot).
+pub async fn fire_now(app: &TestApp, task: MaintenanceTask) {
+    let fired = scheduler(app).await.fire(task, Utc::now()).await.unwrap();
+    assert!(fired, "{task:?} was not fired");
+}
+
 pub async fn scheduler(app: &TestApp) -> Scheduler {
     let redis = redis::Client::open("redis://127.0.0.1:6379")
         .unwrap()
@@ -69,13 +76,7 @@ async fn scheduled_purge_removes_dead_sessions_only() {
         .execute(&app.db)
         .await
         .unwrap();
-    assert!(
-        scheduler(&app)
-            .await
-            .fire(MaintenanceTask::PurgeSessions, Utc::now())
-            .await
-            .unwrap()
-    );
+    fire_now(&app, MaintenanceTask::PurgeSessions).await;
     eventually("expired session purged", || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
             .fetch_one(&app.db)
@@ -146,12 +147,7 @@ async fn retention_drops_old_raw_scan_partitions_and_keeps_the_rollups() {
     })
     .await;
 
-    let s = scheduler(&app).await;
-    assert!(
-        s.fire(MaintenanceTask::Retention, Utc::now())
-            .await
-            .unwrap()
-    );
+    fire_now(&app, MaintenanceTask::Retention).await;
     let raw = || async {
         ch.query("SELECT count() FROM scan_events")
             .fetch_one::<u64>()
@@ -218,13 +214,7 @@ async fn the_vacuum_deletes_finished_jobs_payloads_from_redis() {
         (!ids.is_empty()).then_some(())
     })
     .await;
-    assert!(
-        scheduler(&app)
-            .await
-            .fire(MaintenanceTask::VacuumQueues, Utc::now())
-            .await
-            .unwrap()
-    );
+    fire_now(&app, MaintenanceTask::VacuumQueues).await;
     eventually("the payload vacuumed", || async {
         (stored(redis.clone()).await == 0).then_some(())
     })
