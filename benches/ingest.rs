@@ -35,7 +35,7 @@ fn events(owner: Uuid, codes: &[Uuid]) -> Vec<ScanEvent> {
             project_id: None,
             short_code: format!("c{}", i % codes.len()),
             at: now - chrono::Duration::milliseconds(i as i64),
-            ip: format!("198.51.{}.{}", i % 200, i % 250),
+            ip: Some([198, 51, (i % 200) as u8, (i % 250) as u8].into()),
             user_agent: UAS[i % UAS.len()].to_owned(),
             referer: if i % 3 == 0 {
                 "https://t.co/x".into()

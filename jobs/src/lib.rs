@@ -3,11 +3,14 @@
 //! Payloads are a versioned wire format: they are stored in Redis and may be read by a worker built
 //! from a different commit than the producer. Changes must be additive — new fields get
 //! `#[serde(default)]`, nothing is renamed or removed — and the tests below pin the v1 encodings.
+//! Scan blocks have gained denser encodings (packed blocks, addresses as bytes); workers read
+//! every earlier one, so workers are upgraded before the processes that produce.
 //!
 //! Delivery is at-least-once, so every job names a business key: the enqueue helper uses it as the
 //! queue's idempotency key (a duplicate enqueue inside the TTL is dropped) and handlers use it to
 //! make their effect happen once.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use apalis_core::backend::TaskSink;
@@ -20,6 +23,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 mod packed;
+
+pub use packed::ScanBlock;
 
 /// A job payload and the queue it travels on.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
@@ -104,34 +109,42 @@ impl Job for Maintenance {
 }
 
 /// One scan as the redirect saw it, before enrichment. Serialised into the `scans` queue.
+///
+/// Generic over its text so the redirect can pack a scan straight from the request, borrowing
+/// every string (`ScanEvent<&str>`, see [`ScanBlock::push`]); consumers read `ScanEvent<String>`.
+/// One definition keeps both sides' field order, which is the packed wire format, the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanEvent {
+pub struct ScanEvent<S = String> {
     pub event_id: Uuid,
     pub qr_id: Uuid,
     pub owner_id: Uuid,
     #[serde(default)]
     pub project_id: Option<Uuid>,
-    pub short_code: String,
+    pub short_code: S,
     #[serde(with = "packed::micros")]
     pub at: DateTime<Utc>,
-    pub ip: String,
-    pub user_agent: String,
-    pub referer: String,
+    /// The client's address (none when the connection had no peer address). Packed as its 4 or
+    /// 16 bytes; text in the JSON form and in blocks of earlier versions.
+    #[serde(with = "packed::ip")]
+    pub ip: Option<IpAddr>,
+    pub user_agent: S,
+    pub referer: S,
     /// Country/city from a trusted proxy's geo headers, when present.
     #[serde(default)]
-    pub country: Option<String>,
+    pub country: Option<S>,
     #[serde(default)]
-    pub city: Option<String>,
+    pub city: Option<S>,
     /// The owner turned IP anonymisation off: store the address whole.
     #[serde(default)]
     pub keep_ip: bool,
 }
 
 /// A block of scans handed off by one redirect process; the batch id makes re-delivery a no-op.
+/// The consumer's form of the job; the redirect process enqueues the same job as [`ShipScans`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestScans {
     pub batch_id: Uuid,
-    /// Packed (see [`packed`]): encoding this is the redirect process's cost per scan.
+    /// Packed (see [`packed`]).
     #[serde(with = "packed")]
     pub events: Vec<ScanEvent>,
 }
@@ -145,7 +158,28 @@ impl Job for IngestScans {
         max_delay: Duration::from_secs(5),
     };
     fn idempotency_key(&self) -> String {
-        format!("scans:{}", self.batch_id)
+        scans_key(self.batch_id)
+    }
+}
+
+fn scans_key(batch_id: Uuid) -> String {
+    format!("scans:{batch_id}")
+}
+
+/// The producer's form of [`IngestScans`]: the same job on the same queue, byte for byte on the
+/// wire (tested), with the scans already packed — each was encoded as it was served, so the
+/// redirect process never builds an owned [`ScanEvent`] (four strings a scan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipScans {
+    pub batch_id: Uuid,
+    pub events: ScanBlock,
+}
+
+impl Job for ShipScans {
+    const QUEUE: &'static str = IngestScans::QUEUE;
+    const RETRY: RetryPolicy = IngestScans::RETRY;
+    fn idempotency_key(&self) -> String {
+        scans_key(self.batch_id)
     }
 }
 
@@ -200,8 +234,8 @@ mod tests {
         assert_eq!(queue_name::<SendEmail>("prod"), "prod:queue:email");
     }
 
-    /// Scan `n` of a block: codes repeat (every 7th scan), and code 3 changes its IP setting
-    /// half-way through.
+    /// Scan `n` of a block: codes repeat (every 7th scan), code 3 changes its IP setting half-way
+    /// through, and every optional field is both present and absent somewhere.
     fn scan(n: u128) -> ScanEvent {
         let code = n % 7;
         ScanEvent {
@@ -211,11 +245,15 @@ mod tests {
             project_id: code.is_multiple_of(2).then(|| Uuid::from_u128(300 + code)),
             short_code: format!("c{code}"),
             at: DateTime::from_timestamp_micros(1_763_800_000_123_456 + n as i64).unwrap(),
-            ip: "203.0.113.7".into(),
+            ip: match n % 5 {
+                0 => "2001:db8::7".parse().ok(),
+                1 => None,
+                _ => "203.0.113.7".parse().ok(),
+            },
             user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) ✓".into(),
             referer: String::new(),
             country: n.is_multiple_of(3).then(|| "DE".into()),
-            city: None,
+            city: n.is_multiple_of(4).then(|| "Zürich".into()),
             keep_ip: code == 3 && n > 25,
         }
     }
@@ -236,6 +274,48 @@ mod tests {
         assert_eq!(back, block);
     }
 
+    fn borrowed(e: &ScanEvent) -> ScanEvent<&str> {
+        ScanEvent {
+            event_id: e.event_id,
+            qr_id: e.qr_id,
+            owner_id: e.owner_id,
+            project_id: e.project_id,
+            short_code: &e.short_code,
+            at: e.at,
+            ip: e.ip,
+            user_agent: &e.user_agent,
+            referer: &e.referer,
+            country: e.country.as_deref(),
+            city: e.city.as_deref(),
+            keep_ip: e.keep_ip,
+        }
+    }
+
+    /// What the redirect process enqueues (scans pushed one by one into a block, every string
+    /// borrowed) is, on the wire, the job the workers read.
+    #[test]
+    fn shipped_blocks_are_ingest_jobs() {
+        let events: Vec<ScanEvent> = (0..50).map(scan).collect();
+        let mut block = ScanBlock::default();
+        for e in &events {
+            block.push(&borrowed(e));
+        }
+        assert_eq!((block.len(), block.decode().unwrap()), (50, events.clone()));
+        let shipped = ShipScans {
+            batch_id: Uuid::from_u128(7),
+            events: block,
+        };
+        let read: IngestScans =
+            serde_json::from_str(&serde_json::to_string(&shipped).unwrap()).unwrap();
+        let expected = IngestScans {
+            batch_id: Uuid::from_u128(7),
+            events,
+        };
+        assert_eq!(read, expected);
+        assert_eq!(shipped.idempotency_key(), expected.idempotency_key());
+        assert_eq!(queue_name::<ShipScans>("p"), queue_name::<IngestScans>("p"));
+    }
+
     /// A block queued by a version before packing (a JSON array, RFC 3339 times) still decodes.
     #[test]
     fn v1_scan_blocks_still_decode() {
@@ -251,6 +331,21 @@ mod tests {
             (None, false, None)
         );
         assert_eq!(e.short_code, "abc");
+        assert_eq!(e.ip, Some([203, 0, 113, 7].into()));
+    }
+
+    /// Addresses in blocks packed before they were bytes (text; "" without a peer) still read.
+    #[test]
+    fn packed_text_addresses_still_decode() {
+        #[derive(Deserialize)]
+        struct Ip(#[serde(with = "packed::ip")] Option<IpAddr>);
+        let read = |text: &str| rmp_serde::from_slice::<Ip>(&rmp_serde::to_vec(text).unwrap());
+        assert_eq!(
+            read("203.0.113.7").unwrap().0,
+            Some([203, 0, 113, 7].into())
+        );
+        assert_eq!(read("2001:db8::7").unwrap().0, "2001:db8::7".parse().ok());
+        assert_eq!(read("").unwrap().0, None);
     }
 }
 

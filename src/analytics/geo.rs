@@ -52,8 +52,7 @@ impl GeoDb {
     }
 
     /// The place of `ip`, if the database knows it; a broken record counts as unknown.
-    pub fn lookup(&self, ip: &str) -> Option<Place> {
-        let ip: IpAddr = ip.parse().ok()?;
+    pub fn lookup(&self, ip: IpAddr) -> Option<Place> {
         let rec: Record = self.reader.lookup(ip).ok()?.decode().ok()??;
         Some(Place {
             country: rec

@@ -84,17 +84,17 @@ pub fn is_bot(ua: &str, woothee_category: Option<&str>) -> bool {
 }
 
 /// IPv4 to its /24, IPv6 to its /48.
-pub fn anonymise(ip: &str) -> String {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => {
+pub fn anonymise(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V4(v4)) => {
             let o = v4.octets();
             format!("{}.{}.{}.0", o[0], o[1], o[2])
         }
-        Ok(IpAddr::V6(v6)) => {
+        Some(IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}::", s[0], s[1], s[2])
         }
-        Err(_) => String::new(),
+        None => String::new(),
     }
 }
 
@@ -170,13 +170,15 @@ pub fn enrich(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>) -> ScanRow {
 fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) -> ScanRow {
     // A trusted proxy's headers win (the CDN saw the client); else the .mmdb, if configured.
     let place = match (&e.country, geo) {
-        (None, Some(db)) => db.lookup(&e.ip).unwrap_or_default(),
+        (None, Some(db)) => e.ip.and_then(|ip| db.lookup(ip)).unwrap_or_default(),
         _ => Place {
             country: e.country.clone().unwrap_or_default().to_uppercase(),
             region: String::new(),
             city: e.city.clone().unwrap_or_default(),
         },
     };
+    // As text (none: ""), the form stored and hashed since the first version.
+    let ip = e.ip.map(|ip| ip.to_string()).unwrap_or_default();
     ScanRow {
         event_id: e.event_id,
         qr_id: e.qr_id,
@@ -185,9 +187,9 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
         short_code: e.short_code.clone(),
         scanned_at: e.at,
         ip: if e.keep_ip {
-            e.ip.clone()
+            ip.clone()
         } else {
-            anonymise(&e.ip)
+            anonymise(e.ip)
         },
         country: place.country,
         region: place.region,
@@ -198,7 +200,7 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
         browser: agent.browser.clone(),
         referer: e.referer.clone(),
         is_bot: agent.bot as u8,
-        visitor_hash: visitor_hash(secret, e.at, &e.ip, &e.user_agent),
+        visitor_hash: visitor_hash(secret, e.at, &ip, &e.user_agent),
     }
 }
 
@@ -387,9 +389,12 @@ mod tests {
 
     #[test]
     fn anonymise_and_bots() {
-        assert_eq!(anonymise("203.0.113.77"), "203.0.113.0");
-        assert_eq!(anonymise("2001:db8:abcd:12::1"), "2001:db8:abcd::");
-        assert_eq!(anonymise("nope"), "");
+        assert_eq!(anonymise("203.0.113.77".parse().ok()), "203.0.113.0");
+        assert_eq!(
+            anonymise("2001:db8:abcd:12::1".parse().ok()),
+            "2001:db8:abcd::"
+        );
+        assert_eq!(anonymise(None), "");
         assert!(is_bot("WhatsApp/2.23.20.0", None));
         assert!(is_bot("facebookexternalhit/1.1", None));
         assert!(is_bot("", None));

@@ -150,19 +150,19 @@ fn forward_query(target: &str, query: &str) -> String {
 
 /// `v` cut to at most `max` bytes: values come from `HeaderValue::to_str`, which admits only
 /// ASCII, so any cut is a char boundary.
-fn clipped(v: &str, max: usize) -> String {
-    v[..v.len().min(max)].to_owned()
+fn clipped(v: &str, max: usize) -> &str {
+    &v[..v.len().min(max)]
 }
 
 /// A header's value, at most `max` bytes; empty when absent or not ASCII.
-fn header_str(req: &HttpRequest, name: impl header::AsHeaderName, max: usize) -> String {
+fn header_str(req: &HttpRequest, name: impl header::AsHeaderName, max: usize) -> &str {
     let v = req.headers().get(name).and_then(|v| v.to_str().ok());
-    v.map_or_else(String::new, |v| clipped(v, max))
+    v.map_or("", |v| clipped(v, max))
 }
 
 /// The first of the geo headers `names` present, when the request came through a trusted proxy
 /// (`proxied`, see [`from_trusted_proxy`]: anyone can send CF-IPCountry).
-fn geo(req: &HttpRequest, proxied: bool, names: &[&str]) -> Option<String> {
+fn geo<'r>(req: &'r HttpRequest, proxied: bool, names: &[&str]) -> Option<&'r str> {
     if !proxied {
         return None;
     }
@@ -190,28 +190,20 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
     ))
 }
 
-/// An address as text, in a string sized for the longest (`to_string` grows it as it writes).
-fn ip_text(ip: std::net::IpAddr) -> String {
-    use std::fmt::Write;
-    let mut text = String::with_capacity(45);
-    let _ = write!(text, "{ip}");
-    text
-}
-
 fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
     e.scans.fetch_add(1, Ordering::Relaxed);
     let trusted = &state.settings.trusted_proxies;
-    let ip = client_ip(req, trusted);
     let proxied = from_trusted_proxy(req, trusted);
     let at = Utc::now();
-    state.scans.push(ScanEvent {
+    // Every string is borrowed from the entry or the request: the buffer packs the scan as is.
+    state.scans.push(&ScanEvent {
         event_id: event_id(at),
         qr_id: e.qr_id,
         owner_id: e.owner,
         project_id: e.project_id,
-        short_code: e.short_code.clone(),
+        short_code: &e.short_code,
         at,
-        ip: ip.map(ip_text).unwrap_or_default(),
+        ip: client_ip(req, trusted),
         user_agent: header_str(req, header::USER_AGENT, 512),
         referer: header_str(req, header::REFERER, 512),
         country: geo(req, proxied, COUNTRY_HEADERS),
@@ -380,7 +372,8 @@ fn rule_scan(state: &AppState, req: &HttpRequest, entry: &Entry, unlocked: bool)
             req,
             from_trusted_proxy(req, &state.settings.trusted_proxies),
             COUNTRY_HEADERS,
-        ),
+        )
+        .map(str::to_owned),
         now: Utc::now(),
         tz: entry.tz,
         scans: entry.scans.load(Ordering::Relaxed),

@@ -396,7 +396,7 @@ async fn long_ranges_read_the_rollups_and_match_raw_events_exactly() {
                 project_id: qr["project_id"].as_str().map(|p| p.parse().unwrap()),
                 short_code: qr["short_code"].as_str().unwrap().to_owned(),
                 at: now - Duration::minutes(i * 29 + 1),
-                ip: format!("198.51.100.{}", i % 9),
+                ip: Some([198, 51, 100, (i % 9) as u8].into()),
                 user_agent: uas[(i % 4) as usize].to_owned(),
                 referer: ["", "https://t.co/x", "https://news.example.org/a"][(i % 3) as usize]
                     .to_owned(),

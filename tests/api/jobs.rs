@@ -108,7 +108,7 @@ async fn retention_drops_old_raw_scan_partitions_and_keeps_the_rollups() {
                 project_id: None,
                 short_code: "x".into(),
                 at: *at,
-                ip: "198.51.100.1".into(),
+                ip: "198.51.100.1".parse().ok(),
                 user_agent: "Mozilla/5.0 (iPhone)".into(),
                 referer: String::new(),
                 country: None,

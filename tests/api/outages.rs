@@ -149,7 +149,7 @@ async fn a_poison_event_is_set_aside_and_never_blocks_its_batch_or_the_next() {
         project_id: None,
         short_code: code.clone(),
         at,
-        ip: "203.0.113.9".into(),
+        ip: "203.0.113.9".parse().ok(),
         user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)".into(),
         referer: String::new(),
         country: None,
