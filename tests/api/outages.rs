@@ -1,5 +1,7 @@
 //! Dependency outages: redirects keep working and scans are neither lost nor doubled.
 
+use qrsaas::startup::Parts;
+use qrsaas_jobs::{IngestScans, queue_name};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -12,8 +14,8 @@ struct Counts {
     distinct: u64,
 }
 
-/// Some when the app's Prometheus counter `name` is above zero.
-async fn counter_above_zero(app: &TestApp, name: &str) -> Option<()> {
+/// The app's Prometheus counter `name` (None until it is first counted).
+async fn counter(app: &TestApp, name: &str) -> Option<u64> {
     let text = app
         .http
         .get(app.url("/metrics"))
@@ -24,8 +26,12 @@ async fn counter_above_zero(app: &TestApp, name: &str) -> Option<()> {
         .await
         .ok()?;
     text.lines()
-        .any(|l| l.starts_with(name) && !l.ends_with(" 0"))
-        .then_some(())
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Some when the app's Prometheus counter `name` is above zero.
+async fn counter_above_zero(app: &TestApp, name: &str) -> Option<()> {
+    (counter(app, name).await? > 0).then_some(())
 }
 
 /// Some when exactly `expected` scans of the code are stored; panics on any duplicate.
@@ -128,6 +134,106 @@ async fn redis_outage_keeps_cached_codes_redirecting_and_holds_scans() {
 
     let ch = qrsaas::analytics::client(&app.settings);
     eventually("21 scans after Redis returns", || exactly(&ch, &id, 21)).await;
+    app.stop().await.unwrap();
+}
+
+/// Blocks of scans ever queued on the `scans` queue (apalis keeps each job's payload in one
+/// hash, whatever its state), read straight from Redis.
+async fn queued_blocks(app: &TestApp) -> usize {
+    let queue = queue_name::<IngestScans>(&app.settings.redis_namespace);
+    let payloads = apalis_redis::Config::default().queue(queue).job_data_hash();
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("HLEN")
+        .arg(payloads)
+        .query_async(&mut redis)
+        .await
+        .unwrap()
+}
+
+/// The ambiguous failure: Redis runs the enqueue of a block but the reply is lost, so the
+/// shipper cannot know the block is queued. It sends the same batch again; the queue's
+/// idempotency key keeps one job, and every scan is stored once.
+#[tokio::test]
+async fn an_enqueue_whose_reply_is_lost_queues_its_scans_once() {
+    let redis_proxy = Proxy::start("127.0.0.1:6379").await;
+    let port = redis_proxy.port;
+    // `serve` alone, through the proxy; the worker comes later, on Redis directly.
+    let serve = Parts {
+        http: true,
+        workers: false,
+        scheduler: false,
+        migrate: true,
+    };
+    let app = TestApp::spawn_parts(serve, move |s| {
+        s.redis_url = format!("redis://127.0.0.1:{port}").into()
+    })
+    .await;
+    let (t, _) = app.register("ambiguous@example.com").await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "A", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .await;
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+
+    let scan = |n: usize| {
+        let (app, code) = (&app, &code);
+        async move {
+            for _ in 0..n {
+                let res = app.http.get(app.url(&format!("/r/{code}"))).send().await;
+                assert_eq!(res.unwrap().status(), StatusCode::FOUND);
+            }
+        }
+    };
+    // One block shipped normally first (Redis then holds the enqueue script: a lost reply to
+    // loading it would make every later attempt fail before the enqueue runs at all).
+    scan(1).await;
+    eventually("the first block to be queued", || async {
+        (counter(&app, "scans_shipped_total").await? == 1).then_some(())
+    })
+    .await;
+
+    assert_eq!(queued_blocks(&app).await, 1);
+    redis_proxy.lose_replies();
+    scan(10).await;
+    eventually("the block's enqueue to fail", || {
+        counter_above_zero(&app, "scan_ship_failures_total")
+    })
+    .await;
+    eventually("the block to be in the queue all the same", || async {
+        (queued_blocks(&app).await == 2).then_some(())
+    })
+    .await;
+    assert!(redis_proxy.lost() > 0);
+    assert_eq!(
+        counter(&app, "scans_shipped_total").await,
+        Some(1),
+        "not confirmed"
+    );
+
+    redis_proxy.deliver_replies();
+    eventually(
+        "the shipper to send the block again and be answered",
+        || async { (counter(&app, "scans_shipped_total").await? == 11).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        queued_blocks(&app).await,
+        2,
+        "the second send queued nothing"
+    );
+
+    let worker = app
+        .workers_with(|s| s.redis_url = "redis://127.0.0.1:6379".to_owned().into())
+        .await;
+    let ch = app.clickhouse();
+    eventually("11 scans, once each", || exactly(&ch, &id, 11)).await;
+    worker.stop().await.unwrap();
     app.stop().await.unwrap();
 }
 

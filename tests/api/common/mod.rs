@@ -152,13 +152,21 @@ impl TestApp {
 
     /// A `worker` process on the same stores: queue workers and actors, no HTTP.
     pub async fn replica_with_workers(&self) -> TestApp {
+        self.workers_with(|_| {}).await
+    }
+
+    /// A `worker` process whose settings `tweak` may change (e.g. to reach Redis directly where
+    /// the app goes through a test proxy).
+    pub async fn workers_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
         let parts = Parts {
             http: false,
             workers: true,
             scheduler: false,
             migrate: false,
         };
-        Self::start(self.settings.clone(), parts, self.smtp.clone()).await
+        Self::start(settings, parts, self.smtp.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {
