@@ -1,11 +1,12 @@
 //! Scan hand-off from the redirect path: a bounded in-process buffer, and the "scan shipper"
 //! loop that moves its contents to the `scans` queue in blocks every 100 ms.
 //!
-//! The redirect handler only pushes into the buffer (a mutex held for a `Vec::push`), so a slow
-//! or absent Redis never delays a redirect. When the queue is unreachable the buffer keeps up to
+//! The redirect handler only packs the scan into the buffer's current block (a mutex held while
+//! a few hundred bytes are written), so a slow or absent Redis never delays a redirect. When the queue is unreachable the buffer keeps up to
 //! its capacity (counting blocks sent but not confirmed); beyond it new scans are dropped and
 //! counted (`scans_dropped_total`). A block the queue did not confirm is retried as the same
-//! batch, so an ambiguous failure cannot count its scans twice.
+//! batch, so an ambiguous failure cannot count its scans twice (tested: the outage tests'
+//! `an_enqueue_whose_reply_is_lost_queues_its_scans_once`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
