@@ -179,6 +179,7 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
     };
     // As text (none: ""), the form stored and hashed since the first version.
     let ip = e.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let visitor_hash = visitor_hash(secret, e.at, &ip, &e.user_agent);
     ScanRow {
         event_id: e.event_id,
         qr_id: e.qr_id,
@@ -186,11 +187,7 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
         project_id: e.project_id.unwrap_or(Uuid::nil()),
         short_code: e.short_code.clone(),
         scanned_at: e.at,
-        ip: if e.keep_ip {
-            ip.clone()
-        } else {
-            anonymise(e.ip)
-        },
+        ip: if e.keep_ip { ip } else { anonymise(e.ip) },
         country: place.country,
         region: place.region,
         city: place.city,
@@ -200,7 +197,7 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
         browser: agent.browser.clone(),
         referer: e.referer.clone(),
         is_bot: agent.bot as u8,
-        visitor_hash: visitor_hash(secret, e.at, &ip, &e.user_agent),
+        visitor_hash,
     }
 }
 

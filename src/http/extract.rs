@@ -35,8 +35,14 @@ pub fn from_trusted_proxy(req: &HttpRequest, trusted: &[IpNet]) -> bool {
 /// The client address: the peer, or — when the peer is a trusted proxy — the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Anything else is spoofable.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    client_ip_proxied(req, from_trusted_proxy(req, trusted), trusted)
+}
+
+/// [`client_ip`] for a caller that has asked [`from_trusted_proxy`] already (`proxied`): the
+/// redirect needs both answers, and the check walks the whole trusted list.
+pub fn client_ip_proxied(req: &HttpRequest, proxied: bool, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
-    if !from_trusted_proxy(req, trusted) {
+    if !proxied {
         return Some(peer);
     }
     let forwarded = req

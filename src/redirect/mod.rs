@@ -22,7 +22,7 @@ use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{Branding, QrData, QrType, ShortCode};
 use crate::http::RouteLabel;
-use crate::http::extract::{client_ip, from_trusted_proxy};
+use crate::http::extract::{client_ip_proxied, from_trusted_proxy};
 use crate::state::AppState;
 
 /// The `{short_code}` of the routes under `/r/` (they are routed by hand, see [`routes`]).
@@ -203,7 +203,7 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         project_id: e.project_id,
         short_code: &e.short_code,
         at,
-        ip: client_ip(req, trusted),
+        ip: client_ip_proxied(req, proxied, trusted),
         user_agent: header_str(req, header::USER_AGENT, 512),
         referer: header_str(req, header::REFERER, 512),
         country: geo(req, proxied, COUNTRY_HEADERS),

@@ -39,7 +39,19 @@ struct Pending {
     /// Blocks that reached [`BLOCK`] scans.
     full: Vec<ScanBlock>,
     filling: ScanBlock,
-    scans: usize,
+}
+
+impl Pending {
+    fn scans(&self) -> usize {
+        self.full.len() * BLOCK + self.filling.len()
+    }
+
+    /// The block being filled, replaced by an empty one sized like it (so a block is not
+    /// copied as it grows).
+    fn seal(&mut self) -> ScanBlock {
+        let next = ScanBlock::with_capacity(self.filling.size());
+        std::mem::replace(&mut self.filling, next)
+    }
 }
 
 impl ScanBuffer {
@@ -56,16 +68,14 @@ impl ScanBuffer {
     /// nanoseconds of writing into a `Vec`, no longer than the copy an owned event would cost.
     pub fn push(&self, scan: &ScanEvent<&str>) -> bool {
         let mut pending = self.pending.lock();
-        if pending.scans + self.in_flight.load(Ordering::Relaxed) >= self.capacity {
+        if pending.scans() + self.in_flight.load(Ordering::Relaxed) >= self.capacity {
             drop(pending);
             metrics::counter!("scans_dropped_total").increment(1);
             return false;
         }
         pending.filling.push(scan);
-        pending.scans += 1;
         if pending.filling.len() >= BLOCK {
-            let next = ScanBlock::with_capacity(pending.filling.size());
-            let full = std::mem::replace(&mut pending.filling, next);
+            let full = pending.seal();
             pending.full.push(full);
         }
         true
@@ -75,19 +85,12 @@ impl ScanBuffer {
     /// counted until `confirmed`.
     fn take(&self) -> Vec<ScanBlock> {
         let mut pending = self.pending.lock();
-        self.in_flight.fetch_add(pending.scans, Ordering::Relaxed);
-        let next = Pending {
-            filling: ScanBlock::with_capacity(pending.filling.size()),
-            ..Pending::default()
-        };
-        let Pending {
-            mut full, filling, ..
-        } = std::mem::replace(&mut *pending, next);
-        drop(pending);
-        if !filling.is_empty() {
-            full.push(filling);
+        self.in_flight.fetch_add(pending.scans(), Ordering::Relaxed);
+        let mut blocks = std::mem::take(&mut pending.full);
+        if !pending.filling.is_empty() {
+            blocks.push(pending.seal());
         }
-        full
+        blocks
     }
 
     /// `n` taken scans are in the queue.
@@ -97,7 +100,7 @@ impl ScanBuffer {
 
     /// Scans held in memory: buffered, or taken and not yet confirmed by the queue.
     pub fn len(&self) -> usize {
-        self.pending.lock().scans + self.in_flight.load(Ordering::Relaxed)
+        self.pending.lock().scans() + self.in_flight.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -46,20 +46,37 @@ async fn exactly(ch: &clickhouse::Client, qr_id: &str, expected: u64) -> Option<
     (c.n == expected).then_some(())
 }
 
+/// A new account with one dynamic URL code, as each test here starts.
+struct Account {
+    token: String,
+    owner: String,
+    /// The code's id and short code.
+    id: String,
+    code: String,
+}
+
+async fn account_with_code(app: &TestApp, email: &str) -> Account {
+    let (token, owner) = app.register(email).await;
+    let (_, qr) = app
+        .post("/api/v1/qr-codes", Some(&token), json!({"name": "Outage", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
+        .await;
+    Account {
+        id: qr["id"].as_str().unwrap().to_owned(),
+        code: qr["short_code"].as_str().unwrap().to_owned(),
+        token,
+        owner,
+    }
+}
+
 #[tokio::test]
 async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
     let ch_proxy = Proxy::start("127.0.0.1:8123").await;
     let port = ch_proxy.port;
     let app =
         TestApp::spawn_with(move |s| s.clickhouse_url = format!("http://127.0.0.1:{port}")).await;
-    let (t, _) = app.register("outage@example.com").await;
-    let (_, qr) = app
-        .post("/api/v1/qr-codes", Some(&t), json!({"name": "O", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
-        .await;
-    let (id, code) = (
-        qr["id"].as_str().unwrap().to_owned(),
-        qr["short_code"].as_str().unwrap().to_owned(),
-    );
+    let Account {
+        token: t, id, code, ..
+    } = account_with_code(&app, "outage@example.com").await;
 
     ch_proxy.down().await;
     assert_eq!(app.get("/readyz", None).await.1["clickhouse"], "down");
@@ -102,14 +119,7 @@ async fn redis_outage_keeps_cached_codes_redirecting_and_holds_scans() {
     let app =
         TestApp::spawn_with(move |s| s.redis_url = format!("redis://127.0.0.1:{port}").into())
             .await;
-    let (t, _) = app.register("redis-outage@example.com").await;
-    let (_, qr) = app
-        .post("/api/v1/qr-codes", Some(&t), json!({"name": "R", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
-        .await;
-    let (id, code) = (
-        qr["id"].as_str().unwrap().to_owned(),
-        qr["short_code"].as_str().unwrap().to_owned(),
-    );
+    let Account { id, code, .. } = account_with_code(&app, "redis-outage@example.com").await;
     let scan = || {
         app.http
             .get(app.url(&format!("/r/{code}")))
@@ -172,14 +182,7 @@ async fn an_enqueue_whose_reply_is_lost_queues_its_scans_once() {
         s.redis_url = format!("redis://127.0.0.1:{port}").into()
     })
     .await;
-    let (t, _) = app.register("ambiguous@example.com").await;
-    let (_, qr) = app
-        .post("/api/v1/qr-codes", Some(&t), json!({"name": "A", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
-        .await;
-    let (id, code) = (
-        qr["id"].as_str().unwrap().to_owned(),
-        qr["short_code"].as_str().unwrap().to_owned(),
-    );
+    let Account { id, code, .. } = account_with_code(&app, "ambiguous@example.com").await;
 
     let scan = |n: usize| {
         let (app, code) = (&app, &code);
@@ -240,14 +243,12 @@ async fn an_enqueue_whose_reply_is_lost_queues_its_scans_once() {
 #[tokio::test]
 async fn a_poison_event_is_set_aside_and_never_blocks_its_batch_or_the_next() {
     let app = TestApp::spawn().await;
-    let (t, owner) = app.register("poison@example.com").await;
-    let (_, qr) = app
-        .post("/api/v1/qr-codes", Some(&t), json!({"name": "P", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/"}))
-        .await;
-    let (id, code) = (
-        qr["id"].as_str().unwrap().to_owned(),
-        qr["short_code"].as_str().unwrap().to_owned(),
-    );
+    let Account {
+        token: t,
+        owner,
+        id,
+        code,
+    } = account_with_code(&app, "poison@example.com").await;
     let event = |at: chrono::DateTime<chrono::Utc>| qrsaas_jobs::ScanEvent {
         event_id: uuid::Uuid::now_v7(),
         qr_id: id.parse().unwrap(),
