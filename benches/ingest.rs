@@ -1,6 +1,7 @@
 //! Ingestion benchmark: scan events from enqueue to queryable in ClickHouse, through the real
 //! `scans` queue (Redis), the apalis worker and the ingestion actor (enrichment, ClickHouse
-//! insert, Postgres usage counts), in blocks of 10,000 (one ClickHouse insert each).
+//! insert, usage records), and the usage meter folding them into the account's daily counters,
+//! in blocks of 10,000 (one ClickHouse insert each).
 //! Baseline in the same run: the same number of already-enriched rows inserted straight into
 //! ClickHouse in 10,000-row inserts — the floor any pipeline pays. Needs the stores of
 //! `scripts/services`; run with `scripts/bench ingest` (release build).
@@ -9,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use qrsaas::analytics::ingest::{ScanRow, enrich};
-use qrsaas::config::Settings;
-use qrsaas::startup::{self, Parts};
+mod common;
+
+use common::BenchApp;
+use qrsaas::startup::Parts;
 use qrsaas_jobs::{IngestScans, ScanEvent};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const EVENTS: usize = 300_000;
@@ -69,45 +71,40 @@ async fn count(ch: &clickhouse::Client) -> u64 {
         .unwrap_or(0)
 }
 
+/// Scans the usage meter has folded into the owner's daily counters.
+async fn metered(db: &PgPool, owner: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(scans_used), 0)::bigint FROM billing_usage WHERE user_id = $1",
+    )
+    .bind(owner)
+    .fetch_one(db)
+    .await
+    .unwrap_or(0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let id = Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let db_name = format!("qrsaas_bench_ingest_{id}");
-    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE \"{db_name}\""
-    )))
-    .execute(&admin)
-    .await?;
-    let settings = Settings {
-        database_url: format!("postgres://postgres@127.0.0.1:5432/{db_name}").into(),
-        clickhouse_database: db_name.clone(),
-        redis_namespace: format!("bench_{id}"),
-        ..Settings::default()
+    let parts = Parts {
+        http: false,
+        workers: true,
+        scheduler: false,
+        migrate: true,
     };
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (s, token) = (settings.clone(), shutdown.clone());
-    let app = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        let parts = Parts {
-            http: false,
-            workers: true,
-            scheduler: false,
-            migrate: true,
-        };
-        actix_web::rt::System::with_tokio_rt(move || rt).block_on(startup::run(
-            s,
-            parts,
-            token,
-            Some(tx),
-        ))
-    });
-    rx.await?;
+    let app = BenchApp::start("ingest", parts, |_| {}).await?;
+    let settings = app.settings.clone();
     let ch = qrsaas::analytics::client(&settings);
+    // A real account on a plan with a scan quota, so the usage meter does its whole work
+    // (daily counters, over-quota scans, alerts) for every batch.
     let owner = Uuid::now_v7();
+    let db = app.db().await?;
+    sqlx::query("INSERT INTO users (id, email, name) VALUES ($1, 'bench@example.com', 'Bench')")
+        .bind(owner)
+        .execute(&db)
+        .await?;
+    sqlx::query("INSERT INTO billing_accounts (user_id, plan_id) VALUES ($1, 'free')")
+        .bind(owner)
+        .execute(&db)
+        .await?;
     let codes: Vec<Uuid> = (0..1000).map(|_| Uuid::now_v7()).collect();
     println!(
         "ingestion benchmark — {EVENTS} events over 1,000 codes, blocks of {BLOCK}, release build"
@@ -153,7 +150,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let target = 2 * EVENTS as u64;
     let deadline = Instant::now() + Duration::from_secs(600);
-    while count(&ch).await < target && Instant::now() < deadline {
+    while (count(&ch).await < target || metered(&db, owner).await < EVENTS as i64)
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = t0.elapsed().as_secs_f64();
@@ -162,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
     let rate = EVENTS as f64 / took;
     println!(
         "{:<46} {:>10.0} events/s  {:>6.2} µs CPU/event",
-        "enqueue → queryable (queue, actor, enrich)",
+        "enqueue → queryable and metered",
         rate,
         cpu * 1e6 / EVENTS as f64
     );
@@ -172,17 +171,18 @@ async fn main() -> anyhow::Result<()> {
         EVENTS as u64 - stored.min(EVENTS as u64),
         stored.saturating_sub(EVENTS as u64)
     );
-    shutdown.cancel();
-    let _ = app.join();
-    let _ = ch
-        .query(&format!("DROP DATABASE IF EXISTS {db_name}"))
-        .execute()
-        .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-    )))
-    .execute(&admin)
+    let over: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(scans_over_quota), 0)::bigint FROM billing_usage WHERE user_id = $1",
+    )
+    .bind(owner)
+    .fetch_one(&db)
     .await?;
+    println!(
+        "metered {} scans, {over} over the free plan's quota",
+        metered(&db, owner).await
+    );
+    db.close().await;
+    app.stop().await?;
     anyhow::ensure!(stored == EVENTS as u64, "events lost or doubled");
     Ok(())
 }

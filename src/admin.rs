@@ -18,6 +18,8 @@ pub async fn list_users(state: &AppState, q: Option<&str>, w: Window) -> ApiResu
 pub struct UserPatch {
     pub role: Option<Role>,
     pub suspended: Option<bool>,
+    /// `Some(None)`: back to the default plan.
+    pub plan_id: Option<Option<String>>,
 }
 
 /// Changes a user's role or suspension. Suspending revokes the user's sessions at once (API keys
@@ -41,6 +43,10 @@ pub async fn update_user(
         .await?
         .ok_or(ApiError::NotFound)?;
     let after = db::users::set_admin_fields(&mut *tx, id, patch.role, patch.suspended).await?;
+    if let Some(plan) = &patch.plan_id {
+        let actor = origin.actor(Some(admin));
+        crate::billing::set_plan(&mut tx, &state.billing, &actor, id, plan.as_deref()).await?;
+    }
     if patch.suspended == Some(true) {
         db::sessions::revoke_all_for_user(&mut *tx, id).await?;
     }
@@ -64,6 +70,26 @@ pub async fn update_user(
     tx.commit().await?;
     state.bus.publish(Invalidate::User { id }).await;
     Ok(after)
+}
+
+pub async fn user(state: &AppState, id: Uuid) -> ApiResult<UserRow> {
+    db::users::by_id(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Grants credits to a user (audited).
+pub async fn grant_credits(
+    state: &AppState,
+    origin: &Origin,
+    admin: &Principal,
+    id: Uuid,
+    amount: u32,
+    reason: &str,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> ApiResult<db::billing::CreditRow> {
+    let user = user(state, id).await?;
+    crate::billing::grant_credits(state, origin, admin, &user, amount, reason, expires_at).await
 }
 
 /// `qrsaas admin promote EMAIL`: makes a user an admin (audited as a system action) and tells

@@ -296,6 +296,10 @@ async fn create_row(
         Err(ApiError::Conflict { message, .. }) => {
             Ok(Err(FieldErrors::from([("alias".to_owned(), message)])))
         }
+        // Over the plan's limits: this row is refused, the rest go on.
+        Err(e @ (ApiError::PlanLimit { .. } | ApiError::PlanFeature { .. })) => {
+            Ok(Err(e.plan_refusal().unwrap_or_default()))
+        }
         Err(ApiError::Internal(e)) => Err(e),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }

@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
+use crate::billing::limits::{self, Ask};
 use crate::cache::{CachedImage, ImageKey, Invalidate};
 use crate::config::Settings;
+use crate::db::billing::UsageEvent;
 use crate::db::qr_codes::{NewQr, QrFilter, QrRow, QrUpdate};
 use crate::db::{self, Paged, Window};
 use crate::domain::design::Design;
@@ -516,6 +518,15 @@ pub async fn create(
     let utm = serde_json::to_value(&new.utm).map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&new.data);
     let id = new.id.unwrap_or_else(Uuid::now_v7);
+    let now = chrono::Utc::now();
+    for feature in limits::rule_features(&new.rules) {
+        limits::require(&mut tx, &state.billing, owner, feature).await?;
+    }
+    let ask = Ask::Code {
+        id,
+        dynamic: new.dynamic,
+    };
+    limits::admit(&mut tx, &state.billing, owner, ask, now).await?;
     let mut attempt = 0;
     loop {
         let code = new.alias.clone().unwrap_or_else(ShortCode::generate);
@@ -560,6 +571,18 @@ pub async fn create(
     let row = db::qr_codes::get(&mut *tx, owner, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    db::billing::record_usage(
+        &mut tx,
+        &UsageEvent {
+            key: &format!("code:{id}"),
+            user_id: owner,
+            day: now.date_naive(),
+            scans: 0,
+            codes: 1,
+            exports: 0,
+        },
+    )
+    .await?;
     let payload = payload(&mut tx, &state.settings, &row).await?;
     let field = if new.qr_type == QrType::Url && !new.dynamic {
         "target_url"
@@ -650,9 +673,28 @@ pub async fn update(
     let design_json = serde_json::to_value(&design).map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&data);
     let rules = match patch.rules {
-        Some(r) => serde_json::to_value(&r).map_err(ApiError::internal)?,
+        Some(r) => {
+            let json = serde_json::to_value(&r).map_err(ApiError::internal)?;
+            // Rules kept as they were stay, whatever the plan now; new ones need its features.
+            if json != before.rules.0 {
+                for feature in limits::rule_features(&r) {
+                    limits::require(&mut tx, &state.billing, owner, feature).await?;
+                }
+            }
+            json
+        }
         None => before.rules.0.clone(),
     };
+    if patch.status == Some(Status::Active) && before.status == "paused" && before.dynamic {
+        limits::admit(
+            &mut tx,
+            &state.billing,
+            owner,
+            Ask::Reactivate,
+            chrono::Utc::now(),
+        )
+        .await?;
+    }
     let utm = match patch.utm {
         Some(u) => serde_json::to_value(&u).map_err(ApiError::internal)?,
         None => before.utm.0.clone(),

@@ -69,6 +69,37 @@ pub struct Settings {
     /// apalis-redis until it runs again.
     pub queue_vacuum_after_secs: u64,
     pub log_format: LogFormat,
+    pub billing: BillingSettings,
+    pub stripe: StripeSettings,
+}
+
+/// Plans and limits (see `config/plans.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BillingSettings {
+    /// A plan catalogue replacing the shipped `config/plans.toml`.
+    pub plans_file: Option<std::path::PathBuf>,
+    /// The plan of accounts without a subscription or an operator's choice. `self_hosted` (no
+    /// limits) by default; an operator who sells the service sets `free`.
+    pub default_plan: String,
+    /// Days a `past_due` subscription keeps its plan before the account falls back to the
+    /// default plan.
+    pub grace_days: i64,
+}
+
+/// Stripe. Without a secret key, checkout and portal answer 503 `billing_disabled`; plans,
+/// limits, credits and operator-set plans work regardless.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StripeSettings {
+    pub secret_key: Option<SecretString>,
+    /// Every signing secret incoming webhooks may be signed with (several while one is rolled).
+    pub webhook_secrets: Vec<SecretString>,
+    /// Stripe's API (tests point it at a local fake).
+    pub api_base: String,
+    /// Where Checkout sends the customer after paying / giving up; default: the public URL.
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -154,6 +185,30 @@ impl Default for Settings {
             queue_missed_heartbeats: 6,
             queue_vacuum_after_secs: 3600,
             log_format: LogFormat::Pretty,
+            billing: BillingSettings::default(),
+            stripe: StripeSettings::default(),
+        }
+    }
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        BillingSettings {
+            plans_file: None,
+            default_plan: "self_hosted".into(),
+            grace_days: 7,
+        }
+    }
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        StripeSettings {
+            secret_key: None,
+            webhook_secrets: Vec::new(),
+            api_base: "https://api.stripe.com/".into(),
+            success_url: None,
+            cancel_url: None,
         }
     }
 }
@@ -221,11 +276,22 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/x");
             jail.set_env("QRSAAS_SMTP__PORT", "2525");
             jail.set_env("QRSAAS_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]");
+            jail.set_env("QRSAAS_STRIPE__SECRET_KEY", "sk_test_hunter3");
+            jail.set_env(
+                "QRSAAS_STRIPE__WEBHOOK_SECRETS",
+                "[\"whsec_old\", \"whsec_new\"]",
+            );
+            jail.set_env("QRSAAS_BILLING__DEFAULT_PLAN", "free");
             let s = Settings::load().expect("settings load");
             assert_eq!(s.database_url.expose_secret(), "postgres://u:hunter2@db/x");
             assert_eq!(s.smtp.port, 2525);
             assert_eq!(s.trusted_proxies.len(), 1);
             assert!(!format!("{s:?}").contains("hunter2"));
+            assert!(!format!("{s:?}").contains("hunter3"));
+            assert!(!format!("{s:?}").contains("whsec_old"));
+            assert_eq!(s.stripe.webhook_secrets.len(), 2);
+            assert_eq!(s.billing.default_plan, "free");
+            assert_eq!(s.billing.grace_days, 7);
             Ok(())
         });
     }

@@ -39,8 +39,21 @@ pub enum ApiError {
     Validation(FieldErrors),
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
-    #[error("{0}")]
-    PlanLimit(String),
+    /// 402 `plan_limit_reached`; `fields` name the limit, its value, the usage and the plan.
+    #[error("{message}")]
+    PlanLimit {
+        message: String,
+        fields: FieldErrors,
+    },
+    /// 402 `plan_feature_missing`; `fields` name the feature and the plan.
+    #[error("{message}")]
+    PlanFeature {
+        message: String,
+        fields: FieldErrors,
+    },
+    /// 503 `billing_disabled`: no Stripe key is configured.
+    #[error("billing through Stripe is not configured on this server")]
+    BillingDisabled,
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -58,7 +71,21 @@ impl ApiError {
         ApiError::Internal(e.into())
     }
 
-    fn code(&self) -> &'static str {
+    /// A 402's fields with its code and message added under `error` (how a bulk-create row
+    /// reports it); any other error is given back.
+    pub fn plan_refusal(self) -> Result<FieldErrors, ApiError> {
+        let (code, message) = (self.code(), self.to_string());
+        match self {
+            ApiError::PlanLimit { mut fields, .. } | ApiError::PlanFeature { mut fields, .. } => {
+                fields.insert("error".to_owned(), format!("{code}: {message}"));
+                Ok(fields)
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The stable snake_case code clients branch on.
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
@@ -71,7 +98,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation(_) => "validation_failed",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::PlanLimit(_) => "plan_limit_reached",
+            ApiError::PlanLimit { .. } => "plan_limit_reached",
+            ApiError::PlanFeature { .. } => "plan_feature_missing",
+            ApiError::BillingDisabled => "billing_disabled",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -106,7 +135,7 @@ pub struct ErrorDetail {
     code: String,
     /// Human text; may change.
     message: String,
-    /// Field name → why it was refused (422 only).
+    /// Field name → why it was refused (422); what limit or feature is missing (402).
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<FieldErrors>,
 }
@@ -124,7 +153,10 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
+            ApiError::PlanLimit { .. } | ApiError::PlanFeature { .. } => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            ApiError::BillingDisabled => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -139,7 +171,9 @@ impl ResponseError for ApiError {
                 code: self.code().to_owned(),
                 message: self.to_string(),
                 fields: match self {
-                    ApiError::Validation(f) => Some(f.clone()),
+                    ApiError::Validation(f)
+                    | ApiError::PlanLimit { fields: f, .. }
+                    | ApiError::PlanFeature { fields: f, .. } => Some(f.clone()),
                     _ => None,
                 },
             },

@@ -10,6 +10,7 @@ pub mod actors;
 pub mod admin;
 pub mod analytics;
 pub mod audit;
+pub mod billing;
 pub mod bulk;
 pub mod cache;
 pub mod catalog;

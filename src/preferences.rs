@@ -106,6 +106,11 @@ pub async fn put(
         ));
     }
     let before = from_row(db::settings::get(&mut *tx, p.user.id).await?);
+    // Branding kept as it was stays, whatever the plan now; new branding needs white label.
+    if new.branding != before.branding && new.branding != Branding::default() {
+        let white_label = crate::domain::plan::Feature::WhiteLabel;
+        crate::billing::limits::require(&mut tx, &state.billing, p.user.id, white_label).await?;
+    }
     let after = from_row(
         db::settings::put(
             &mut *tx,

@@ -28,6 +28,9 @@ pub async fn create(
     new: NewProject,
 ) -> ApiResult<ProjectRow> {
     let mut tx = state.db.begin().await?;
+    let ask = crate::billing::limits::Ask::Project;
+    crate::billing::limits::admit(&mut tx, &state.billing, p.user.id, ask, chrono::Utc::now())
+        .await?;
     let row = db::projects::insert(
         &mut *tx,
         Uuid::now_v7(),

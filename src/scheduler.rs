@@ -18,6 +18,8 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 20 * * * *", MaintenanceTask::CleanExports),
     ("0 30 1 1 * *", MaintenanceTask::Statements),
     ("0 */10 * * * *", MaintenanceTask::VacuumQueues),
+    ("0 5 * * * *", MaintenanceTask::ReportUsage),
+    ("0 50 0 * * *", MaintenanceTask::BillingDaily),
 ];
 
 /// Fired once when a scheduler starts, so runs missed while everything was down are caught up

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::google::GoogleSignIn;
 use crate::analytics::ingest::Ingestor;
+use crate::billing::meter::UsageMeter;
 use crate::cache::{self, Bus, Caches};
 use crate::config::Settings;
 use crate::notify::Notifier;
@@ -144,6 +145,7 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, A
         store: Arc::new(LocalStore::new(&settings.uploads_dir)),
         bus: Bus::new(caches.clone(), redis, &settings.redis_namespace),
         scans: Arc::new(ScanBuffer::new(settings.scan_buffer_capacity)),
+        billing: Arc::new(crate::billing::Billing::from_settings(&settings)?),
         settings,
     };
     Ok((state, caches))
@@ -245,10 +247,15 @@ pub async fn run(
         let notifier = Supervisor::start(move |_| notifier);
         let ingestor = Ingestor::new((*settings).clone(), pool.clone())?;
         let ingestor = Supervisor::start(move |_| ingestor);
+        let meter = UsageMeter::new(state.clone());
+        let meter = Supervisor::start(move |_| meter);
         workers = Some(tokio::spawn(worker::run(
             state.clone(),
-            notifier,
-            ingestor,
+            worker::Actors {
+                notifier,
+                ingestor,
+                meter,
+            },
             shutdown.clone(),
         )));
     }

@@ -8,6 +8,7 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 use crate::accounts::google::GoogleSignIn;
+use crate::billing::Billing;
 use crate::cache::Bus;
 use crate::config::Settings;
 use crate::queue::Queues;
@@ -31,4 +32,6 @@ pub struct AppState {
     pub bus: Bus,
     /// Scans waiting to be shipped to the queue.
     pub scans: Arc<ScanBuffer>,
+    /// Plans, limits and the Stripe client.
+    pub billing: Arc<Billing>,
 }

@@ -43,6 +43,8 @@ pub fn previous_month(at: DateTime<Utc>) -> Month {
 
 /// Writes the missing statements of `m` for every account that existed before it ended.
 pub async fn run(state: &AppState, m: &Month) -> anyhow::Result<Outcome> {
+    // Usage still pending in the meter belongs in the figures.
+    crate::billing::meter::fold_all(state).await?;
     let usage_url = state.settings.public_url("/api/v1/billing/statements");
     let mut outcome = Outcome::default();
     let mut after = Uuid::nil();
@@ -56,20 +58,27 @@ pub async fn run(state: &AppState, m: &Month) -> anyhow::Result<Outcome> {
         let by_id: HashMap<Uuid, _> = users.iter().map(|u| (u.id, u)).collect();
 
         let mut tx = state.db.begin().await?;
-        let written = db::statements::create_missing(&mut *tx, m, &ids).await?;
+        let mut written = db::statements::create_missing(&mut *tx, m, &ids).await?;
         let muted: HashSet<Uuid> = db::settings::opted_out(&mut *tx, &ids, "monthly_statement")
             .await?
             .into_iter()
             .collect();
         let mut sent = Vec::new();
-        for s in &written {
+        for s in &mut written {
+            let standing = state.billing.standing_of(&mut tx, s.user_id, m.end).await?;
+            let limits = crate::billing::limits_json(&standing.plan.limits);
+            db::statements::set_plan(&mut *tx, s.user_id, s.month, &standing.plan.id, &limits)
+                .await?;
+            s.plan_id = Some(standing.plan.id.clone());
+            s.limits = Some(sqlx::types::Json(limits));
             // An idle month is recorded but not mailed: a statement of zeros to every dormant
             // account each month would be noise.
             let idle = s.scans == 0 && s.codes_created == 0 && s.exports == 0;
             if idle || muted.contains(&s.user_id) {
                 continue;
             }
-            let email = emails::statement(&mut tx, by_id[&s.user_id], s, &usage_url).await?;
+            let plan = state.billing.catalogue.resolve(s.plan_id.as_deref());
+            let email = emails::statement(&mut tx, by_id[&s.user_id], s, plan, &usage_url).await?;
             db::statements::set_email(&mut *tx, s.user_id, s.month, email).await?;
             sent.push(email);
         }

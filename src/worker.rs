@@ -18,6 +18,7 @@ use qrsaas_jobs::{
 use tokio_util::sync::CancellationToken;
 
 use crate::analytics::ingest::{DropOldScans, Ingest, Ingestor, RollDay, SyncCode};
+use crate::billing::meter::{Fold, ReportOverage, UsageMeter};
 use crate::db;
 use crate::notify::{Deliver, Notifier};
 use crate::queue::Queues;
@@ -49,10 +50,22 @@ async fn send_email(job: SendEmail, notifier: Data<Addr<Notifier>>) -> Result<()
     }
 }
 
-async fn ingest_scans(job: IngestScans, ingestor: Data<Addr<Ingestor>>) -> Result<(), BoxDynError> {
+/// The supervised actors the queue workers feed.
+#[derive(Clone)]
+pub struct Actors {
+    pub notifier: Addr<Notifier>,
+    pub ingestor: Addr<Ingestor>,
+    pub meter: Addr<UsageMeter>,
+}
+
+async fn ingest_scans(job: IngestScans, actors: Data<Actors>) -> Result<(), BoxDynError> {
     let batch = job.batch_id;
-    let result: Result<(), BoxDynError> = match ingestor.send(Ingest(job)).await {
-        Ok(Ok(_)) => Ok(()),
+    let result: Result<(), BoxDynError> = match actors.ingestor.send(Ingest(job)).await {
+        Ok(Ok(_)) => {
+            // The batch's usage is recorded; the meter folds it now rather than on its tick.
+            actors.meter.do_send(Fold);
+            Ok(())
+        }
         Ok(Err(e)) => Err(e.into()),
         Err(mailbox) => Err(Box::new(mailbox)),
     };
@@ -77,6 +90,7 @@ async fn sync_metadata(
 struct MaintenanceDeps {
     app: AppState,
     ingestor: Addr<Ingestor>,
+    meter: Addr<UsageMeter>,
 }
 
 /// Days a catch-up goes back at most; older gaps are for an operator's backfill (reports read
@@ -139,6 +153,14 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             let done = crate::statements::run(&deps.app, &month).await?;
             tracing::info!(month = %month.month, written = done.written, emailed = done.emailed,
                 "monthly usage statements written");
+        }
+        MaintenanceTask::ReportUsage => {
+            let sent = deps.meter.send(ReportOverage { at: job.slot }).await??;
+            tracing::info!(sent, "overage reported to Stripe");
+        }
+        MaintenanceTask::BillingDaily => {
+            let done = crate::billing::daily(&deps.app, Utc::now()).await?;
+            tracing::info!(?done, "billing's daily round done");
         }
         MaintenanceTask::VacuumQueues => {
             let q = &deps.app.queues;
@@ -213,12 +235,12 @@ impl Lane {
 
 /// Runs every queue's workers until `shutdown`, then drains them (for at most the configured
 /// shutdown grace).
-pub async fn run(
-    app: AppState,
-    notifier: Addr<Notifier>,
-    ingestor: Addr<Ingestor>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Actors {
+        notifier,
+        ingestor,
+        meter,
+    } = actors.clone();
     let grace = Duration::from_secs(app.settings.shutdown_grace_secs);
     let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let email_retry = retry_policy::<SendEmail>()?;
@@ -231,6 +253,7 @@ pub async fn run(
     let deps = MaintenanceDeps {
         app: app.clone(),
         ingestor: ingestor.clone(),
+        meter,
     };
     let lane = Lane {
         queues: app.queues.clone(),
@@ -269,11 +292,11 @@ pub async fn run(
             }
         })
         .register({
-            let (l, ingestor) = (lane.clone(), ingestor.clone());
+            let l = lane.clone();
             move |n| {
                 WorkerBuilder::new(l.name::<IngestScans>(n))
                     .backend(l.queues.storage::<IngestScans>().poll_with_interval(POLL))
-                    .data(ingestor.clone())
+                    .data(actors.clone())
                     .concurrency(4)
                     .retry(scans_retry.clone())
                     .build(ingest_scans)

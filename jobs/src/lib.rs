@@ -99,6 +99,11 @@ pub enum MaintenanceTask {
     Statements,
     /// Delete finished jobs' payloads from the Redis queues.
     VacuumQueues,
+    /// Report the hour's billable overage to Stripe's Billing Meters.
+    ReportUsage,
+    /// Billing's daily round: expire credits, tell owners whose grace period ended, prune
+    /// folded usage records.
+    BillingDaily,
 }
 
 impl Job for Maintenance {

@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod emails;
 pub mod jobs;

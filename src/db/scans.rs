@@ -40,7 +40,7 @@ pub struct BatchCounts {
     pub rejected: Vec<(Uuid, String, serde_json::Value)>,
 }
 
-/// Commits a begun batch and adds its counts to usage and `scans_total`, in one transaction;
+/// Commits a begun batch and records its usage and `scans_total`, in one transaction;
 /// returns false (changing nothing) if the batch was already committed.
 pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -56,26 +56,8 @@ pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, 
     if inserted == 0 {
         return Ok(false);
     }
-    let (owners, days, n): (Vec<Uuid>, Vec<NaiveDate>, Vec<i64>) = c.per_owner_day.iter().fold(
-        (Vec::new(), Vec::new(), Vec::new()),
-        |(mut o, mut d, mut k), (owner, day, count)| {
-            o.push(*owner);
-            d.push(*day);
-            k.push(*count);
-            (o, d, k)
-        },
-    );
-    sqlx::query(
-        "INSERT INTO billing_usage (user_id, date, scans_used) \
-         SELECT u.user_id, u.day, u.n FROM UNNEST($1::uuid[], $2::date[], $3::bigint[]) AS u(user_id, day, n) \
-         WHERE EXISTS (SELECT 1 FROM users WHERE id = u.user_id) \
-         ON CONFLICT (user_id, date) DO UPDATE SET scans_used = billing_usage.scans_used + EXCLUDED.scans_used",
-    )
-    .bind(&owners)
-    .bind(&days)
-    .bind(&n)
-    .execute(&mut *tx)
-    .await?;
+    // Usage is recorded keyed by this batch; the usage meter folds it into the daily counters.
+    super::billing::record_scan_usage(&mut tx, c.batch_id, &c.per_owner_day).await?;
     let (codes, counts): (Vec<Uuid>, Vec<i64>) = c.per_code.iter().copied().unzip();
     sqlx::query(
         "UPDATE qr_codes q SET scans_total = q.scans_total + u.n \

@@ -11,11 +11,17 @@ pub struct StatementRow {
     pub scans: i64,
     pub codes_created: i32,
     pub exports: i32,
+    pub scans_over_quota: i64,
+    pub credits_spent: i32,
+    /// The plan that applied when the statement was written, and its limits.
+    pub plan_id: Option<String>,
+    pub limits: Option<sqlx::types::Json<serde_json::Value>>,
     pub email_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "user_id, month, scans, codes_created, exports, email_id, created_at";
+const COLUMNS: &str = "user_id, month, scans, codes_created, exports, scans_over_quota, credits_spent, \
+                       plan_id, limits, email_id, created_at";
 
 /// The month a statement covers: `[start, end)` in UTC; `month` is its first day.
 pub struct Month {
@@ -34,7 +40,8 @@ pub async fn create_missing(
     users: &[Uuid],
 ) -> Result<Vec<StatementRow>, sqlx::Error> {
     sqlx::query_as::<_, StatementRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO usage_statements (user_id, month, scans, codes_created, exports) \
+        "INSERT INTO usage_statements (user_id, month, scans, codes_created, exports, \
+                                       scans_over_quota, credits_spent) \
          SELECT u.id, $2, \
                 COALESCE((SELECT sum(b.scans_used) FROM billing_usage b \
                           WHERE b.user_id = u.id AND b.date >= $2 AND b.date < $5), 0), \
@@ -42,7 +49,12 @@ pub async fn create_missing(
                  WHERE q.user_id = u.id AND q.created_at >= $3 AND q.created_at < $4), \
                 (SELECT count(*) FROM jobs j \
                  WHERE j.user_id = u.id AND j.kind = 'export' AND j.status = 'succeeded' \
-                   AND j.finished_at >= $3 AND j.finished_at < $4) \
+                   AND j.finished_at >= $3 AND j.finished_at < $4), \
+                COALESCE((SELECT sum(b.scans_over_quota) FROM billing_usage b \
+                          WHERE b.user_id = u.id AND b.date >= $2 AND b.date < $5), 0), \
+                COALESCE((SELECT -sum(c.amount) FROM credit_ledger c \
+                          WHERE c.user_id = u.id AND c.kind = 'spend' \
+                            AND c.created_at >= $3 AND c.created_at < $4), 0) \
          FROM UNNEST($1::uuid[]) AS u(id) \
          ON CONFLICT (user_id, month) DO NOTHING \
          RETURNING {COLUMNS}"
@@ -54,6 +66,26 @@ pub async fn create_missing(
     .bind(m.end.date_naive())
     .fetch_all(db)
     .await
+}
+
+/// The plan that applied, and its limits.
+pub async fn set_plan(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    month: NaiveDate,
+    plan_id: &str,
+    limits: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE usage_statements SET plan_id = $3, limits = $4 WHERE user_id = $1 AND month = $2",
+    )
+    .bind(user_id)
+    .bind(month)
+    .bind(plan_id)
+    .bind(sqlx::types::Json(limits))
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 pub async fn set_email(

@@ -6,6 +6,7 @@
 mod account;
 pub mod design;
 mod money;
+pub mod plan;
 mod project;
 pub mod qr;
 pub mod rules;

@@ -1,10 +1,12 @@
 //! `/api/v1/admin/users`.
 
 use actix_web::{HttpResponse, get, patch, post, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::billing::{SubscriptionView, subscription_view};
 use super::extract::{AdminCaller, ListResponse, PageQuery};
 use super::json::Json;
 use super::views::UserView;
@@ -40,25 +42,111 @@ pub async fn list_users(
 pub struct UserPatchBody {
     role: Option<Role>,
     suspended: Option<bool>,
+    /// A plan of the catalogue, set without Stripe (`null`: back to the default plan). A live
+    /// Stripe subscription takes precedence while it lasts.
+    #[serde(default, deserialize_with = "super::projects::double_option")]
+    #[schema(value_type = Option<String>)]
+    plan_id: Option<Option<String>>,
 }
 
-/// Change a user's role or suspend/unsuspend them.
+/// A user with their plan, limits and use (admins' view).
+#[derive(Serialize, ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    user: UserView,
+    billing: SubscriptionView,
+}
+
+async fn detail(state: &AppState, user: crate::db::users::UserRow) -> ApiResult<UserDetail> {
+    let o = crate::billing::overview(state, user.id).await?;
+    Ok(UserDetail {
+        user: user.into(),
+        billing: subscription_view(o),
+    })
+}
+
+/// One user, with plan, subscription, limits, use and credits.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = UserDetail), (status = 404, description = "No such user"), (status = 403, description = "Not an admin")))]
+#[get("/admin/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserDetail>> {
+    let user = admin::user(&state, *id).await?;
+    Ok(web::Json(detail(&state, user).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// Credits to add (1–1,000,000).
+    amount: u32,
+    /// Shown in the user's ledger and the audit trail.
+    reason: String,
+    /// When what is left of them expires; never when absent.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// Grant credits to a user.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/credits", tag = "admin", security(("bearer" = [])), request_body = GrantBody,
+    responses((status = 201, body = crate::http::billing::CreditEntry), (status = 404, description = "No such user"), (status = 422, description = "Bad amount or reason")))]
+#[post("/admin/users/{id}/credits")]
+pub async fn grant_credits(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<Uuid>,
+    body: Json<GrantBody>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let mut errors = crate::error::FieldErrors::new();
+    if !(1..=1_000_000).contains(&b.amount) {
+        errors.insert("amount".into(), "must be between 1 and 1000000".into());
+    }
+    let reason = b.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        errors.insert("reason".into(), "must be 1 to 200 characters".into());
+    }
+    if b.expires_at.is_some_and(|t| t <= Utc::now()) {
+        errors.insert("expires_at".into(), "must be in the future".into());
+    }
+    if !errors.is_empty() {
+        return Err(crate::error::ApiError::Validation(errors));
+    }
+    let c = admin.0;
+    let row = admin::grant_credits(
+        &state,
+        &c.origin,
+        &c.principal,
+        *id,
+        b.amount,
+        reason,
+        b.expires_at,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(crate::http::billing::CreditEntry::from(row)))
+}
+
+/// Change a user's role, suspend/unsuspend them, or set their plan.
 #[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])), request_body = UserPatchBody,
-    responses((status = 200, body = UserView), (status = 404, description = "No such user"), (status = 409, description = "Cannot demote or suspend yourself")))]
+    responses((status = 200, body = UserDetail), (status = 422, description = "Unknown plan"), (status = 404, description = "No such user"), (status = 409, description = "Cannot demote or suspend yourself")))]
 #[patch("/admin/users/{id}")]
 pub async fn update_user(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<Uuid>,
     body: Json<UserPatchBody>,
-) -> ApiResult<web::Json<UserView>> {
+) -> ApiResult<web::Json<UserDetail>> {
     let c = admin.0;
+    let b = body.0;
     let patch = UserPatch {
-        role: body.0.role,
-        suspended: body.0.suspended,
+        role: b.role,
+        suspended: b.suspended,
+        plan_id: b.plan_id,
     };
     let user = admin::update_user(&state, &c.origin, &c.principal, *id, patch).await?;
-    Ok(web::Json(user.into()))
+    Ok(web::Json(detail(&state, user).await?))
 }
 
 /// Block a code: its scans answer 410 and its owner can no longer change it.
@@ -77,6 +165,8 @@ pub async fn block_code(
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_users)
+        .service(get_user)
         .service(update_user)
+        .service(grant_credits)
         .service(block_code);
 }

@@ -57,7 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(templates::configure)
                 .service(analytics::account)
                 .service(analytics::account_csv)
-                .service(billing::list_statements),
+                .configure(billing::configure),
         )
         .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))

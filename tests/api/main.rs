@@ -5,6 +5,7 @@ mod common;
 mod accounts;
 mod admin_audit;
 mod analytics;
+mod billing;
 mod browser;
 mod codes;
 mod exports;

@@ -154,6 +154,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/jobs"),
     ("post", "/api/v1/admin/jobs/{id}/retry"),
     ("get", "/api/v1/billing/statements"),
+    ("get", "/api/v1/billing/plans"),
+    ("get", "/api/v1/billing/subscription"),
+    ("get", "/api/v1/billing/usage"),
+    ("get", "/api/v1/billing/credits"),
+    ("post", "/api/v1/billing/checkout"),
+    ("post", "/api/v1/billing/credits/checkout"),
+    ("post", "/api/v1/billing/portal"),
+    ("post", "/api/v1/billing/stripe/webhook"),
+    ("get", "/api/v1/admin/users/{id}"),
+    ("post", "/api/v1/admin/users/{id}/credits"),
 ];
 
 #[tokio::test]

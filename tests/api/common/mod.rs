@@ -6,6 +6,7 @@ pub mod decode;
 pub mod oidc;
 pub mod proxy;
 pub mod smtp;
+pub mod stripe;
 
 use std::thread::JoinHandle;
 use std::time::Duration;

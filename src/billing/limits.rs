@@ -1,0 +1,180 @@
+//! Plan limits and features, checked inside the transaction of the change they guard.
+//!
+//! A check that finds a limit locks the account's billing row first, then counts from the
+//! tables themselves (codes, jobs, projects, keys — not the meter's counters, which lag), so
+//! concurrent requests of one account are admitted one at a time and a limit holds exactly.
+//! Accounts whose plan has no such limit (the self-hosted default) take no lock at all.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Billing, Period, Standing, credits};
+use crate::db;
+use crate::domain::plan::{Feature, LimitName, Plan};
+use crate::domain::rules::{Action, Rule};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+
+/// What a change asks of the plan.
+#[derive(Debug, Clone, Copy)]
+pub enum Ask {
+    /// A new code (its id keys a credit spend, so a re-run bulk row pays once).
+    Code {
+        id: Uuid,
+        dynamic: bool,
+    },
+    /// A paused dynamic code made active again.
+    Reactivate,
+    Project,
+    ApiKey,
+    /// A new export job.
+    Export {
+        job_id: Uuid,
+    },
+}
+
+impl Ask {
+    fn limits(self) -> &'static [LimitName] {
+        match self {
+            Ask::Code { dynamic: true, .. } => &[LimitName::CodesPerMonth, LimitName::DynamicCodes],
+            Ask::Code { dynamic: false, .. } => &[LimitName::CodesPerMonth],
+            Ask::Reactivate => &[LimitName::DynamicCodes],
+            Ask::Project => &[LimitName::Projects],
+            Ask::ApiKey => &[LimitName::ApiKeys],
+            Ask::Export { .. } => &[LimitName::ExportsPerMonth],
+        }
+    }
+
+    /// What paying with credits would cost, under which key and for which quota.
+    fn price(self, plan: &Plan) -> Option<(u32, String, LimitName)> {
+        match self {
+            Ask::Code { id, .. } => plan
+                .credit_rates
+                .code
+                .map(|r| (r, format!("code:{id}"), LimitName::CodesPerMonth)),
+            Ask::Export { job_id } => plan
+                .credit_rates
+                .export
+                .map(|r| (r, format!("export:{job_id}"), LimitName::ExportsPerMonth)),
+            Ask::Reactivate | Ask::Project | Ask::ApiKey => None,
+        }
+    }
+}
+
+/// How much of `limit` is in use now.
+async fn usage(
+    conn: &mut PgConnection,
+    user: Uuid,
+    limit: LimitName,
+    period: &Period,
+) -> Result<i64, sqlx::Error> {
+    let (from, to) = (period.start_at(), period.end_at());
+    match limit {
+        LimitName::DynamicCodes => db::billing::active_dynamic_codes(conn, user).await,
+        LimitName::CodesPerMonth => db::billing::codes_created(conn, user, from, to).await,
+        LimitName::ExportsPerMonth => db::billing::exports_requested(conn, user, from, to).await,
+        LimitName::Projects => db::billing::projects(conn, user).await,
+        LimitName::ApiKeys => db::billing::live_api_keys(conn, user).await,
+        // Counted by their own capabilities when they exist; scans are never refused.
+        LimitName::WebhookEndpoints
+        | LimitName::Domains
+        | LimitName::ScansPerMonth
+        | LimitName::RetentionDays => Ok(0),
+    }
+}
+
+fn refusal(limit: LimitName, max: u64, used: i64, plan: &Plan) -> ApiError {
+    ApiError::PlanLimit {
+        message: format!(
+            "the {} plan allows {max} {}; upgrade, buy credits, or wait for the next period",
+            plan.name,
+            limit.as_str().replace('_', " ")
+        ),
+        fields: FieldErrors::from([
+            ("limit".to_owned(), limit.as_str().to_owned()),
+            ("value".to_owned(), max.to_string()),
+            ("usage".to_owned(), used.to_string()),
+            ("plan".to_owned(), plan.id.clone()),
+        ]),
+    }
+}
+
+/// Admits the change or answers 402 `plan_limit_reached`. Over a quota, an account holding
+/// credits pays for the change with them instead (once per change: the spend is keyed by it).
+/// Call inside the change's transaction: the account stays locked until it ends.
+pub async fn admit(
+    conn: &mut PgConnection,
+    billing: &Billing,
+    user: Uuid,
+    ask: Ask,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let first = billing.standing_of(conn, user, now).await?;
+    if ask
+        .limits()
+        .iter()
+        .all(|l| first.plan.limits.get(*l).is_none())
+    {
+        return Ok(());
+    }
+    db::billing::lock_account(conn, user).await?;
+    // Read again under the lock: the plan may have changed since.
+    let s = billing.standing_of(conn, user, now).await?;
+    let mut exceeded = None;
+    for limit in ask.limits() {
+        let Some(max) = s.plan.limits.get(*limit) else {
+            continue;
+        };
+        let used = usage(conn, user, *limit, &s.period).await?;
+        if used >= max as i64 {
+            exceeded = Some((*limit, max, used));
+            break;
+        }
+    }
+    let Some((limit, max, used)) = exceeded else {
+        return Ok(());
+    };
+    if let Some((cost, key, quota)) = ask.price(s.plan)
+        && credits::spend(conn, user, cost, &key, quota, &s, "over quota").await?
+    {
+        return Ok(());
+    }
+    Err(refusal(limit, max, used, s.plan))
+}
+
+/// The features a set of redirect rules uses.
+pub fn rule_features(rules: &[Rule]) -> BTreeSet<Feature> {
+    rules
+        .iter()
+        .map(|r| match r.then {
+            Action::Password(_) => Feature::PasswordProtection,
+            _ => Feature::RedirectRules,
+        })
+        .collect()
+}
+
+/// Answers 402 `plan_feature_missing` unless the account's plan has `feature`.
+pub async fn require(
+    conn: &mut PgConnection,
+    billing: &Billing,
+    user: Uuid,
+    feature: Feature,
+) -> ApiResult<()> {
+    let s: Standing<'_> = billing.standing_of(conn, user, Utc::now()).await?;
+    if s.plan.has(feature) {
+        return Ok(());
+    }
+    Err(ApiError::PlanFeature {
+        message: format!(
+            "the {} plan does not include {}",
+            s.plan.name,
+            feature.as_str().replace('_', " ")
+        ),
+        fields: FieldErrors::from([
+            ("feature".to_owned(), feature.as_str().to_owned()),
+            ("plan".to_owned(), s.plan.id.clone()),
+        ]),
+    })
+}
