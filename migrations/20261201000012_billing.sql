@@ -7,6 +7,9 @@
 CREATE TABLE billing_accounts (
     user_id             UUID PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     plan_id             TEXT,
+    -- Dynamic codes with status 'active', kept by the trigger below in the transaction of
+    -- every change to a code (so the limit check reads one locked row instead of counting).
+    active_dynamic_codes INT NOT NULL DEFAULT 0,
     -- Created once, on the first checkout; kept when the account is deleted (operator records).
     stripe_customer_id  TEXT UNIQUE,
     created_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -36,15 +39,14 @@ CREATE TABLE stripe_events (
     received_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
--- Usage as it happens, keyed by what caused it (a scan batch per owner and day, a code, an
--- export): written in the transaction of the cause, so a redelivered batch or a re-run job adds
--- nothing. The usage meter folds pending rows into the daily counters of `billing_usage`.
+-- Usage as it happens, keyed by what caused it (a scan batch per owner and day, an export):
+-- written in the transaction of the cause, so a redelivered batch or a re-run job adds nothing.
+-- The usage meter folds pending rows into the daily counters of `billing_usage`.
 CREATE TABLE usage_events (
     key             TEXT PRIMARY KEY,
     user_id         UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     day             DATE NOT NULL,
     scans           BIGINT NOT NULL DEFAULT 0,
-    codes           INT NOT NULL DEFAULT 0,
     exports         INT NOT NULL DEFAULT 0,
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
     folded_at       TIMESTAMPTZ
@@ -127,6 +129,39 @@ ALTER TABLE usage_statements
     ADD COLUMN scans_over_quota BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN credits_spent    INT NOT NULL DEFAULT 0;
 
--- The limit checks count these.
-CREATE INDEX qr_codes_user_dynamic_active ON qr_codes (user_id) WHERE dynamic AND status = 'active';
+-- Codes are counted where they change, in the same transaction: the account's active dynamic
+-- codes, and codes created per day (UTC) in `billing_usage.qr_created`. Whatever path changes
+-- a code (the API, bulk create, an operator's block, a product's cascade) keeps them exact.
+CREATE FUNCTION count_codes() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.dynamic AND OLD.status = 'active' AND OLD.user_id IS NOT NULL THEN
+        UPDATE billing_accounts SET active_dynamic_codes = active_dynamic_codes - 1
+        WHERE user_id = OLD.user_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.dynamic AND NEW.status = 'active' AND NEW.user_id IS NOT NULL THEN
+        INSERT INTO billing_accounts (user_id, active_dynamic_codes) VALUES (NEW.user_id, 1)
+        ON CONFLICT (user_id) DO UPDATE
+        SET active_dynamic_codes = billing_accounts.active_dynamic_codes + 1;
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.user_id IS NOT NULL THEN
+        INSERT INTO billing_usage (user_id, date, qr_created)
+        VALUES (NEW.user_id, (NEW.created_at AT TIME ZONE 'UTC')::date, 1)
+        ON CONFLICT (user_id, date) DO UPDATE SET qr_created = billing_usage.qr_created + 1;
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER qr_codes_counted AFTER INSERT OR DELETE OR UPDATE OF status, dynamic, user_id
+    ON qr_codes FOR EACH ROW EXECUTE FUNCTION count_codes();
+
+-- The counts of codes that exist already.
+INSERT INTO billing_accounts (user_id, active_dynamic_codes)
+    SELECT user_id, count(*) FROM qr_codes
+    WHERE dynamic AND status = 'active' AND user_id IS NOT NULL GROUP BY user_id;
+INSERT INTO billing_usage (user_id, date, qr_created)
+    SELECT user_id, (created_at AT TIME ZONE 'UTC')::date, count(*) FROM qr_codes
+    WHERE user_id IS NOT NULL GROUP BY 1, 2
+    ON CONFLICT (user_id, date) DO UPDATE SET qr_created = EXCLUDED.qr_created;
+
+-- Exports asked for in a period are counted from the jobs (a few per month).
 CREATE INDEX jobs_user_kind_created ON jobs (user_id, kind, created_at);

@@ -14,7 +14,6 @@ use crate::audit::{self, Change};
 use crate::billing::limits::{self, Ask};
 use crate::cache::{CachedImage, ImageKey, Invalidate};
 use crate::config::Settings;
-use crate::db::billing::UsageEvent;
 use crate::db::qr_codes::{NewQr, QrFilter, QrRow, QrUpdate};
 use crate::db::{self, Paged, Window};
 use crate::domain::design::Design;
@@ -526,7 +525,7 @@ pub async fn create(
         id,
         dynamic: new.dynamic,
     };
-    limits::admit(&mut tx, &state.billing, owner, ask, now).await?;
+    let admitted = limits::admit(&mut tx, &state.billing, owner, ask, now).await?;
     let mut attempt = 0;
     loop {
         let code = new.alias.clone().unwrap_or_else(ShortCode::generate);
@@ -571,18 +570,6 @@ pub async fn create(
     let row = db::qr_codes::get(&mut *tx, owner, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    db::billing::record_usage(
-        &mut tx,
-        &UsageEvent {
-            key: &format!("code:{id}"),
-            user_id: owner,
-            day: now.date_naive(),
-            scans: 0,
-            codes: 1,
-            exports: 0,
-        },
-    )
-    .await?;
     let payload = payload(&mut tx, &state.settings, &row).await?;
     let field = if new.qr_type == QrType::Url && !new.dynamic {
         "target_url"
@@ -597,6 +584,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    admitted.dispatch(state).await;
     code_changed(state, id, &row.short_code).await;
     Ok(Code { row, payload })
 }
@@ -686,14 +674,9 @@ pub async fn update(
         None => before.rules.0.clone(),
     };
     if patch.status == Some(Status::Active) && before.status == "paused" && before.dynamic {
-        limits::admit(
-            &mut tx,
-            &state.billing,
-            owner,
-            Ask::Reactivate,
-            chrono::Utc::now(),
-        )
-        .await?;
+        let now = chrono::Utc::now();
+        // Reactivating creates nothing: no quota notices.
+        let _ = limits::admit(&mut tx, &state.billing, owner, Ask::Reactivate, now).await?;
     }
     let utm = match patch.utm {
         Some(u) => serde_json::to_value(&u).map_err(ApiError::internal)?,

@@ -100,7 +100,8 @@ pub async fn create(
     let json = serde_json::to_value(&params).map_err(ApiError::internal)?;
     let mut tx = state.db.begin().await?;
     let ask = crate::billing::limits::Ask::Export { job_id: id };
-    crate::billing::limits::admit(&mut tx, &state.billing, owner, ask, Utc::now()).await?;
+    // Exports are announced by the usage meter when they complete.
+    let _ = crate::billing::limits::admit(&mut tx, &state.billing, owner, ask, Utc::now()).await?;
     let job = db::jobs::insert(&mut *tx, id, owner, "export", &json, rows.len() as i32).await?;
     audit::record(
         &mut tx,
@@ -263,18 +264,9 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         let _ = state.store.delete(&key).await;
         return Ok(());
     }
-    db::billing::record_usage(
-        &mut tx,
-        &db::billing::UsageEvent {
-            key: &format!("export:{}", job.id),
-            user_id: job.user_id,
-            day: Utc::now().date_naive(),
-            scans: 0,
-            codes: 0,
-            exports: 1,
-        },
-    )
-    .await?;
+    let usage_key = format!("export:{}", job.id);
+    db::billing::record_export_usage(&mut tx, &usage_key, job.user_id, Utc::now().date_naive())
+        .await?;
     let user = db::users::by_id(&mut *tx, job.user_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("export owner is gone"))?;

@@ -29,8 +29,10 @@ pub async fn create(
 ) -> ApiResult<ProjectRow> {
     let mut tx = state.db.begin().await?;
     let ask = crate::billing::limits::Ask::Project;
-    crate::billing::limits::admit(&mut tx, &state.billing, p.user.id, ask, chrono::Utc::now())
-        .await?;
+    // Caps have no notices.
+    let _ =
+        crate::billing::limits::admit(&mut tx, &state.billing, p.user.id, ask, chrono::Utc::now())
+            .await?;
     let row = db::projects::insert(
         &mut *tx,
         Uuid::now_v7(),

@@ -326,7 +326,9 @@ pub async fn create_api_key(
     let new = secrets::new_api_key();
     let mut tx = state.db.begin().await?;
     let ask = crate::billing::limits::Ask::ApiKey;
-    crate::billing::limits::admit(&mut tx, &state.billing, p.user.id, ask, Utc::now()).await?;
+    // Caps have no notices.
+    let _ =
+        crate::billing::limits::admit(&mut tx, &state.billing, p.user.id, ask, Utc::now()).await?;
     let row = db::api_keys::insert(
         &mut *tx,
         Uuid::now_v7(),

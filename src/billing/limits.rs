@@ -70,11 +70,15 @@ async fn usage(
     limit: LimitName,
     period: &Period,
 ) -> Result<i64, sqlx::Error> {
-    let (from, to) = (period.start_at(), period.end_at());
     match limit {
         LimitName::DynamicCodes => db::billing::active_dynamic_codes(conn, user).await,
-        LimitName::CodesPerMonth => db::billing::codes_created(conn, user, from, to).await,
-        LimitName::ExportsPerMonth => db::billing::exports_requested(conn, user, from, to).await,
+        LimitName::CodesPerMonth => {
+            db::billing::codes_created(conn, user, period.start, period.end).await
+        }
+        LimitName::ExportsPerMonth => {
+            let (from, to) = (period.start_at(), period.end_at());
+            db::billing::exports_requested(conn, user, from, to).await
+        }
         LimitName::Projects => db::billing::projects(conn, user).await,
         LimitName::ApiKeys => db::billing::live_api_keys(conn, user).await,
         // Counted by their own capabilities when they exist; scans are never refused.
@@ -101,8 +105,17 @@ fn refusal(limit: LimitName, max: u64, used: i64, plan: &Plan) -> ApiError {
     }
 }
 
+/// An admitted change: the usage e-mails it set off (written in the change's transaction),
+/// to dispatch once that transaction has committed.
+#[derive(Debug, Default)]
+#[must_use = "dispatch the notices after commit"]
+pub struct Admitted {
+    pub notices: Vec<Uuid>,
+}
+
 /// Admits the change or answers 402 `plan_limit_reached`. Over a quota, an account holding
 /// credits pays for the change with them instead (once per change: the spend is keyed by it).
+/// A code that takes the month's creations to 80 % or 100 % of the quota sets off its alert.
 /// Call inside the change's transaction: the account stays locked until it ends.
 pub async fn admit(
     conn: &mut PgConnection,
@@ -110,38 +123,77 @@ pub async fn admit(
     user: Uuid,
     ask: Ask,
     now: DateTime<Utc>,
-) -> ApiResult<()> {
+) -> ApiResult<Admitted> {
     let first = billing.standing_of(conn, user, now).await?;
     if ask
         .limits()
         .iter()
         .all(|l| first.plan.limits.get(*l).is_none())
     {
-        return Ok(());
+        return Ok(Admitted::default());
     }
-    db::billing::lock_account(conn, user).await?;
+    let account = db::billing::lock_account(conn, user).await?;
     // Read again under the lock: the plan may have changed since.
-    let s = billing.standing_of(conn, user, now).await?;
+    let subscriptions = db::billing::subscriptions(&mut *conn, user).await?;
+    let s = billing.standing(Some(&account), subscriptions, now);
     let mut exceeded = None;
+    let mut notices = Vec::new();
     for limit in ask.limits() {
         let Some(max) = s.plan.limits.get(*limit) else {
             continue;
         };
-        let used = usage(conn, user, *limit, &s.period).await?;
+        let used = match limit {
+            LimitName::DynamicCodes => i64::from(account.active_dynamic_codes),
+            _ => usage(conn, user, *limit, &s.period).await?,
+        };
         if used >= max as i64 {
             exceeded = Some((*limit, max, used));
             break;
         }
+        if *limit == LimitName::CodesPerMonth {
+            notices = super::announce(conn, billing, user, &s, *limit, max, used + 1).await?;
+        }
     }
     let Some((limit, max, used)) = exceeded else {
-        return Ok(());
+        return Ok(Admitted { notices });
     };
     if let Some((cost, key, quota)) = ask.price(s.plan)
         && credits::spend(conn, user, cost, &key, quota, &s, "over quota").await?
     {
-        return Ok(());
+        return Ok(Admitted { notices });
     }
     Err(refusal(limit, max, used, s.plan))
+}
+
+impl Admitted {
+    /// Sends the notices once the change has committed.
+    pub async fn dispatch(self, state: &crate::state::AppState) {
+        for email in self.notices {
+            crate::notify::emails::dispatch(state, email).await;
+        }
+    }
+}
+
+/// Answers 402 `plan_limit_reached` (`retention_days`) for a report reaching further back than
+/// the plan keeps analytics (whole UTC days; today counts as the first).
+pub async fn within_retention(
+    db: &sqlx::PgPool,
+    billing: &Billing,
+    user: Uuid,
+    from: DateTime<Utc>,
+) -> ApiResult<()> {
+    let now = Utc::now();
+    let mut conn = db.acquire().await?;
+    let s = billing.standing_of(&mut conn, user, now).await?;
+    let Some(days) = s.plan.limits.retention_days else {
+        return Ok(());
+    };
+    let oldest = now.date_naive() - chrono::Days::new(days);
+    if from.date_naive() >= oldest {
+        return Ok(());
+    }
+    let asked = (now.date_naive() - from.date_naive()).num_days();
+    Err(refusal(LimitName::RetentionDays, days, asked, s.plan))
 }
 
 /// The features a set of redirect rules uses.

@@ -20,9 +20,9 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Billing, Period, Standing, credits, quota_use};
+use super::{Billing, Period, Standing, announce, credits, quota_use};
 use crate::actors::MAILBOX_CAPACITY;
-use crate::db::billing::{DayUsage, MeterReport, PendingUsage};
+use crate::db::billing::{MeterReport, PendingUsage};
 use crate::db::{self};
 use crate::domain::plan::LimitName;
 use crate::notify::emails;
@@ -34,8 +34,6 @@ const FOLD_EVERY: Duration = Duration::from_secs(1);
 const FOLD_BATCH: i64 = 10_000;
 /// Scans per block paid with credits (the plan file's `scans_1000` rate).
 const SCAN_BLOCK: i64 = 1000;
-/// Alert thresholds, in percent of a quota.
-const THRESHOLDS: [i32; 2] = [80, 100];
 
 pub struct UsageMeter {
     app: AppState,
@@ -171,16 +169,9 @@ async fn fold_account(
             }
             _ => 0,
         };
-        let usage = DayUsage {
-            day: d.day,
-            scans: d.scans,
-            codes: d.codes,
-            exports: d.exports,
-        };
-        db::billing::add_usage(tx, user, d.day, &usage, over).await?;
+        db::billing::add_usage(tx, user, d.day, d, over).await?;
         if period.contains(d.day) {
             totals.scans += d.scans;
-            totals.codes += d.codes;
             totals.exports += d.exports;
             totals.scans_over_quota += over;
         }
@@ -219,7 +210,7 @@ async fn cover_scans(
     Ok(())
 }
 
-/// Claims the 80 %/100 % alerts the account has reached this period and writes their e-mails.
+/// Claims the 80 %/100 % alerts of scans and exports the account has reached this period.
 async fn alerts(
     tx: &mut PgConnection,
     app: &AppState,
@@ -228,38 +219,16 @@ async fn alerts(
     totals: &db::billing::Totals,
 ) -> anyhow::Result<Vec<Uuid>> {
     let mut mail = Vec::new();
-    let url = app.settings.public_url("/api/v1/billing/subscription");
     for (quota, limit, used) in quota_use(s.plan, totals) {
-        if limit == 0 {
+        // Codes are announced as they are admitted (`limits::admit`).
+        if quota == LimitName::CodesPerMonth {
             continue;
         }
-        for threshold in THRESHOLDS {
-            if used * 100 < i64::from(threshold) * limit as i64 {
-                continue;
-            }
-            let q = quota.as_str();
-            if !db::billing::claim_alert(tx, user, s.period.start, q, threshold).await? {
-                continue;
-            }
-            let Some(owner) = db::users::by_id(&mut *tx, user).await? else {
-                continue;
-            };
-            let alert = emails::UsageAlert {
-                quota: q,
-                threshold,
-                used,
-                limit,
-                plan: &s.plan.name,
-                period_start: s.period.start,
-                period_end: s.period.end,
-                url: &url,
-            };
-            let email = emails::usage_alert(tx, &owner, &alert)
+        mail.extend(
+            announce(tx, &app.billing, user, s, quota, limit, used)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            db::billing::set_alert_email(tx, user, s.period.start, q, threshold, email).await?;
-            mail.push(email);
-        }
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
     }
     Ok(mail)
 }

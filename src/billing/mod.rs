@@ -42,6 +42,8 @@ pub struct Billing {
     success_url: String,
     cancel_url: String,
     return_url: String,
+    /// Where alerts send the owner to read their usage.
+    usage_url: String,
 }
 
 impl Billing {
@@ -77,6 +79,7 @@ impl Billing {
                 .clone()
                 .unwrap_or_else(|| s.public_url("/?checkout=cancelled")),
             return_url: home,
+            usage_url: s.public_url("/api/v1/billing/subscription"),
         })
     }
 
@@ -239,7 +242,8 @@ pub async fn overview(state: &AppState, user: Uuid) -> ApiResult<Overview<'_>> {
     let (from, to) = (period.start_at(), period.end_at());
     let usage = Usage {
         dynamic_codes: db::billing::active_dynamic_codes(&mut conn, user).await?,
-        codes_per_month: db::billing::codes_created(&mut conn, user, from, to).await?,
+        codes_per_month: db::billing::codes_created(&mut conn, user, period.start, period.end)
+            .await?,
         scans_per_month: totals,
         scans_over_quota: folded.scans_over_quota,
         exports_per_month: db::billing::exports_requested(&mut conn, user, from, to).await?,
@@ -568,6 +572,53 @@ pub async fn daily(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Daily
     Ok(done)
 }
 
+/// Alert thresholds, in percent of a quota.
+const THRESHOLDS: [i32; 2] = [80, 100];
+
+/// Claims the 80 %/100 % alerts of `quota` that `used` of `limit` has reached this period
+/// (once each: the claim is keyed by account, period, quota and threshold) and writes their
+/// e-mails into the outbox; answers them, for dispatch after commit.
+pub async fn announce(
+    tx: &mut PgConnection,
+    billing: &Billing,
+    user: Uuid,
+    s: &Standing<'_>,
+    quota: LimitName,
+    limit: u64,
+    used: i64,
+) -> ApiResult<Vec<Uuid>> {
+    let mut mail = Vec::new();
+    if limit == 0 {
+        return Ok(mail);
+    }
+    for threshold in THRESHOLDS {
+        if used * 100 < i64::from(threshold) * limit as i64 {
+            continue;
+        }
+        let q = quota.as_str();
+        if !db::billing::claim_alert(tx, user, s.period.start, q, threshold).await? {
+            continue;
+        }
+        let Some(owner) = db::users::by_id(&mut *tx, user).await? else {
+            continue;
+        };
+        let alert = crate::notify::emails::UsageAlert {
+            quota: q,
+            threshold,
+            used,
+            limit,
+            plan: &s.plan.name,
+            period_start: s.period.start,
+            period_end: s.period.end,
+            url: &billing.usage_url,
+        };
+        let email = crate::notify::emails::usage_alert(tx, &owner, &alert).await?;
+        db::billing::set_alert_email(tx, user, s.period.start, q, threshold, email).await?;
+        mail.push(email);
+    }
+    Ok(mail)
+}
+
 /// The limits of a plan as a name → value map (for statements).
 pub fn limits_json(limits: &Limits) -> serde_json::Value {
     serde_json::to_value(limits).unwrap_or_default()
@@ -634,6 +685,7 @@ mod tests {
             user_id: Uuid::nil(),
             plan_id: Some("business".into()),
             stripe_customer_id: None,
+            active_dynamic_codes: 0,
         };
         let s = b.standing(Some(&op), vec![], now);
         assert_eq!(

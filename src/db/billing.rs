@@ -12,33 +12,43 @@ pub struct AccountRow {
     pub user_id: Uuid,
     pub plan_id: Option<String>,
     pub stripe_customer_id: Option<String>,
+    /// Kept by the `qr_codes_counted` trigger.
+    pub active_dynamic_codes: i32,
+}
+
+macro_rules! account_select {
+    () => {
+        "SELECT user_id, plan_id, stripe_customer_id, active_dynamic_codes FROM billing_accounts \
+         WHERE user_id = $1"
+    };
 }
 
 pub async fn account(
     db: impl PgExecutor<'_>,
     user: Uuid,
 ) -> Result<Option<AccountRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT user_id, plan_id, stripe_customer_id FROM billing_accounts WHERE user_id = $1",
-    )
-    .bind(user)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(account_select!())
+        .bind(user)
+        .fetch_optional(db)
+        .await
 }
 
 /// The account's row, created if missing, locked until the transaction ends: every limit
 /// check and credit movement of one account goes through this lock, one at a time.
 pub async fn lock_account(conn: &mut PgConnection, user: Uuid) -> Result<AccountRow, sqlx::Error> {
+    let lock = concat!(account_select!(), " FOR UPDATE");
+    if let Some(row) = sqlx::query_as(lock)
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(row);
+    }
     sqlx::query("INSERT INTO billing_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(user)
         .execute(&mut *conn)
         .await?;
-    sqlx::query_as(
-        "SELECT user_id, plan_id, stripe_customer_id FROM billing_accounts WHERE user_id = $1 FOR UPDATE",
-    )
-    .bind(user)
-    .fetch_one(&mut *conn)
-    .await
+    sqlx::query_as(lock).bind(user).fetch_one(&mut *conn).await
 }
 
 /// An operator's plan for the account (`None`: back to the default).
@@ -219,28 +229,21 @@ pub async fn event_seen(db: impl PgExecutor<'_>, id: &str) -> Result<bool, sqlx:
         .await
 }
 
-/// One cause of usage.
-pub struct UsageEvent<'a> {
-    pub key: &'a str,
-    pub user_id: Uuid,
-    pub day: NaiveDate,
-    pub scans: i64,
-    pub codes: i32,
-    pub exports: i32,
-}
-
-/// Records usage once per key (in the transaction of its cause).
-pub async fn record_usage(conn: &mut PgConnection, u: &UsageEvent<'_>) -> Result<(), sqlx::Error> {
+/// Records an export's usage once per key (in the transaction that marks it done). Codes are
+/// counted by a trigger on `qr_codes`, scans by `record_scan_usage`.
+pub async fn record_export_usage(
+    conn: &mut PgConnection,
+    key: &str,
+    user: Uuid,
+    day: NaiveDate,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO usage_events (key, user_id, day, scans, codes, exports) VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO usage_events (key, user_id, day, exports) VALUES ($1, $2, $3, 1) \
          ON CONFLICT DO NOTHING",
     )
-    .bind(u.key)
-    .bind(u.user_id)
-    .bind(u.day)
-    .bind(u.scans)
-    .bind(u.codes)
-    .bind(u.exports)
+    .bind(key)
+    .bind(user)
+    .bind(day)
     .execute(conn)
     .await
     .map(|_| ())
@@ -288,7 +291,6 @@ pub struct PendingUsage {
     pub user_id: Uuid,
     pub day: NaiveDate,
     pub scans: i64,
-    pub codes: i64,
     pub exports: i64,
 }
 
@@ -303,9 +305,8 @@ pub async fn take_pending_usage(
            UPDATE usage_events SET folded_at = now() WHERE key IN ( \
              SELECT key FROM usage_events WHERE folded_at IS NULL ORDER BY created_at LIMIT $1 \
              FOR UPDATE SKIP LOCKED) \
-           RETURNING user_id, day, scans, codes, exports) \
-         SELECT user_id, day, sum(scans)::bigint AS scans, sum(codes)::bigint AS codes, \
-                sum(exports)::bigint AS exports \
+           RETURNING user_id, day, scans, exports) \
+         SELECT user_id, day, sum(scans)::bigint AS scans, sum(exports)::bigint AS exports \
          FROM picked GROUP BY user_id, day ORDER BY user_id, day",
     )
     .bind(limit)
@@ -320,27 +321,25 @@ pub async fn try_fold_lock(conn: &mut PgConnection) -> Result<bool, sqlx::Error>
         .await
 }
 
-/// Adds folded usage to the day's counters.
+/// Adds folded usage (scans, exports) to the day's counters.
 pub async fn add_usage(
     conn: &mut PgConnection,
     user: Uuid,
     day: NaiveDate,
-    u: &DayUsage,
+    u: &PendingUsage,
     over_quota: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO billing_usage (user_id, date, scans_used, qr_created, exports, scans_over_quota) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO billing_usage (user_id, date, scans_used, exports, scans_over_quota) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (user_id, date) DO UPDATE SET \
            scans_used = billing_usage.scans_used + EXCLUDED.scans_used, \
-           qr_created = billing_usage.qr_created + EXCLUDED.qr_created, \
            exports = billing_usage.exports + EXCLUDED.exports, \
            scans_over_quota = billing_usage.scans_over_quota + EXCLUDED.scans_over_quota",
     )
     .bind(user)
     .bind(day)
     .bind(u.scans)
-    .bind(u.codes as i32)
     .bind(u.exports as i32)
     .bind(over_quota)
     .execute(conn)
@@ -399,7 +398,7 @@ pub async fn daily_usage(
                   scans_over_quota AS over \
            FROM billing_usage WHERE user_id = $1 AND date >= $2 AND date < $3 \
            UNION ALL \
-           SELECT day, scans, codes::bigint, exports::bigint, 0 FROM usage_events \
+           SELECT day, scans, 0::bigint, exports::bigint, 0 FROM usage_events \
            WHERE user_id = $1 AND folded_at IS NULL AND day >= $2 AND day < $3) u \
          GROUP BY day ORDER BY day",
     )
@@ -437,26 +436,29 @@ pub async fn prune_folded_usage(
         .map(|r| r.rows_affected())
 }
 
-// --- what the limit checks count (the truth, not the meter's counters) ---
+// --- what the limit checks count: kept exact in the transaction of every change ---
 
+/// Active dynamic codes (the `qr_codes_counted` trigger keeps the count).
 pub async fn active_dynamic_codes(conn: &mut PgConnection, user: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM qr_codes WHERE user_id = $1 AND dynamic AND status = 'active'",
+        "SELECT COALESCE((SELECT active_dynamic_codes FROM billing_accounts WHERE user_id = $1), 0)::bigint",
     )
     .bind(user)
     .fetch_one(conn)
     .await
 }
 
-/// Codes created in `[from, to)`, deleted ones included (deleting does not give a creation back).
+/// Codes created on the days `[from, to)`, deleted ones included (deleting does not give a
+/// creation back); counted per day by the `qr_codes_counted` trigger.
 pub async fn codes_created(
     conn: &mut PgConnection,
     user: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    from: NaiveDate,
+    to: NaiveDate,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM qr_codes WHERE user_id = $1 AND created_at >= $2 AND created_at < $3",
+        "SELECT COALESCE(sum(qr_created), 0)::bigint FROM billing_usage \
+         WHERE user_id = $1 AND date >= $2 AND date < $3",
     )
     .bind(user)
     .bind(from)

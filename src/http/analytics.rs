@@ -53,6 +53,8 @@ async fn run(
         q.include_bots,
         &default_tz,
     )?;
+    crate::billing::limits::within_retention(&state.db, &state.billing, p.user.id, query.from)
+        .await?;
     let scope = match code {
         Some(id) => {
             // Ownership first: another tenant's code is simply not found.
@@ -103,6 +105,7 @@ fn csv(r: &Report, name: &str) -> HttpResponse {
 /// Scans of one code.
 #[utoipa::path(get, path = "/api/v1/qr-codes/{id}/analytics", tag = "analytics", security(("bearer" = [])), params(ReportQuery),
     responses((status = 200, body = Report), (status = 404, description = "Not found"), (status = 422, description = "Bad range, interval or zone"),
+        (status = 402, description = "`from` is further back than the plan's retention_days"),
         (status = 503, description = "Analytics store unavailable")))]
 #[get("/{id}/analytics")]
 pub async fn per_code(

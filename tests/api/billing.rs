@@ -30,6 +30,7 @@ scans_per_month = 10
 exports_per_month = 1
 projects = 1
 api_keys = 1
+retention_days = 30
 [plans.credit_rates]
 code = 1
 scans_1000 = 1
@@ -749,8 +750,27 @@ async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
         (Some(12), Some(2), Some(1))
     );
     assert_eq!(u["totals"]["scans_per_month"], 12);
-    // Analytics stay readable over quota.
+    // Analytics stay readable over quota, as far back as the plan keeps them (30 days).
     let id = qr["id"].as_str().unwrap();
+    let far = (Utc::now() - Duration::days(45))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let (s, b) = app
+        .get(
+            &format!("/api/v1/qr-codes/{id}/analytics?from={far}"),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{b}");
+    assert_eq!(
+        refusal(&b),
+        (
+            "retention_days".into(),
+            "30".into(),
+            "45".into(),
+            "free".into()
+        )
+    );
     eventually("analytics to show every scan", || async {
         let (s, a) = app
             .get(&format!("/api/v1/qr-codes/{id}/analytics"), Some(&t))
@@ -828,10 +848,10 @@ async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
         (subscription(&app, &t).await["usage"]["scans_per_month"] == 19).then_some(())
     })
     .await;
-    let done_before = done_scan_jobs(&app).await;
+    let done_before = done_jobs::<IngestScans>(&app).await;
     push("again").await;
     eventually("the redelivery handled", || async {
-        (done_scan_jobs(&app).await == done_before + 1).then_some(())
+        (done_jobs::<IngestScans>(&app).await == done_before + 1).then_some(())
     })
     .await;
     let folded: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events WHERE key LIKE $1")
@@ -856,9 +876,9 @@ async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
     );
 }
 
-/// Jobs of the `scans` queue that have finished, read straight from Redis.
-async fn done_scan_jobs(app: &TestApp) -> usize {
-    let queue = qrsaas_jobs::queue_name::<IngestScans>(&app.settings.redis_namespace);
+/// Jobs of `J`'s queue that have finished, read straight from Redis.
+async fn done_jobs<J: qrsaas_jobs::Job>(app: &TestApp) -> usize {
+    let queue = qrsaas_jobs::queue_name::<J>(&app.settings.redis_namespace);
     let done = apalis_redis::Config::default().queue(queue).done_jobs_set();
     let mut redis = redis::Client::open("redis://127.0.0.1:6379")
         .unwrap()
@@ -1361,31 +1381,39 @@ async fn overage_is_reported_to_stripe_meters_once_per_hour_and_retried() {
     })
     .await;
     let sched = scheduler(&app).await;
-    let hour = Utc::now();
-    assert!(
-        sched
-            .fire(MaintenanceTask::ReportUsage, hour)
-            .await
-            .unwrap()
-    );
-    let first = eventually("the first report", || async {
-        let e = fake.meter_events();
-        (!e.is_empty()).then_some(e)
-    })
-    .await;
+    // Each run is waited for: the queue has finished one more maintenance job.
+    let report = |slot: chrono::DateTime<Utc>| {
+        let (app, sched) = (&app, &sched);
+        async move {
+            let before = done_jobs::<qrsaas_jobs::Maintenance>(app).await;
+            assert!(
+                sched
+                    .fire(MaintenanceTask::ReportUsage, slot)
+                    .await
+                    .unwrap()
+            );
+            eventually("the report run", || async {
+                (done_jobs::<qrsaas_jobs::Maintenance>(app).await > before).then_some(())
+            })
+            .await;
+        }
+    };
+    use chrono::DurationRound;
+    let hour = Utc::now()
+        .duration_trunc(chrono::TimeDelta::hours(1))
+        .unwrap();
+    report(hour).await;
+    let first = fake.meter_events();
+    assert_eq!(first.len(), 1, "{first:?}");
     let (_, (name, cust, value)) = first.iter().next().unwrap();
     assert_eq!(
         (name.as_str(), cust.as_str(), *value),
         ("qrsaas_scans_overage", customer.as_str(), 5)
     );
     // The same hour again (a second scheduler's slot, a retry): nothing more is billed.
-    assert!(
-        sched
-            .fire(MaintenanceTask::ReportUsage, hour + Duration::seconds(61))
-            .await
-            .unwrap()
-    );
-    // Two more over quota; Stripe is down for the next report, then back.
+    report(hour + Duration::seconds(61)).await;
+    assert_eq!(fake.meter_events().len(), 1);
+    // Two more over quota; Stripe is down for the next hour's report, then back.
     for _ in 0..2 {
         scan(&app, &path).await;
     }
@@ -1395,35 +1423,21 @@ async fn overage_is_reported_to_stripe_meters_once_per_hour_and_retried() {
     .await;
     fake.fail_meter_events(1);
     let next = hour + Duration::hours(1);
-    assert!(
-        sched
-            .fire(MaintenanceTask::ReportUsage, next)
+    report(next).await;
+    let unsent: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT quantity, last_error FROM meter_reports WHERE reported_at IS NULL")
+            .fetch_all(&app.db)
             .await
-            .unwrap()
-    );
-    eventually("the failed report recorded", || async {
-        let e: Option<String> =
-            sqlx::query_scalar("SELECT last_error FROM meter_reports WHERE reported_at IS NULL")
-                .fetch_optional(&app.db)
-                .await
-                .unwrap()
-                .flatten();
-        e.is_some().then_some(())
-    })
-    .await;
-    assert!(
-        sched
-            .fire(MaintenanceTask::ReportUsage, next + Duration::seconds(61))
-            .await
-            .unwrap()
-    );
-    let all = eventually("the retried report", || async {
-        let e = fake.meter_events();
-        (e.len() == 2).then_some(e)
-    })
-    .await;
+            .unwrap();
+    assert!(matches!(unsent.as_slice(), [(2, Some(_))]), "{unsent:?}");
+    report(next + Duration::seconds(61)).await;
+    let all = fake.meter_events();
     let total: i64 = all.values().map(|(_, _, v)| v).sum();
-    assert_eq!(total, 7, "every over-quota scan billed once: {all:?}");
+    assert_eq!(
+        (all.len(), total),
+        (2, 7),
+        "every over-quota scan billed once: {all:?}"
+    );
     let rows: Vec<(i64, bool)> =
         sqlx::query_as("SELECT quantity, reported_at IS NOT NULL FROM meter_reports ORDER BY hour")
             .fetch_all(&app.db)

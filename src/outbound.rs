@@ -1,0 +1,224 @@
+//! The one HTTP client for URLs users give us (webhook receivers; later domain checks and
+//! importers). It connects only to global unicast addresses: names are resolved by a resolver
+//! plugged into the client that drops every other address, so the check applies to the
+//! addresses actually connected to and DNS rebinding cannot get in; IP literals (which the
+//! client does not resolve) are checked before each request. Redirects are not followed,
+//! environment proxies are ignored, and every request times out.
+//!
+//! `allowed` CIDRs (configuration) admit private ranges for receivers on the operator's own
+//! network.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::{Host, Url};
+
+/// Which addresses may be connected to.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    allowed: Vec<IpNet>,
+}
+
+impl Guard {
+    pub fn new(allowed: Vec<IpNet>) -> Guard {
+        Guard { allowed }
+    }
+
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allowed.iter().any(|n| n.contains(&ip)) || is_global(ip)
+    }
+
+    /// Refuses a URL that is not http(s), carries credentials, or names a refused address
+    /// literally. Names are checked when they are resolved (`check_resolves` at create time,
+    /// the client's resolver at every connection).
+    pub fn check_url(&self, url: &Url) -> Result<(), String> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("must be an http or https URL".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not carry credentials".into());
+        }
+        match url.host() {
+            None => Err("must name a host".into()),
+            Some(Host::Ipv4(ip)) if !self.permits(IpAddr::V4(ip)) => Err(REFUSED.into()),
+            Some(Host::Ipv6(ip)) if !self.permits(IpAddr::V6(ip)) => Err(REFUSED.into()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// `check_url`, then the name's addresses: refused unless every one is permitted (a name
+    /// with one private address among public ones is a rebinding setup).
+    pub async fn check_resolves(&self, url: &Url) -> Result<(), String> {
+        self.check_url(url)?;
+        let Some(Host::Domain(name)) = url.host() else {
+            return Ok(());
+        };
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|_| "the host name does not resolve".to_owned())?
+            .collect();
+        if addrs.is_empty() || addrs.iter().any(|a| !self.permits(a.ip())) {
+            return Err(REFUSED.into());
+        }
+        Ok(())
+    }
+}
+
+const REFUSED: &str = "must point at a public address (private, loopback, link-local and other \
+                       internal addresses are refused)";
+
+/// Whether `ip` is a global unicast address: not unspecified, loopback, private, shared
+/// (CGNAT), link-local (cloud metadata), documentation, benchmarking, multicast, reserved or
+/// broadcast — and, for IPv6, the same of any IPv4 address it embeds.
+pub fn is_global(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => is_global_v4(v4),
+        IpAddr::V6(v6) => is_global_v6(v6),
+    }
+}
+
+fn is_global_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0                                   // "this network", 0.0.0.0
+        || a == 10                             // private
+        || a == 127                            // loopback
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 169 && b == 254)              // link-local, cloud metadata
+        || (a == 172 && (16..32).contains(&b)) // private
+        || (a == 192 && b == 0 && c == 0)      // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)      // documentation
+        || (a == 192 && b == 88 && c == 99)    // 6to4 relay anycast
+        || (a == 192 && b == 168)              // private
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 198 && b == 51 && c == 100)   // documentation
+        || (a == 203 && b == 0 && c == 113)    // documentation
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_global_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    // Only 2000::/3 is global unicast; inside it, refuse the special ranges and judge the
+    // IPv4 address of the forms that carry one.
+    if s[0] & 0xe000 != 0x2000 {
+        // NAT64 (64:ff9b::/96) reaches the IPv4 address it embeds.
+        if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            let [a, b] = s[6].to_be_bytes();
+            let [c, d] = s[7].to_be_bytes();
+            return is_global_v4(Ipv4Addr::new(a, b, c, d));
+        }
+        return false;
+    }
+    !(s[0] == 0x2001 && s[1] < 0x0200             // IETF protocol assignments (Teredo, …)
+        || s[0] == 0x2001 && s[1] == 0x0db8        // documentation
+        || s[0] == 0x2002) // 6to4: reaches an IPv4 address by a relay
+}
+
+struct GuardedResolver {
+    guard: Arc<Guard>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.guard.clone();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| guard.permits(a.ip()))
+                .collect();
+            if found.is_empty() {
+                metrics::counter!("outbound_refused_total").increment(1);
+                return Err(format!("{} resolves to no public address", name.as_str()).into());
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The guarded client.
+#[derive(Clone)]
+pub struct Outbound {
+    guard: Arc<Guard>,
+    client: reqwest::Client,
+}
+
+impl Outbound {
+    pub fn new(guard: Guard, timeout: Duration) -> anyhow::Result<Outbound> {
+        let guard = Arc::new(guard);
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                guard: guard.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("qrsaas-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Outbound { guard, client })
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// A POST to `url`, once its literal address (if any) is checked; names are checked by
+    /// the resolver as they are connected to.
+    pub fn post(&self, url: &Url) -> Result<reqwest::RequestBuilder, String> {
+        self.guard.check_url(url)?;
+        Ok(self.client.post(url.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_global_unicast_addresses_are_permitted() {
+        let g = Guard::default();
+        for bad in [
+            "0.0.0.0", "127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.255",
+            "192.168.0.1", "100.64.0.1", "100.127.255.254", "169.254.169.254", "192.0.0.8",
+            "192.0.2.1", "198.18.0.1", "198.51.100.7", "203.0.113.9", "224.0.0.1",
+            "240.0.0.1", "255.255.255.255", "::", "::1", "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254", "::ffff:10.0.0.1", "fe80::1", "fc00::1", "fd12::1",
+            "ff02::1", "2001:db8::1", "2001::1", "2002:7f00:1::1", "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe", "::127.0.0.1",
+        ] {
+            assert!(!g.permits(bad.parse().unwrap()), "{bad} must be refused");
+        }
+        for good in ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "64:ff9b::808:808", "::ffff:8.8.8.8"] {
+            assert!(g.permits(good.parse().unwrap()), "{good} is public");
+        }
+        let lab = Guard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert!(lab.permits("127.0.0.1".parse().unwrap()));
+        assert!(lab.permits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!lab.permits("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn urls_are_checked_before_any_connection() {
+        let g = Guard::default();
+        for (bad, why) in [
+            ("ftp://example.com/", "http"),
+            ("file:///etc/passwd", "http"),
+            ("http://user:pw@example.com/", "credentials"),
+            ("http://127.0.0.1/", "public"),
+            ("http://2130706433/", "public"),
+            ("http://0x7f.1/", "public"),
+            ("http://[::ffff:7f00:1]/", "public"),
+            ("http://169.254.169.254/latest/meta-data/", "public"),
+        ] {
+            let url = Url::parse(bad).unwrap();
+            let e = g.check_url(&url).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(g.check_url(&Url::parse("https://hooks.example.com/x").unwrap()).is_ok());
+    }
+}
