@@ -160,7 +160,17 @@ pub async fn block_code(
         ),
     )
     .await?;
+    let mut event = crate::codes::event_data(&state.settings, &before);
+    event.status = "blocked".into();
+    let pending = match before.user_id {
+        Some(owner) => {
+            crate::notify::events::emit(&mut tx, owner, crate::notify::events::EventType::QrCodeBlocked, &event)
+                .await?
+        }
+        None => crate::notify::Pending::default(),
+    };
     tx.commit().await?;
+    pending.dispatch(state).await;
     crate::codes::code_changed(state, id, &before.short_code).await;
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
 use crate::codes::{self, CodeInput};
 use crate::db::{self, jobs::JobRow};
+use crate::notify::events::{BulkCompletedData, EventType, emit};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::state::AppState;
 
@@ -250,7 +251,19 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     }
     let failed = report.len() - created;
     let result = json!({"created": created, "failed": failed, "rows": report});
-    db::jobs::succeed(&state.db, job.id, &result, None, None).await?;
+    let mut tx = state.db.begin().await?;
+    if !db::jobs::succeed(&mut *tx, job.id, &result, None, None).await? {
+        return Ok(()); // cancelled meanwhile
+    }
+    let event = BulkCompletedData {
+        job_id: job.id,
+        created: created as i64,
+        failed: failed as i64,
+        job_url: state.settings.public_url(&format!("/api/v1/jobs/{}", job.id)),
+    };
+    let pending = emit(&mut tx, job.user_id, EventType::BulkCompleted, &event).await?;
+    tx.commit().await?;
+    pending.dispatch(state).await;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
 use crate::domain::rules::Rule;
 use crate::domain::utm::Utm;
 use crate::domain::{QrData, QrType, ShortCode, TargetUrl, bounded_text};
+use crate::notify::{self, events::EventType, events::QrCodeData};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::render::actor::{Fits, Render};
 use crate::render::{Format, RenderError, Spec};
@@ -525,7 +526,7 @@ pub async fn create(
         id,
         dynamic: new.dynamic,
     };
-    let admitted = limits::admit(&mut tx, &state.billing, owner, ask, now).await?;
+    let admitted = limits::admit(&mut tx, state, owner, ask, now).await?;
     let mut attempt = 0;
     loop {
         let code = new.alias.clone().unwrap_or_else(ShortCode::generate);
@@ -583,8 +584,11 @@ pub async fn create(
         Change::created("qr_code.create", "qr_code", id, &snapshot(&row)),
     )
     .await?;
+    let mut pending = admitted;
+    let event = event_data(&state.settings, &row);
+    pending.merge(notify::events::emit(&mut tx, owner, EventType::QrCodeCreated, &event).await?);
     tx.commit().await?;
-    admitted.dispatch(state).await;
+    pending.dispatch(state).await;
     code_changed(state, id, &row.short_code).await;
     Ok(Code { row, payload })
 }
@@ -676,7 +680,7 @@ pub async fn update(
     if patch.status == Some(Status::Active) && before.status == "paused" && before.dynamic {
         let now = chrono::Utc::now();
         // Reactivating creates nothing: no quota notices.
-        let _ = limits::admit(&mut tx, &state.billing, owner, Ask::Reactivate, now).await?;
+        let _ = limits::admit(&mut tx, state, owner, Ask::Reactivate, now).await?;
     }
     let utm = match patch.utm {
         Some(u) => serde_json::to_value(&u).map_err(ApiError::internal)?,
@@ -725,7 +729,10 @@ pub async fn update(
         ),
     )
     .await?;
+    let event = event_data(&state.settings, &after);
+    let pending = notify::events::emit(&mut tx, owner, EventType::QrCodeUpdated, &event).await?;
     tx.commit().await?;
+    pending.dispatch(state).await;
     code_changed(state, id, &after.short_code).await;
     Ok(Code {
         row: after,
@@ -746,9 +753,30 @@ pub async fn delete(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
         Change::deleted("qr_code.delete", "qr_code", id, &snapshot(&before)),
     )
     .await?;
+    let mut event = event_data(&state.settings, &before);
+    event.status = "deleted".into();
+    let pending =
+        notify::events::emit(&mut tx, p.user.id, EventType::QrCodeDeleted, &event).await?;
     tx.commit().await?;
+    pending.dispatch(state).await;
     code_changed(state, id, &before.short_code).await;
     Ok(())
+}
+
+/// A code as `qr_code.*` webhook events show it.
+pub fn event_data(settings: &Settings, r: &QrRow) -> QrCodeData {
+    QrCodeData {
+        id: r.id,
+        name: r.name.clone(),
+        qr_type: r.qr_type.clone(),
+        dynamic: r.dynamic,
+        short_code: r.short_code.clone(),
+        short_url: short_url(settings, &r.short_code),
+        target_url: r.target_url.clone(),
+        status: r.status.clone(),
+        project_id: r.project_id,
+        updated_at: r.updated_at,
+    }
 }
 
 /// After a code's change has committed: drop it from every replica's caches (redirect, images —

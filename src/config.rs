@@ -71,6 +71,34 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub billing: BillingSettings,
     pub stripe: StripeSettings,
+    pub webhooks: WebhookSettings,
+    pub sms: SmsSettings,
+}
+
+/// Outgoing webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// Private ranges receivers may be in (on-premises receivers); everything else must be a
+    /// global unicast address.
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Waits before the 2nd, 3rd … attempt (jittered ±10 %); after the last, the delivery fails.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Per attempt.
+    pub timeout_secs: u64,
+    /// An endpoint failing this long without a success is disabled and its owner e-mailed.
+    pub disable_after_hours: u64,
+}
+
+/// SMS through a Twilio-shaped Messages API; off unless an account and token are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsSettings {
+    pub api_base: String,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<SecretString>,
+    /// The sender number (E.164).
+    pub from: Option<String>,
 }
 
 /// Plans and limits (see `config/plans.toml`).
@@ -129,6 +157,18 @@ pub struct SmtpSettings {
     pub password: Option<SecretString>,
     pub from: String,
     pub timeout_secs: u64,
+    /// `smtp` (the relay above) or `file`: each message written as an `.eml` file into
+    /// `file_dir`, for a machine without a relay (what `scripts/run` does when no SMTP relay is
+    /// configured).
+    pub transport: MailTransport,
+    pub file_dir: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    Smtp,
+    File,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -187,6 +227,8 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             billing: BillingSettings::default(),
             stripe: StripeSettings::default(),
+            webhooks: WebhookSettings::default(),
+            sms: SmsSettings::default(),
         }
     }
 }
@@ -197,6 +239,29 @@ impl Default for BillingSettings {
             plans_file: None,
             default_plan: "self_hosted".into(),
             grace_days: 7,
+        }
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allowed_cidrs: Vec::new(),
+            // Svix's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+            retry_schedule_secs: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
+            timeout_secs: 15,
+            disable_after_hours: 5 * 24,
+        }
+    }
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        SmsSettings {
+            api_base: "https://api.twilio.com".into(),
+            account_sid: None,
+            auth_token: None,
+            from: None,
         }
     }
 }
@@ -234,6 +299,8 @@ impl Default for SmtpSettings {
             password: None,
             from: "qrsaas <no-reply@qrsaas.local>".into(),
             timeout_secs: 10,
+            transport: MailTransport::Smtp,
+            file_dir: "mail".into(),
         }
     }
 }

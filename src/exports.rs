@@ -22,6 +22,7 @@ use crate::analytics::report::csv_cell;
 use crate::audit::{self, Change};
 use crate::codes;
 use crate::db::{self, jobs::JobRow};
+use crate::notify::events::{EventType, ExportCompletedData, emit};
 use crate::error::{ApiError, ApiResult};
 use crate::render::Format;
 use crate::state::AppState;
@@ -101,7 +102,7 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     let ask = crate::billing::limits::Ask::Export { job_id: id };
     // Exports are announced by the usage meter when they complete.
-    let _ = crate::billing::limits::admit(&mut tx, &state.billing, owner, ask, Utc::now()).await?;
+    let _ = crate::billing::limits::admit(&mut tx, state, owner, ask, Utc::now()).await?;
     let job = db::jobs::insert(&mut *tx, id, owner, "export", &json, rows.len() as i32).await?;
     audit::record(
         &mut tx,
@@ -275,14 +276,23 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         .public_url(&format!("/api/v1/exports/{}/download", job.id));
     let email = crate::notify::emails::export_ready(
         &mut tx,
+        state,
         &user,
         done as i32,
         &url,
         &expires.format("%Y-%m-%d %H:%M UTC").to_string(),
     )
     .await?;
+    let event = ExportCompletedData {
+        job_id: job.id,
+        codes: done as i64,
+        download_url: url,
+        expires_at: expires,
+    };
+    let mut pending = emit(&mut tx, job.user_id, EventType::ExportCompleted, &event).await?;
+    pending.emails.push(email);
     tx.commit().await?;
-    crate::notify::emails::dispatch(state, email).await;
+    pending.dispatch(state).await;
     Ok(())
 }
 

@@ -1,8 +1,7 @@
 //! User settings (`/api/v1/settings`): locale, time zone, default QR design, notification
 //! preferences. Named "preferences" in code to keep "settings" for the service configuration.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
 
 use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
@@ -15,30 +14,7 @@ use crate::state::AppState;
 /// Largest default design document accepted, in bytes of JSON.
 const MAX_DESIGN_BYTES: usize = 16 * 1024;
 
-/// Which e-mails the user wants. Missing keys take their defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct NotificationPrefs {
-    /// E-mail when a code reaches a scan milestone.
-    pub scan_alerts: bool,
-    /// Weekly summary of scans.
-    pub weekly_summary: bool,
-    /// Monthly usage statement.
-    pub monthly_statement: bool,
-    /// Webhook/e-mail on failed exports or jobs.
-    pub job_failures: bool,
-}
-
-impl Default for NotificationPrefs {
-    fn default() -> Self {
-        NotificationPrefs {
-            scan_alerts: true,
-            weekly_summary: false,
-            monthly_statement: true,
-            job_failures: true,
-        }
-    }
-}
+pub use crate::domain::NotificationPrefs;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Preferences {
@@ -139,4 +115,37 @@ pub async fn put(
         .publish(crate::cache::Invalidate::Owner { id: p.user.id })
         .await;
     Ok(after)
+}
+
+/// One-click unsubscribe: turns `pref` off for `user` (audited as the user's own change, from
+/// the signed link).
+pub async fn unsubscribe(
+    state: &AppState,
+    user: uuid::Uuid,
+    pref: crate::notify::emails::Pref,
+) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    if db::users::by_id(&mut *tx, user).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    db::notifications::turn_off(&mut tx, user, pref.as_str()).await?;
+    audit::record(
+        &mut tx,
+        &crate::audit::Actor {
+            user_id: Some(user),
+            api_key_id: None,
+            ip: "unsubscribe-link".into(),
+            request_id: String::new(),
+        },
+        Change::<(), _> {
+            action: "settings.unsubscribe",
+            entity_type: "settings",
+            entity_id: Some(user.to_string()),
+            before: None,
+            after: Some(&serde_json::json!({ pref.as_str(): false })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

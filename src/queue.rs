@@ -57,6 +57,15 @@ impl Queues {
             .map_err(|e| anyhow::anyhow!("vacuum of {}: {e}", J::QUEUE))
     }
 
+    /// `enqueue`, to run no earlier than `delay` from now (apalis-redis keeps it in its
+    /// schedule until then).
+    pub async fn enqueue_after<J: Job>(&self, job: J, delay: Duration) -> anyhow::Result<()> {
+        let mut storage = self.storage::<J>();
+        qrsaas_jobs::enqueue_after(&mut storage, job, delay)
+            .await
+            .map_err(|e| anyhow::anyhow!("enqueue on {}: {e}", J::QUEUE))
+    }
+
     pub async fn enqueue<J: Job>(&self, job: J) -> anyhow::Result<()> {
         let mut storage = self.storage::<J>();
         qrsaas_jobs::enqueue(&mut storage, job)

@@ -20,6 +20,9 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 */10 * * * *", MaintenanceTask::VacuumQueues),
     ("0 5 * * * *", MaintenanceTask::ReportUsage),
     ("0 50 0 * * *", MaintenanceTask::BillingDaily),
+    ("30 * * * * *", MaintenanceTask::RequeueNotifications),
+    // Every hour: Monday 08:00 comes at a different UTC hour in each time zone.
+    ("0 0 * * * *", MaintenanceTask::WeeklySummaries),
 ];
 
 /// Fired once when a scheduler starts, so runs missed while everything was down are caught up

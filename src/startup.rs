@@ -146,6 +146,11 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, A
         bus: Bus::new(caches.clone(), redis, &settings.redis_namespace),
         scans: Arc::new(ScanBuffer::new(settings.scan_buffer_capacity)),
         billing: Arc::new(crate::billing::Billing::from_settings(&settings)?),
+        mail: Arc::new(crate::notify::emails::Mailer::new(&settings)?),
+        webhooks: Arc::new(crate::notify::webhooks::Webhooks::from_settings(&settings)?),
+        sms: crate::notify::sms::Twilio::from_settings(&settings.sms)?
+            .map(|t| Arc::new(t) as Arc<dyn crate::notify::sms::SmsProvider>),
+        live: crate::notify::live::Hub::default(),
         settings,
     };
     Ok((state, caches))
@@ -205,6 +210,7 @@ pub async fn run(
     let mut server = None;
     let mut addr = None;
     let mut subscriber = None;
+    let mut live = None;
     let mut shipper = None;
     if parts.http {
         shipper = Some(tokio::spawn(scans::ship(
@@ -216,6 +222,12 @@ pub async fn run(
             redis::Client::open(settings.redis_url.expose_secret())?,
             settings.redis_namespace.clone(),
             caches.clone(),
+            shutdown.clone(),
+        )));
+        live = Some(tokio::spawn(crate::notify::live::listen(
+            redis::Client::open(settings.redis_url.expose_secret())?,
+            settings.redis_namespace.clone(),
+            state.live.clone(),
             shutdown.clone(),
         )));
         let st = state.clone();
@@ -243,9 +255,9 @@ pub async fn run(
 
     let mut workers = None;
     if parts.workers {
-        let notifier = Notifier::new(settings.smtp.clone(), pool.clone())?;
+        let notifier = Notifier::new(state.clone())?;
         let notifier = Supervisor::start(move |_| notifier);
-        let ingestor = Ingestor::new((*settings).clone(), pool.clone())?;
+        let ingestor = Ingestor::new(state.clone())?;
         let ingestor = Supervisor::start(move |_| ingestor);
         let meter = UsageMeter::new(state.clone());
         let meter = Supervisor::start(move |_| meter);
@@ -286,6 +298,9 @@ pub async fn run(
     }
     if let Some(s) = subscriber {
         let _ = s.await;
+    }
+    if let Some(l) = live {
+        let _ = l.await;
     }
     if let Some(w) = workers {
         match w.await {

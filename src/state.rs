@@ -34,4 +34,12 @@ pub struct AppState {
     pub scans: Arc<ScanBuffer>,
     /// Plans, limits and the Stripe client.
     pub billing: Arc<Billing>,
+    /// E-mail templates and unsubscribe links.
+    pub mail: Arc<crate::notify::emails::Mailer>,
+    /// Webhook signing secrets and the SSRF-safe client.
+    pub webhooks: Arc<crate::notify::webhooks::Webhooks>,
+    /// The SMS provider, when one is configured.
+    pub sms: Option<Arc<dyn crate::notify::sms::SmsProvider>>,
+    /// Wakes this process's live scan streams.
+    pub live: crate::notify::live::Hub,
 }

@@ -45,7 +45,6 @@ pub fn previous_month(at: DateTime<Utc>) -> Month {
 pub async fn run(state: &AppState, m: &Month) -> anyhow::Result<Outcome> {
     // Usage still pending in the meter belongs in the figures.
     crate::billing::meter::fold_all(state).await?;
-    let usage_url = state.settings.public_url("/api/v1/billing/statements");
     let mut outcome = Outcome::default();
     let mut after = Uuid::nil();
     loop {
@@ -78,7 +77,7 @@ pub async fn run(state: &AppState, m: &Month) -> anyhow::Result<Outcome> {
                 continue;
             }
             let plan = state.billing.catalogue.resolve(s.plan_id.as_deref());
-            let email = emails::statement(&mut tx, by_id[&s.user_id], s, plan, &usage_url).await?;
+            let email = emails::statement(&mut tx, state, by_id[&s.user_id], s, plan).await?;
             db::statements::set_email(&mut *tx, s.user_id, s.month, email).await?;
             sent.push(email);
         }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
 use crate::db::{self, jobs::JobRow};
+use crate::notify::events::JobFailedData;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -44,12 +45,25 @@ pub async fn run(
         return Ok(());
     };
     let dead = job.attempts as u32 >= max_attempts;
-    db::jobs::fail(&state.db, job.id, &format!("{e:#}"), dead).await?;
-    if dead {
-        tracing::error!(job_id = %job.id, kind = %job.kind, error = %e, "job failed for good");
-        return Ok(());
+    let error = format!("{e:#}");
+    if !dead {
+        db::jobs::fail(&state.db, job.id, &error, false).await?;
+        return Err(e);
     }
-    Err(e)
+    // Failed for good: the owner is told (e-mail, SMS, `job.failed`) in the same transaction.
+    let mut tx = state.db.begin().await?;
+    db::jobs::fail(&mut *tx, job.id, &error, true).await?;
+    let data = JobFailedData {
+        job_id: job.id,
+        kind: job.kind.clone(),
+        error: error.chars().take(500).collect(),
+        attempts: job.attempts,
+    };
+    let pending = crate::notify::alerts::job_failed(&mut tx, state, job.user_id, &data).await?;
+    tx.commit().await?;
+    pending.dispatch(state).await;
+    tracing::error!(job_id = %job.id, kind = %job.kind, error = %e, "job failed for good");
+    Ok(())
 }
 
 /// A job as its owner (or an admin) sees it.

@@ -9,7 +9,7 @@ use crate::db;
 use crate::db::templates::{FilledRow, TemplateRow};
 use crate::domain::{ShortCode, TargetUrl};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::notify::emails::html_escape;
+use crate::html::escape as html_escape;
 use crate::state::AppState;
 
 pub async fn list(state: &AppState, category: Option<&str>) -> ApiResult<Vec<TemplateRow>> {

@@ -12,20 +12,22 @@ use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
 use qrsaas_jobs::{
-    BulkCreate, ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask, RollupDay, SendEmail,
-    SyncQrMetadata,
+    BulkCreate, DeliverWebhook, ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask,
+    RollupDay, SendEmail, SendSms, SyncQrMetadata,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::analytics::ingest::{DropOldScans, Ingest, Ingestor, RollDay, SyncCode};
 use crate::billing::meter::{Fold, ReportOverage, UsageMeter};
 use crate::db;
-use crate::notify::{Deliver, Notifier};
+use crate::notify::{Deliver, Hook, Notifier, Text};
 use crate::queue::Queues;
 use crate::state::AppState;
 
 /// How often an idle worker looks for new jobs (apalis-redis otherwise waits for its heartbeat).
 const POLL: Duration = Duration::from_millis(200);
+/// Webhook deliveries in flight per process.
+const WEBHOOK_CONCURRENCY: usize = 64;
 /// Pause before a failed worker is restarted.
 const RESTART_PAUSE: Duration = Duration::from_millis(250);
 
@@ -56,6 +58,20 @@ pub struct Actors {
     pub notifier: Addr<Notifier>,
     pub ingestor: Addr<Ingestor>,
     pub meter: Addr<UsageMeter>,
+}
+
+async fn deliver_webhook(job: DeliverWebhook, notifier: Data<Addr<Notifier>>) -> Result<(), BoxDynError> {
+    match notifier.send(Hook(job)).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(mailbox) => Err(Box::new(mailbox)),
+    }
+}
+
+async fn send_sms(job: SendSms, notifier: Data<Addr<Notifier>>) -> Result<(), BoxDynError> {
+    match notifier.send(Text(job.sms_id)).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(mailbox) => Err(Box::new(mailbox)),
+    }
 }
 
 async fn ingest_scans(job: IngestScans, actors: Data<Actors>) -> Result<(), BoxDynError> {
@@ -162,6 +178,13 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
             let done = crate::billing::daily(&deps.app, Utc::now()).await?;
             tracing::info!(?done, "billing's daily round done");
         }
+        MaintenanceTask::RequeueNotifications => {
+            crate::notify::requeue(&deps.app).await?;
+        }
+        MaintenanceTask::WeeklySummaries => {
+            let sent = crate::notify::alerts::weekly(&deps.app, job.slot).await?;
+            tracing::info!(sent, "weekly summaries sent");
+        }
         MaintenanceTask::VacuumQueues => {
             let q = &deps.app.queues;
             let age = Duration::from_secs(deps.app.settings.queue_vacuum_after_secs);
@@ -171,7 +194,9 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
                 + q.vacuum::<RollupDay>(age).await?
                 + q.vacuum::<ExportCodes>(age).await?
                 + q.vacuum::<BulkCreate>(age).await?
-                + q.vacuum::<Maintenance>(age).await?;
+                + q.vacuum::<Maintenance>(age).await?
+                + q.vacuum::<DeliverWebhook>(age).await?
+                + q.vacuum::<SendSms>(age).await?;
             tracing::info!(
                 deleted = n,
                 "finished jobs' payloads vacuumed from the queues"
@@ -250,6 +275,8 @@ pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> 
     let rollup_retry = retry_policy::<RollupDay>()?;
     let export_retry = retry_policy::<ExportCodes>()?;
     let bulk_retry = retry_policy::<BulkCreate>()?;
+    let webhook_retry = retry_policy::<DeliverWebhook>()?;
+    let sms_retry = retry_policy::<SendSms>()?;
     let deps = MaintenanceDeps {
         app: app.clone(),
         ingestor: ingestor.clone(),
@@ -271,7 +298,7 @@ pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> 
             true
         })
         .register({
-            let l = lane.clone();
+            let (l, notifier) = (lane.clone(), notifier.clone());
             move |n| {
                 WorkerBuilder::new(l.name::<SendEmail>(n))
                     .backend(l.queues.storage::<SendEmail>().poll_with_interval(POLL))
@@ -279,6 +306,29 @@ pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> 
                     .concurrency(4)
                     .retry(email_retry.clone())
                     .build(send_email)
+            }
+        })
+        .register({
+            let (l, notifier) = (lane.clone(), notifier.clone());
+            move |n| {
+                WorkerBuilder::new(l.name::<DeliverWebhook>(n))
+                    .backend(l.queues.storage::<DeliverWebhook>().poll_with_interval(POLL))
+                    .data(notifier.clone())
+                    // Deliveries wait on receivers, not on this machine: many at once.
+                    .concurrency(WEBHOOK_CONCURRENCY)
+                    .retry(webhook_retry.clone())
+                    .build(deliver_webhook)
+            }
+        })
+        .register({
+            let (l, notifier) = (lane.clone(), notifier.clone());
+            move |n| {
+                WorkerBuilder::new(l.name::<SendSms>(n))
+                    .backend(l.queues.storage::<SendSms>().poll_with_interval(POLL))
+                    .data(notifier.clone())
+                    .concurrency(4)
+                    .retry(sms_retry.clone())
+                    .build(send_sms)
             }
         })
         .register({

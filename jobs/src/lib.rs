@@ -104,6 +104,11 @@ pub enum MaintenanceTask {
     /// Billing's daily round: expire credits, tell owners whose grace period ended, prune
     /// folded usage records.
     BillingDaily,
+    /// Re-enqueue webhook deliveries and SMS whose job was lost (due, not held, not queued).
+    RequeueNotifications,
+    /// Weekly summaries of the accounts whose Monday 08:00 (their time zone) falls in the slot's
+    /// hour.
+    WeeklySummaries,
 }
 
 impl Job for Maintenance {
@@ -204,6 +209,45 @@ impl Job for SyncQrMetadata {
     }
 }
 
+/// One attempt at delivering a webhook event to one endpoint. The delivery's state lives in
+/// Postgres (`webhook_deliveries`); the job names which attempt of which run it is, so a late
+/// or repeated job finds the delivery moved on and does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub delivery_id: Uuid,
+    /// Bumped by a replay.
+    pub run: i32,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+}
+
+impl Job for DeliverWebhook {
+    const QUEUE: &'static str = "webhooks";
+    /// Failed attempts are scheduled by the handler (the retry schedule, `Retry-After`); the
+    /// queue's own retries only cover the handler failing to run (its database gone).
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(30),
+    };
+    fn idempotency_key(&self) -> String {
+        format!("webhook:{}:{}:{}", self.delivery_id, self.run, self.attempt)
+    }
+}
+
+/// Send one SMS from the outbox (`outbound_sms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendSms {
+    pub sms_id: Uuid,
+}
+
+impl Job for SendSms {
+    const QUEUE: &'static str = "sms";
+    fn idempotency_key(&self) -> String {
+        format!("sms:{}", self.sms_id)
+    }
+}
+
 /// Push `job` with its idempotency key and retry budget.
 pub async fn enqueue<J, S, C>(sink: &mut S, job: J) -> Result<(), TaskSinkError<S::Error>>
 where
@@ -215,6 +259,26 @@ where
     let task = TaskBuilder::new(job)
         .idempotency_key(key)
         .max_attempts(J::RETRY.max_attempts as usize)
+        .build();
+    sink.push_task(task).await
+}
+
+/// `enqueue`, to run no earlier than `delay` from now.
+pub async fn enqueue_after<J, S, C>(
+    sink: &mut S,
+    job: J,
+    delay: Duration,
+) -> Result<(), TaskSinkError<S::Error>>
+where
+    J: Job,
+    S: TaskSink<J, Durable> + apalis_core::backend::WireFormatBackend<Codec = C>,
+    C: Codec<J>,
+{
+    let key = job.idempotency_key();
+    let task = TaskBuilder::new(job)
+        .idempotency_key(key)
+        .max_attempts(J::RETRY.max_attempts as usize)
+        .run_after(delay)
         .build();
     sink.push_task(task).await
 }

@@ -21,6 +21,8 @@ use super::geo::{GeoDb, Place};
 use crate::actors::MAILBOX_CAPACITY;
 use crate::config::Settings;
 use crate::db::scans::BatchCounts;
+use crate::notify::{self, events::ScanData};
+use crate::state::AppState;
 
 /// A row of `scan_events` (the ALIAS columns are computed by ClickHouse).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -233,6 +235,7 @@ pub fn enrich_batch(
 }
 
 pub struct Ingestor {
+    app: AppState,
     settings: Settings,
     ch: clickhouse::Client,
     db: PgPool,
@@ -242,17 +245,37 @@ pub struct Ingestor {
 impl Ingestor {
     /// Fails when a configured GeoIP database cannot be opened: silently ingesting scans
     /// without geography would be worse than refusing to start.
-    pub fn new(settings: Settings, db: PgPool) -> anyhow::Result<Ingestor> {
+    pub fn new(app: AppState) -> anyhow::Result<Ingestor> {
+        let settings = (*app.settings).clone();
         let geo = match &settings.geoip_db {
             Some(path) => Some(Arc::new(GeoDb::open(path)?)),
             None => None,
         };
         Ok(Ingestor {
             ch: super::client(&settings),
+            db: app.db.clone(),
+            app,
             settings,
-            db,
             geo,
         })
+    }
+}
+
+/// A stored scan as notifications show it.
+fn scan_data(r: &ScanRow) -> ScanData {
+    ScanData {
+        id: r.event_id,
+        qr_id: r.qr_id,
+        project_id: (!r.project_id.is_nil()).then_some(r.project_id),
+        short_code: r.short_code.clone(),
+        at: r.scanned_at,
+        country: r.country.clone(),
+        city: r.city.clone(),
+        device: r.device_type.clone(),
+        os: r.os.clone(),
+        browser: r.browser.clone(),
+        referer: r.referer.clone(),
+        bot: r.is_bot == 1,
     }
 }
 
@@ -314,6 +337,7 @@ impl Handler<Ingest> for Ingestor {
 
     fn handle(&mut self, Ingest(batch): Ingest, _: &mut Context<Self>) -> Self::Result {
         let (ch, db, geo) = (self.ch.clone(), self.db.clone(), self.geo.clone());
+        let app = self.app.clone();
         let secret = secrecy::ExposeSecret::expose_secret(&self.settings.secret_key).to_owned();
         Box::pin(async move {
             if batch.events.is_empty() {
@@ -359,20 +383,37 @@ impl Handler<Ingest> for Ingestor {
                     .or_default() += 1;
                 *per_code.entry(r.qr_id).or_default() += 1;
             }
-            crate::db::scans::record_batch(
-                &db,
-                &BatchCounts {
-                    batch_id: batch.batch_id,
-                    events: rows.len() as i32,
-                    per_owner_day: per_owner_day
-                        .into_iter()
-                        .map(|((o, d), n)| (o, d, n))
-                        .collect(),
-                    per_code: per_code.into_iter().collect(),
-                    rejected,
-                },
-            )
-            .await?;
+            // The batch's counts, usage and notifications commit together, once.
+            let mut tx = db.begin().await?;
+            let counts = BatchCounts {
+                batch_id: batch.batch_id,
+                events: rows.len() as i32,
+                per_owner_day: per_owner_day
+                    .into_iter()
+                    .map(|((o, d), n)| (o, d, n))
+                    .collect(),
+                per_code: per_code.into_iter().collect(),
+                rejected,
+            };
+            if let Some(totals) = crate::db::scans::record_batch(&mut tx, &counts).await? {
+                // Scans as notifications only for owners who want them (most owners: no cost).
+                let owners: Vec<Uuid> = counts.per_owner_day.iter().map(|(o, _, _)| *o).collect();
+                let ns = &app.settings.redis_namespace;
+                let wanted = notify::scans::wanted(&mut tx, &app.redis, ns, &owners).await?;
+                let scans: Vec<(Uuid, ScanData)> = rows
+                    .iter()
+                    .filter(|r| wanted.any(r.user_id))
+                    .map(|r| (r.user_id, scan_data(r)))
+                    .collect();
+                notify::scans::buffer(&mut tx, &wanted, &scans).await?;
+                let pending = notify::alerts::milestones(&mut tx, &app, &totals).await?;
+                tx.commit().await?;
+                pending.dispatch(&app).await;
+                // The live view is best effort: a Redis outage loses it, never a scan.
+                if let Err(e) = notify::scans::publish(&app.redis, ns, &wanted, &scans).await {
+                    tracing::warn!(error = %e, "live scans not published");
+                }
+            }
             metrics::counter!("scans_ingested_total").increment(fresh.len() as u64);
             metrics::counter!("scans_rejected_total").increment(n_rejected as u64);
             Ok(fresh.len())

@@ -12,6 +12,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Billing, Period, Standing, credits};
+use crate::notify::Pending;
+use crate::state::AppState;
 use crate::db;
 use crate::domain::plan::{Feature, LimitName, Plan};
 use crate::domain::rules::{Action, Rule};
@@ -29,6 +31,7 @@ pub enum Ask {
     Reactivate,
     Project,
     ApiKey,
+    WebhookEndpoint,
     /// A new export job.
     Export {
         job_id: Uuid,
@@ -43,6 +46,7 @@ impl Ask {
             Ask::Reactivate => &[LimitName::DynamicCodes],
             Ask::Project => &[LimitName::Projects],
             Ask::ApiKey => &[LimitName::ApiKeys],
+            Ask::WebhookEndpoint => &[LimitName::WebhookEndpoints],
             Ask::Export { .. } => &[LimitName::ExportsPerMonth],
         }
     }
@@ -58,7 +62,7 @@ impl Ask {
                 .credit_rates
                 .export
                 .map(|r| (r, format!("export:{job_id}"), LimitName::ExportsPerMonth)),
-            Ask::Reactivate | Ask::Project | Ask::ApiKey => None,
+            Ask::Reactivate | Ask::Project | Ask::ApiKey | Ask::WebhookEndpoint => None,
         }
     }
 }
@@ -81,9 +85,9 @@ async fn usage(
         }
         LimitName::Projects => db::billing::projects(conn, user).await,
         LimitName::ApiKeys => db::billing::live_api_keys(conn, user).await,
-        // Counted by their own capabilities when they exist; scans are never refused.
-        LimitName::WebhookEndpoints
-        | LimitName::Domains
+        LimitName::WebhookEndpoints => db::webhooks::count_endpoints(conn, user).await,
+        // Counted by their own capability when it exists; scans are never refused.
+        LimitName::Domains
         | LimitName::ScansPerMonth
         | LimitName::RetentionDays => Ok(0),
     }
@@ -105,39 +109,32 @@ fn refusal(limit: LimitName, max: u64, used: i64, plan: &Plan) -> ApiError {
     }
 }
 
-/// An admitted change: the usage e-mails it set off (written in the change's transaction),
-/// to dispatch once that transaction has committed.
-#[derive(Debug, Default)]
-#[must_use = "dispatch the notices after commit"]
-pub struct Admitted {
-    pub notices: Vec<Uuid>,
-}
-
 /// Admits the change or answers 402 `plan_limit_reached`. Over a quota, an account holding
 /// credits pays for the change with them instead (once per change: the spend is keyed by it).
-/// A code that takes the month's creations to 80 % or 100 % of the quota sets off its alert.
-/// Call inside the change's transaction: the account stays locked until it ends.
+/// A code that takes the month's creations to 80 % or 100 % of the quota sets off its alert
+/// (answered, to dispatch after commit). Call inside the change's transaction: the account stays locked until it ends.
 pub async fn admit(
     conn: &mut PgConnection,
-    billing: &Billing,
+    state: &AppState,
     user: Uuid,
     ask: Ask,
     now: DateTime<Utc>,
-) -> ApiResult<Admitted> {
+) -> ApiResult<Pending> {
+    let billing = &state.billing;
     let first = billing.standing_of(conn, user, now).await?;
     if ask
         .limits()
         .iter()
         .all(|l| first.plan.limits.get(*l).is_none())
     {
-        return Ok(Admitted::default());
+        return Ok(Pending::default());
     }
     let account = db::billing::lock_account(conn, user).await?;
     // Read again under the lock: the plan may have changed since.
     let subscriptions = db::billing::subscriptions(&mut *conn, user).await?;
     let s = billing.standing(Some(&account), subscriptions, now);
     let mut exceeded = None;
-    let mut notices = Vec::new();
+    let mut notices = Pending::default();
     for limit in ask.limits() {
         let Some(max) = s.plan.limits.get(*limit) else {
             continue;
@@ -151,27 +148,18 @@ pub async fn admit(
             break;
         }
         if *limit == LimitName::CodesPerMonth {
-            notices = super::announce(conn, billing, user, &s, *limit, max, used + 1).await?;
+            notices = super::announce(conn, state, user, &s, *limit, max, used + 1).await?;
         }
     }
     let Some((limit, max, used)) = exceeded else {
-        return Ok(Admitted { notices });
+        return Ok(notices);
     };
     if let Some((cost, key, quota)) = ask.price(s.plan)
         && credits::spend(conn, user, cost, &key, quota, &s, "over quota").await?
     {
-        return Ok(Admitted { notices });
+        return Ok(notices);
     }
     Err(refusal(limit, max, used, s.plan))
-}
-
-impl Admitted {
-    /// Sends the notices once the change has committed.
-    pub async fn dispatch(self, state: &crate::state::AppState) {
-        for email in self.notices {
-            crate::notify::emails::dispatch(state, email).await;
-        }
-    }
 }
 
 /// Answers 402 `plan_limit_reached` (`retention_days`) for a report reaching further back than

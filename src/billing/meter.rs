@@ -25,7 +25,7 @@ use crate::actors::MAILBOX_CAPACITY;
 use crate::db::billing::{MeterReport, PendingUsage};
 use crate::db::{self};
 use crate::domain::plan::LimitName;
-use crate::notify::emails;
+use crate::notify::Pending;
 use crate::state::AppState;
 
 /// How often the meter folds without being nudged.
@@ -112,10 +112,8 @@ impl Handler<ReportOverage> for UsageMeter {
 pub async fn fold_all(app: &AppState) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
-        let (n, mail) = fold_once(app).await?;
-        for email in mail {
-            emails::dispatch(app, email).await;
-        }
+        let (n, pending) = fold_once(app).await?;
+        pending.dispatch(app).await;
         total += n;
         if n == 0 {
             return Ok(total);
@@ -123,24 +121,24 @@ pub async fn fold_all(app: &AppState) -> anyhow::Result<usize> {
     }
 }
 
-/// One batch: answers the (account, day) rows folded and the e-mails to dispatch.
-async fn fold_once(app: &AppState) -> anyhow::Result<(usize, Vec<Uuid>)> {
+/// One batch: answers the (account, day) rows folded and the notices to dispatch.
+async fn fold_once(app: &AppState) -> anyhow::Result<(usize, Pending)> {
     let now = Utc::now();
     let mut tx = app.db.begin().await?;
     if !db::billing::try_fold_lock(&mut tx).await? {
-        return Ok((0, Vec::new()));
+        return Ok((0, Pending::default()));
     }
     let pending = db::billing::take_pending_usage(&mut tx, FOLD_BATCH).await?;
     if pending.is_empty() {
-        return Ok((0, Vec::new()));
+        return Ok((0, Pending::default()));
     }
     let mut by_user: BTreeMap<Uuid, Vec<&PendingUsage>> = BTreeMap::new();
     for p in &pending {
         by_user.entry(p.user_id).or_default().push(p);
     }
-    let mut mail = Vec::new();
+    let mut mail = Pending::default();
     for (user, days) in by_user {
-        mail.extend(fold_account(&mut tx, app, user, &days, now).await?);
+        mail.merge(fold_account(&mut tx, app, user, &days, now).await?);
     }
     tx.commit().await?;
     metrics::counter!("usage_rows_folded_total").increment(pending.len() as u64);
@@ -155,7 +153,7 @@ async fn fold_account(
     user: Uuid,
     days: &[&PendingUsage],
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<Uuid>> {
+) -> anyhow::Result<Pending> {
     let billing: &Billing = &app.billing;
     let s = billing.standing_of(tx, user, now).await?;
     let period = s.period;
@@ -217,18 +215,17 @@ async fn alerts(
     user: Uuid,
     s: &Standing<'_>,
     totals: &db::billing::Totals,
-) -> anyhow::Result<Vec<Uuid>> {
-    let mut mail = Vec::new();
+) -> anyhow::Result<Pending> {
+    let mut mail = Pending::default();
     for (quota, limit, used) in quota_use(s.plan, totals) {
         // Codes are announced as they are admitted (`limits::admit`).
         if quota == LimitName::CodesPerMonth {
             continue;
         }
-        mail.extend(
-            announce(tx, &app.billing, user, s, quota, limit, used)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        let sent = announce(tx, app, user, s, quota, limit, used)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        mail.merge(sent);
     }
     Ok(mail)
 }

@@ -42,8 +42,6 @@ pub struct Billing {
     success_url: String,
     cancel_url: String,
     return_url: String,
-    /// Where alerts send the owner to read their usage.
-    usage_url: String,
 }
 
 impl Billing {
@@ -79,7 +77,6 @@ impl Billing {
                 .clone()
                 .unwrap_or_else(|| s.public_url("/?checkout=cancelled")),
             return_url: home,
-            usage_url: s.public_url("/api/v1/billing/subscription"),
         })
     }
 
@@ -559,7 +556,7 @@ pub async fn daily(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Daily
         };
         let old = billing.catalogue.resolve(Some(&sub.plan_id));
         let email =
-            crate::notify::emails::plan_ended(&mut tx, &owner, &old.name, &standing.plan.name)
+            crate::notify::emails::plan_ended(&mut tx, state, &owner, &old.name, &standing.plan.name)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         db::billing::set_notice_email(&mut tx, sub.user_id, "plan_ended", &lapse, email).await?;
@@ -576,20 +573,21 @@ pub async fn daily(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Daily
 const THRESHOLDS: [i32; 2] = [80, 100];
 
 /// Claims the 80 %/100 % alerts of `quota` that `used` of `limit` has reached this period
-/// (once each: the claim is keyed by account, period, quota and threshold) and writes their
-/// e-mails into the outbox; answers them, for dispatch after commit.
+/// (once each: the claim is keyed by account, period, quota and threshold) and has them sent
+/// (e-mail, SMS, webhook — what the owner's settings ask for); answers them, for dispatch after
+/// commit.
 pub async fn announce(
     tx: &mut PgConnection,
-    billing: &Billing,
+    state: &AppState,
     user: Uuid,
     s: &Standing<'_>,
     quota: LimitName,
     limit: u64,
     used: i64,
-) -> ApiResult<Vec<Uuid>> {
-    let mut mail = Vec::new();
+) -> ApiResult<crate::notify::Pending> {
+    let mut pending = crate::notify::Pending::default();
     if limit == 0 {
-        return Ok(mail);
+        return Ok(pending);
     }
     for threshold in THRESHOLDS {
         if used * 100 < i64::from(threshold) * limit as i64 {
@@ -599,9 +597,6 @@ pub async fn announce(
         if !db::billing::claim_alert(tx, user, s.period.start, q, threshold).await? {
             continue;
         }
-        let Some(owner) = db::users::by_id(&mut *tx, user).await? else {
-            continue;
-        };
         let alert = crate::notify::emails::UsageAlert {
             quota: q,
             threshold,
@@ -610,13 +605,16 @@ pub async fn announce(
             plan: &s.plan.name,
             period_start: s.period.start,
             period_end: s.period.end,
-            url: &billing.usage_url,
         };
-        let email = crate::notify::emails::usage_alert(tx, &owner, &alert).await?;
-        db::billing::set_alert_email(tx, user, s.period.start, q, threshold, email).await?;
-        mail.push(email);
+        let sent = crate::notify::alerts::usage_threshold(tx, state, user, &alert)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(email) = sent.emails.first() {
+            db::billing::set_alert_email(tx, user, s.period.start, q, threshold, *email).await?;
+        }
+        pending.merge(sent);
     }
-    Ok(mail)
+    Ok(pending)
 }
 
 /// The limits of a plan as a name → value map (for statements).

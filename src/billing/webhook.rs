@@ -26,6 +26,7 @@ use crate::db::billing::{SubscriptionRow, SubscriptionState};
 use crate::db::{self};
 use crate::error::{ApiError, ApiResult};
 use crate::notify::emails;
+use crate::notify::events::{EventType, SubscriptionUpdatedData, emit};
 use crate::state::AppState;
 
 /// What became of a delivery.
@@ -211,14 +212,19 @@ async fn sync(
         tx.commit().await?;
         return Ok(Received::Ignored);
     };
-    let mut mail = None;
+    let data = SubscriptionUpdatedData {
+        plan: after.plan_id.clone(),
+        status: after.status.clone(),
+        interval: after.interval.clone(),
+        current_period_end: after.renew_at,
+        cancel_at_period_end: after.cancel_at_period_end,
+    };
+    let mut pending = emit(&mut tx, user, EventType::SubscriptionUpdated, &data).await?;
     if env.kind == "invoice.payment_failed" && after.status == "past_due" {
-        mail = payment_failed_notice(&mut tx, state, env, user, &after).await?;
+        pending.emails.extend(payment_failed_notice(&mut tx, state, env, user, &after).await?);
     }
     tx.commit().await?;
-    if let Some(m) = mail {
-        emails::dispatch(state, m).await;
-    }
+    pending.dispatch(state).await;
     Ok(Received::Handled)
 }
 
@@ -299,7 +305,8 @@ async fn payment_failed_notice(
     let since = sub.past_due_since.unwrap_or_else(Utc::now);
     let hint = "POST /api/v1/billing/portal";
     let email =
-        emails::payment_failed(tx, &owner, &plan.name, since + state.billing.grace, hint).await?;
+        emails::payment_failed(tx, state, &owner, &plan.name, since + state.billing.grace, hint)
+            .await?;
     db::billing::set_notice_email(tx, user, "payment_failed", invoice, email).await?;
     Ok(Some(email))
 }
@@ -366,7 +373,7 @@ async fn credits_paid(state: &AppState, env: &Envelope, user: Uuid) -> ApiResult
         .await?;
         let balance = db::billing::credit_balance(&mut *tx, user).await?;
         if let Some(owner) = db::users::by_id(&mut *tx, user).await? {
-            mail = Some(emails::credits_added(&mut tx, &owner, pack.credits, balance).await?);
+            mail = Some(emails::credits_added(&mut tx, state, &owner, pack.credits, balance).await?);
         }
     }
     tx.commit().await?;

@@ -12,6 +12,7 @@ pub struct EmailRow {
     pub body_html: Option<String>,
     pub status: String,
     pub attempts: i32,
+    pub headers: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
 }
 
 pub struct NewEmail<'a> {
@@ -22,12 +23,14 @@ pub struct NewEmail<'a> {
     pub subject: &'a str,
     pub body_text: &'a str,
     pub body_html: Option<&'a str>,
+    /// Extra headers (`List-Unsubscribe` …), name → value.
+    pub headers: &'a serde_json::Value,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, e: &NewEmail<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO outbound_emails (id, user_id, kind, to_address, subject, body_text, body_html) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO outbound_emails (id, user_id, kind, to_address, subject, body_text, body_html, headers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(e.id)
     .bind(e.user_id)
@@ -36,6 +39,7 @@ pub async fn insert(db: impl PgExecutor<'_>, e: &NewEmail<'_>) -> Result<(), sql
     .bind(e.subject)
     .bind(e.body_text)
     .bind(e.body_html)
+    .bind(sqlx::types::Json(e.headers))
     .execute(db)
     .await
     .map(|_| ())
@@ -43,7 +47,7 @@ pub async fn insert(db: impl PgExecutor<'_>, e: &NewEmail<'_>) -> Result<(), sql
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<EmailRow>, sqlx::Error> {
     sqlx::query_as::<_, EmailRow>(
-        "SELECT id, kind, to_address, subject, body_text, body_html, status, attempts \
+        "SELECT id, kind, to_address, subject, body_text, body_html, status, attempts, headers \
          FROM outbound_emails WHERE id = $1",
     )
     .bind(id)

@@ -12,6 +12,7 @@ pub mod billing;
 pub mod catalog;
 pub mod emails;
 pub mod jobs;
+pub mod notifications;
 pub mod projects;
 pub mod qr_codes;
 pub mod rollups;
@@ -22,6 +23,7 @@ pub mod statements;
 pub mod templates;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

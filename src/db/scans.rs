@@ -1,5 +1,5 @@
 use chrono::NaiveDate;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// None: never seen; Some(false): begun but not committed; Some(true): done.
@@ -40,10 +40,24 @@ pub struct BatchCounts {
     pub rejected: Vec<(Uuid, String, serde_json::Value)>,
 }
 
-/// Commits a begun batch and records its usage and `scans_total`, in one transaction;
-/// returns false (changing nothing) if the batch was already committed.
-pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+/// A code's scan count after a batch, and how many the batch added.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeTotal {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub short_code: String,
+    pub scans_total: i64,
+    pub added: i64,
+}
+
+/// Commits a begun batch and records its usage and `scans_total`, inside the caller's
+/// transaction (which may record more of the batch's effects); answers the codes' new totals,
+/// or `None` (changing nothing) if the batch was already committed.
+pub async fn record_batch(
+    tx: &mut PgConnection,
+    c: &BatchCounts,
+) -> Result<Option<Vec<CodeTotal>>, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO ingested_batches (batch_id, events, committed) VALUES ($1, $2, true) \
          ON CONFLICT (batch_id) DO UPDATE SET committed = true WHERE NOT ingested_batches.committed",
@@ -54,18 +68,19 @@ pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, 
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     // Usage is recorded keyed by this batch; the usage meter folds it into the daily counters.
-    super::billing::record_scan_usage(&mut tx, c.batch_id, &c.per_owner_day).await?;
+    super::billing::record_scan_usage(tx, c.batch_id, &c.per_owner_day).await?;
     let (codes, counts): (Vec<Uuid>, Vec<i64>) = c.per_code.iter().copied().unzip();
-    sqlx::query(
+    let totals = sqlx::query_as(
         "UPDATE qr_codes q SET scans_total = q.scans_total + u.n \
-         FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, n) WHERE q.id = u.id",
+         FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, n) WHERE q.id = u.id \
+         RETURNING q.id, q.user_id, q.name, q.short_code, q.scans_total, u.n AS added",
     )
     .bind(&codes)
     .bind(&counts)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     // Scans of a day already rolled up (late, after an outage): the day reads raw again until
     // the next rollup run rebuilds it.
@@ -86,6 +101,5 @@ pub async fn record_batch(pool: &sqlx::PgPool, c: &BatchCounts) -> Result<bool, 
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok(true)
+    Ok(Some(totals))
 }

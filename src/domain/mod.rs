@@ -20,7 +20,7 @@ pub use design::Design;
 pub use money::Money;
 pub use project::{HexColor, ProjectName};
 pub use qr::{QrData, QrType};
-pub use settings::{Branding, Locale, TimeZoneName};
+pub use settings::{Branding, Locale, NotificationPrefs, SmsPrefs, TimeZoneName};
 pub use shortcode::ShortCode;
 pub use target_url::TargetUrl;
 

@@ -135,3 +135,44 @@ mod tests {
         assert!(Branding::parse(&serde_json::json!({"font": "x"})).is_err());
     }
 }
+
+/// Which alerts the user wants, by e-mail and (opted into per alert) by SMS. Missing keys take
+/// their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationPrefs {
+    /// E-mail when a code reaches a scan milestone (100, 1,000, 10,000 … scans).
+    pub scan_alerts: bool,
+    /// Monday 08:00 (your time zone): last week's scans against the week before, top codes.
+    pub weekly_summary: bool,
+    /// Monthly usage statement.
+    pub monthly_statement: bool,
+    /// E-mail when an export or bulk create fails for good.
+    pub job_failures: bool,
+    /// E-mail at 80 % and 100 % of a monthly quota.
+    pub usage_alerts: bool,
+    /// The same alerts by SMS, to the verified phone number (`PUT /api/v1/me/phone`).
+    pub sms: SmsPrefs,
+}
+
+impl Default for NotificationPrefs {
+    fn default() -> Self {
+        NotificationPrefs {
+            scan_alerts: true,
+            weekly_summary: false,
+            monthly_statement: true,
+            job_failures: true,
+            usage_alerts: true,
+            sms: SmsPrefs::default(),
+        }
+    }
+}
+
+/// SMS opt-ins, per alert (off until chosen).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsPrefs {
+    pub scan_alerts: bool,
+    pub job_failures: bool,
+    pub usage_alerts: bool,
+}

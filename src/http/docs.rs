@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, analytics, audit, auth, billing, catalog, codes, health, jobs, me, projects, settings,
-    templates, uploads,
+    admin, analytics, audit, auth, billing, catalog, codes, health, jobs, me, notifications,
+    projects, settings, templates, uploads, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -31,8 +31,21 @@ use super::{
         billing::plans, billing::subscription, billing::usage, billing::credits, billing::checkout,
         billing::credits_checkout, billing::portal, billing::stripe_webhook, billing::list_statements,
         admin::get_user, admin::grant_credits,
+        webhooks::create, webhooks::list, webhooks::get_one, webhooks::update, webhooks::remove,
+        webhooks::rotate, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
+        notifications::stream, notifications::set_phone, notifications::verify_phone,
+        notifications::get_phone, notifications::delete_phone, notifications::unsubscribe_page,
+        notifications::unsubscribe,
     ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::notify::events::EventType, crate::notify::events::QrCodeData,
+        crate::notify::events::ScansBatchData, crate::notify::events::ScanData,
+        crate::notify::events::MilestoneData, crate::notify::events::ExportCompletedData,
+        crate::notify::events::BulkCompletedData, crate::notify::events::JobFailedData,
+        crate::notify::events::UsageThresholdData, crate::notify::events::SubscriptionUpdatedData,
+        crate::notify::events::PingData,
+    )),
     modifiers(&Bearer),
     tags(
         (name = "accounts", description = "Sign-up, sessions, API keys, profile, settings"),
@@ -44,6 +57,7 @@ use super::{
         (name = "jobs", description = "Bulk exports and the status of background jobs"),
         (name = "public", description = "Pages served without authentication"),
         (name = "billing", description = "Plans, subscription, usage, credits, Stripe checkout and webhooks, statements"),
+        (name = "webhooks", description = "Outgoing webhooks (Standard Webhooks v1): endpoints, secrets, deliveries. Each event's `data` is the matching `*Data` schema"),
         (name = "admin", description = "Operator APIs (role admin)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )

@@ -13,12 +13,14 @@ mod health;
 mod jobs;
 pub mod json;
 mod me;
+mod notifications;
 mod observe;
 mod projects;
 mod settings;
 mod templates;
 mod uploads;
 mod views;
+mod webhooks;
 
 use actix_cors::Cors;
 use actix_web::{HttpResponse, web};
@@ -57,7 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(templates::configure)
                 .service(analytics::account)
                 .service(analytics::account_csv)
-                .configure(billing::configure),
+                .configure(billing::configure)
+                .configure(webhooks::configure)
+                .configure(notifications::configure),
         )
         .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))

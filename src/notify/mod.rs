@@ -1,6 +1,16 @@
-//! Notifications: the e-mail outbox and the notifier actor that delivers it over SMTP.
+//! Notifications: one outbox pattern and one supervised notifier for every channel — e-mail
+//! (templates, branding, one-click unsubscribe), signed outgoing webhooks, SMS — plus the alerts
+//! the settings switch on and the live scan stream.
 
+pub mod alerts;
 pub mod emails;
+pub mod events;
+pub mod live;
 mod notifier;
+pub mod scans;
+mod seal;
+pub mod sms;
+pub mod webhooks;
 
-pub use notifier::{Deliver, Notifier};
+pub use events::Pending;
+pub use notifier::{Deliver, FlushScans, Hook, Notifier, Text, requeue};

@@ -1,47 +1,77 @@
-//! The notifier actor: delivers outbox e-mails through SMTP (see `crate::actors` for the pattern).
+//! The notifier actor: every channel behind the outboxes — e-mail (SMTP, or `.eml` files on a
+//! machine without a relay), webhook deliveries, SMS — and the `scans.batch` windows it closes
+//! every second (see `crate::actors` for the pattern).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use actix::{Actor, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use qrsaas_jobs::DeliverWebhook;
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::MAILBOX_CAPACITY;
-use crate::config::{SmtpSettings, SmtpTls};
+use crate::config::{MailTransport, SmtpSettings, SmtpTls};
 use crate::db;
+use crate::state::AppState;
 
 /// Attempts after which an e-mail is marked failed and no longer retried.
 const GIVE_UP_AFTER: i32 = qrsaas_jobs::RetryPolicy::STANDARD.max_attempts as i32;
+/// How often the `scans.batch` windows are looked at.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Where e-mail goes.
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    async fn send(&self, m: lettre::Message) -> anyhow::Result<()> {
+        match self {
+            Transport::Smtp(t) => t.send(m).await.map(|_| ()).map_err(|e| anyhow::anyhow!("smtp: {e}")),
+            Transport::File(t) => t.send(m).await.map(|_| ()).map_err(|e| anyhow::anyhow!("mail file: {e}")),
+        }
+    }
+}
 
 pub struct Notifier {
-    smtp: SmtpSettings,
+    app: AppState,
     from: Mailbox,
-    db: PgPool,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
+    /// A flush of the scan windows is under way.
+    flushing: Arc<AtomicBool>,
 }
 
 impl Notifier {
     /// Fails on settings that can never work (bad `from` address, bad relay host).
-    pub fn new(smtp: SmtpSettings, db: PgPool) -> anyhow::Result<Notifier> {
+    pub fn new(app: AppState) -> anyhow::Result<Notifier> {
+        let smtp = &app.settings.smtp;
         let from: Mailbox = smtp
             .from
             .parse()
             .map_err(|e| anyhow::anyhow!("smtp.from {:?}: {e}", smtp.from))?;
-        let transport = transport(&smtp)?;
+        let transport = transport(smtp)?;
         Ok(Notifier {
-            smtp,
+            app,
             from,
-            db,
             transport,
+            flushing: Arc::new(AtomicBool::new(false)),
         })
     }
 }
 
-fn transport(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+fn transport(s: &SmtpSettings) -> anyhow::Result<Transport> {
+    if s.transport == MailTransport::File {
+        std::fs::create_dir_all(&s.file_dir)?;
+        return Ok(Transport::File(AsyncFileTransport::new(&s.file_dir)));
+    }
     let builder = match s.tls {
         SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
         SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
@@ -56,7 +86,7 @@ fn transport(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Execut
             pass.expose_secret().to_owned(),
         ));
     }
-    Ok(builder.build())
+    Ok(Transport::Smtp(builder.build()))
 }
 
 impl Actor for Notifier {
@@ -64,15 +94,17 @@ impl Actor for Notifier {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        ctx.run_interval(FLUSH_EVERY, |_, ctx| ctx.notify(FlushScans));
     }
 }
 
 impl Supervised for Notifier {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        match transport(&self.smtp) {
+        match transport(&self.app.settings.smtp) {
             Ok(t) => self.transport = t,
-            Err(e) => tracing::error!(error = %e, "notifier: rebuilding SMTP transport failed"),
+            Err(e) => tracing::error!(error = %e, "notifier: rebuilding the mail transport failed"),
         }
+        self.flushing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -92,7 +124,7 @@ impl Handler<Deliver> for Notifier {
     type Result = ResponseFuture<Result<Outcome, anyhow::Error>>;
 
     fn handle(&mut self, Deliver(id): Deliver, _ctx: &mut Context<Self>) -> Self::Result {
-        let db = self.db.clone();
+        let db = self.app.db.clone();
         let transport = self.transport.clone();
         let from = self.from.clone();
         Box::pin(async move {
@@ -118,14 +150,18 @@ impl Handler<Deliver> for Notifier {
                 None => MultiPart::mixed()
                     .singlepart(lettre::message::SinglePart::plain(email.body_text.clone())),
             };
-            let message = lettre::Message::builder()
+            let mut builder = lettre::Message::builder()
                 .from(from)
                 .to(to)
                 .subject(email.subject.clone())
-                .message_id(Some(format!("<{id}@qrsaas>")))
-                .multipart(body)?;
-            match transport.send(message).await {
-                Ok(_) => {
+                .message_id(Some(format!("<{id}@qrsaas>")));
+            for (name, value) in &email.headers.0 {
+                let name = HeaderName::new_from_ascii(name.clone())
+                    .map_err(|e| anyhow::anyhow!("header {name}: {e}"))?;
+                builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+            }
+            match transport.send(builder.multipart(body)?).await {
+                Ok(()) => {
                     db::emails::mark_sent(&db, id).await?;
                     metrics::counter!("emails_sent_total", "kind" => email.kind).increment(1);
                     Ok(Outcome::Sent)
@@ -133,9 +169,81 @@ impl Handler<Deliver> for Notifier {
                 Err(e) => {
                     db::emails::record_failure(&db, id, &e.to_string(), GIVE_UP_AFTER).await?;
                     metrics::counter!("email_failures_total").increment(1);
-                    Err(anyhow::anyhow!("smtp: {e}"))
+                    Err(e)
                 }
             }
         })
     }
+}
+
+/// Make one attempt of a webhook delivery.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), anyhow::Error>")]
+pub struct Hook(pub DeliverWebhook);
+
+impl Handler<Hook> for Notifier {
+    type Result = ResponseFuture<Result<(), anyhow::Error>>;
+
+    fn handle(&mut self, Hook(job): Hook, _ctx: &mut Context<Self>) -> Self::Result {
+        let app = self.app.clone();
+        Box::pin(async move {
+            let pending = super::webhooks::deliver(&app, &job).await?;
+            pending.dispatch(&app).await;
+            Ok(())
+        })
+    }
+}
+
+/// Send one outbox SMS.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), anyhow::Error>")]
+pub struct Text(pub Uuid);
+
+impl Handler<Text> for Notifier {
+    type Result = ResponseFuture<Result<(), anyhow::Error>>;
+
+    fn handle(&mut self, Text(id): Text, _ctx: &mut Context<Self>) -> Self::Result {
+        let app = self.app.clone();
+        Box::pin(async move { super::sms::send(&app, id).await })
+    }
+}
+
+/// Close the `scans.batch` windows that are due; answers the events written.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, anyhow::Error>")]
+pub struct FlushScans;
+
+impl Handler<FlushScans> for Notifier {
+    type Result = ResponseFuture<Result<usize, anyhow::Error>>;
+
+    fn handle(&mut self, _: FlushScans, _ctx: &mut Context<Self>) -> Self::Result {
+        let (app, flag) = (self.app.clone(), self.flushing.clone());
+        Box::pin(async move {
+            if flag.swap(true, Ordering::SeqCst) {
+                return Ok(0);
+            }
+            let result = super::scans::flush(&app).await;
+            flag.store(false, Ordering::SeqCst);
+            match result {
+                Ok((n, pending)) => {
+                    pending.dispatch(&app).await;
+                    Ok(n)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "scan windows not flushed; the next tick retries");
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
+/// Re-enqueues what lost its job; used by the `RequeueNotifications` run.
+pub async fn requeue(app: &AppState) -> anyhow::Result<usize> {
+    let hooks = super::webhooks::requeue_stranded(app).await?;
+    let texts = super::sms::requeue_stranded(app).await?;
+    if hooks + texts > 0 {
+        tracing::warn!(hooks, texts, "re-enqueued notifications whose enqueue was lost");
+    }
+    Ok(hooks + texts)
 }

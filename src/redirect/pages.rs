@@ -7,7 +7,7 @@ use super::Entry;
 use crate::domain::QrData;
 use crate::domain::design::luminance;
 use crate::domain::qr::WifiEncryption;
-use crate::notify::emails::html_escape as esc;
+use crate::html::escape as esc;
 
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     styled_page(status, title, body, "", "")

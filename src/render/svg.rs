@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::{FONT_FAMILY, Matrix, Spec};
 use crate::domain::design::{EyeStyle, ModuleStyle};
-use crate::notify::emails::html_escape;
+use crate::html::escape as html_escape;
 
 /// Module units of the frame border and the caption band, relative to the framed area.
 const FRAME_BORDER: f64 = 1.0;

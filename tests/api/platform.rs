@@ -164,6 +164,23 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/billing/stripe/webhook"),
     ("get", "/api/v1/admin/users/{id}"),
     ("post", "/api/v1/admin/users/{id}/credits"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("post", "/api/v1/webhooks/{id}/rotate-secret"),
+    ("post", "/api/v1/webhooks/{id}/test"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("get", "/api/v1/webhooks/{id}/deliveries/{delivery_id}"),
+    ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay"),
+    ("get", "/api/v1/scans/stream"),
+    ("put", "/api/v1/me/phone"),
+    ("get", "/api/v1/me/phone"),
+    ("delete", "/api/v1/me/phone"),
+    ("post", "/api/v1/me/phone/verify"),
+    ("get", "/api/v1/unsubscribe"),
+    ("post", "/api/v1/unsubscribe"),
 ];
 
 #[tokio::test]
