@@ -164,8 +164,13 @@ pub async fn block_code(
     event.status = "blocked".into();
     let pending = match before.user_id {
         Some(owner) => {
-            crate::notify::events::emit(&mut tx, owner, crate::notify::events::EventType::QrCodeBlocked, &event)
-                .await?
+            crate::notify::events::emit(
+                &mut tx,
+                owner,
+                crate::notify::events::EventType::QrCodeBlocked,
+                &event,
+            )
+            .await?
         }
         None => crate::notify::Pending::default(),
     };

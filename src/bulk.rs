@@ -17,8 +17,8 @@ use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
 use crate::codes::{self, CodeInput};
 use crate::db::{self, jobs::JobRow};
-use crate::notify::events::{BulkCompletedData, EventType, emit};
 use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::notify::events::{BulkCompletedData, EventType, emit};
 use crate::state::AppState;
 
 pub const MAX_ROWS: usize = 10_000;
@@ -259,7 +259,9 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         job_id: job.id,
         created: created as i64,
         failed: failed as i64,
-        job_url: state.settings.public_url(&format!("/api/v1/jobs/{}", job.id)),
+        job_url: state
+            .settings
+            .public_url(&format!("/api/v1/jobs/{}", job.id)),
     };
     let pending = emit(&mut tx, job.user_id, EventType::BulkCompleted, &event).await?;
     tx.commit().await?;

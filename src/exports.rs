@@ -22,8 +22,8 @@ use crate::analytics::report::csv_cell;
 use crate::audit::{self, Change};
 use crate::codes;
 use crate::db::{self, jobs::JobRow};
-use crate::notify::events::{EventType, ExportCompletedData, emit};
 use crate::error::{ApiError, ApiResult};
+use crate::notify::events::{EventType, ExportCompletedData, emit};
 use crate::render::Format;
 use crate::state::AppState;
 

@@ -113,9 +113,10 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
         }
         return false;
     }
-    !(s[0] == 0x2001 && s[1] < 0x0200             // IETF protocol assignments (Teredo, …)
-        || s[0] == 0x2001 && s[1] == 0x0db8        // documentation
-        || s[0] == 0x2002) // 6to4: reaches an IPv4 address by a relay
+    let ietf = s[0] == 0x2001 && s[1] < 0x0200; // IETF protocol assignments (Teredo, …)
+    let documentation = s[0] == 0x2001 && s[1] == 0x0db8;
+    let six_to_four = s[0] == 0x2002; // reaches an IPv4 address by a relay
+    !(ietf || documentation || six_to_four)
 }
 
 struct GuardedResolver {
@@ -183,17 +184,49 @@ mod tests {
     fn only_global_unicast_addresses_are_permitted() {
         let g = Guard::default();
         for bad in [
-            "0.0.0.0", "127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.255",
-            "192.168.0.1", "100.64.0.1", "100.127.255.254", "169.254.169.254", "192.0.0.8",
-            "192.0.2.1", "198.18.0.1", "198.51.100.7", "203.0.113.9", "224.0.0.1",
-            "240.0.0.1", "255.255.255.255", "::", "::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "::ffff:10.0.0.1", "fe80::1", "fc00::1", "fd12::1",
-            "ff02::1", "2001:db8::1", "2001::1", "2002:7f00:1::1", "64:ff9b::7f00:1",
-            "64:ff9b::a9fe:a9fe", "::127.0.0.1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "127.255.0.9",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.0.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "169.254.169.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "ff02::1",
+            "2001:db8::1",
+            "2001::1",
+            "2002:7f00:1::1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
         ] {
             assert!(!g.permits(bad.parse().unwrap()), "{bad} must be refused");
         }
-        for good in ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "64:ff9b::808:808", "::ffff:8.8.8.8"] {
+        for good in [
+            "8.8.8.8",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(g.permits(good.parse().unwrap()), "{good} is public");
         }
         let lab = Guard::new(vec!["127.0.0.0/8".parse().unwrap()]);
@@ -219,6 +252,9 @@ mod tests {
             let e = g.check_url(&url).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
-        assert!(g.check_url(&Url::parse("https://hooks.example.com/x").unwrap()).is_ok());
+        assert!(
+            g.check_url(&Url::parse("https://hooks.example.com/x").unwrap())
+                .is_ok()
+        );
     }
 }

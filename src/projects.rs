@@ -31,8 +31,7 @@ pub async fn create(
     let ask = crate::billing::limits::Ask::Project;
     // Caps have no notices.
     let _ =
-        crate::billing::limits::admit(&mut tx, state, p.user.id, ask, chrono::Utc::now())
-            .await?;
+        crate::billing::limits::admit(&mut tx, state, p.user.id, ask, chrono::Utc::now()).await?;
     let row = db::projects::insert(
         &mut *tx,
         Uuid::now_v7(),

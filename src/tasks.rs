@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
 use crate::db::{self, jobs::JobRow};
-use crate::notify::events::JobFailedData;
 use crate::error::{ApiError, ApiResult};
+use crate::notify::events::JobFailedData;
 use crate::state::AppState;
 
 /// Queues a run of the job; when the queue is unreachable the job is marked failed (an admin

@@ -60,7 +60,10 @@ pub struct Actors {
     pub meter: Addr<UsageMeter>,
 }
 
-async fn deliver_webhook(job: DeliverWebhook, notifier: Data<Addr<Notifier>>) -> Result<(), BoxDynError> {
+async fn deliver_webhook(
+    job: DeliverWebhook,
+    notifier: Data<Addr<Notifier>>,
+) -> Result<(), BoxDynError> {
     match notifier.send(Hook(job)).await {
         Ok(r) => r.map_err(Into::into),
         Err(mailbox) => Err(Box::new(mailbox)),
@@ -312,7 +315,11 @@ pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> 
             let (l, notifier) = (lane.clone(), notifier.clone());
             move |n| {
                 WorkerBuilder::new(l.name::<DeliverWebhook>(n))
-                    .backend(l.queues.storage::<DeliverWebhook>().poll_with_interval(POLL))
+                    .backend(
+                        l.queues
+                            .storage::<DeliverWebhook>()
+                            .poll_with_interval(POLL),
+                    )
                     .data(notifier.clone())
                     // Deliveries wait on receivers, not on this machine: many at once.
                     .concurrency(WEBHOOK_CONCURRENCY)

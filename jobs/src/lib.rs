@@ -275,10 +275,15 @@ where
     C: Codec<J>,
 {
     let key = job.idempotency_key();
+    // apalis schedules in whole seconds: round up, so the job never runs before `delay`.
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        + delay;
     let task = TaskBuilder::new(job)
         .idempotency_key(key)
         .max_attempts(J::RETRY.max_attempts as usize)
-        .run_after(delay)
+        .run_at_timestamp(at.as_secs() + u64::from(at.subsec_nanos() > 0))
         .build();
     sink.push_task(task).await
 }

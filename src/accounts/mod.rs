@@ -327,8 +327,7 @@ pub async fn create_api_key(
     let mut tx = state.db.begin().await?;
     let ask = crate::billing::limits::Ask::ApiKey;
     // Caps have no notices.
-    let _ =
-        crate::billing::limits::admit(&mut tx, state, p.user.id, ask, Utc::now()).await?;
+    let _ = crate::billing::limits::admit(&mut tx, state, p.user.id, ask, Utc::now()).await?;
     let row = db::api_keys::insert(
         &mut *tx,
         Uuid::now_v7(),

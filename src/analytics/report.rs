@@ -543,6 +543,58 @@ pub fn to_csv(r: &Report) -> String {
     out
 }
 
+/// An owner's human scans in `[from, to)`, with the `n` codes scanned most.
+pub struct TopCodes {
+    pub total: u64,
+    pub codes: Vec<(Uuid, u64)>,
+}
+
+pub async fn top_codes(
+    ch: &clickhouse::Client,
+    owner: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    n: usize,
+) -> clickhouse::error::Result<TopCodes> {
+    let rows = ch
+        .query(
+            "SELECT toString(qr_id) AS key, count() AS scans FROM scan_events \
+             WHERE user_id = toUUID(?) AND scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?) \
+               AND is_bot = 0 GROUP BY qr_id ORDER BY scans DESC",
+        )
+        .bind(owner.to_string())
+        .bind(from.timestamp())
+        .bind(to.timestamp())
+        .fetch_all::<KeyCount>()
+        .await?;
+    Ok(TopCodes {
+        total: rows.iter().map(|r| r.scans).sum(),
+        codes: rows
+            .iter()
+            .take(n)
+            .filter_map(|r| r.key.parse().ok().map(|id| (id, r.scans)))
+            .collect(),
+    })
+}
+
+/// An owner's human scans in `[from, to)`.
+pub async fn scans_between(
+    ch: &clickhouse::Client,
+    owner: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> clickhouse::error::Result<u64> {
+    ch.query(
+        "SELECT count() FROM scan_events WHERE user_id = toUUID(?) \
+         AND scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?) AND is_bot = 0",
+    )
+    .bind(owner.to_string())
+    .bind(from.timestamp())
+    .bind(to.timestamp())
+    .fetch_one::<u64>()
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,56 +709,4 @@ mod tests {
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("plain"), "plain");
     }
-}
-
-/// An owner's human scans in `[from, to)`, with the `n` codes scanned most.
-pub struct TopCodes {
-    pub total: u64,
-    pub codes: Vec<(Uuid, u64)>,
-}
-
-pub async fn top_codes(
-    ch: &clickhouse::Client,
-    owner: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    n: usize,
-) -> clickhouse::error::Result<TopCodes> {
-    let rows = ch
-        .query(
-            "SELECT toString(qr_id) AS key, count() AS scans FROM scan_events \
-             WHERE user_id = toUUID(?) AND scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?) \
-               AND is_bot = 0 GROUP BY qr_id ORDER BY scans DESC",
-        )
-        .bind(owner.to_string())
-        .bind(from.timestamp())
-        .bind(to.timestamp())
-        .fetch_all::<KeyCount>()
-        .await?;
-    Ok(TopCodes {
-        total: rows.iter().map(|r| r.scans).sum(),
-        codes: rows
-            .iter()
-            .take(n)
-            .filter_map(|r| r.key.parse().ok().map(|id| (id, r.scans)))
-            .collect(),
-    })
-}
-
-/// An owner's human scans in `[from, to)`.
-pub async fn scans_between(
-    ch: &clickhouse::Client,
-    owner: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> clickhouse::error::Result<u64> {
-    ch.query(
-        "SELECT count() FROM scan_events WHERE user_id = toUUID(?) \
-         AND scanned_at >= toDateTime(?) AND scanned_at < toDateTime(?) AND is_bot = 0",
-    )
-    .bind(owner.to_string())
-    .bind(from.timestamp())
-    .bind(to.timestamp())
-    .fetch_one::<u64>()
-    .await
 }

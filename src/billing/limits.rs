@@ -12,12 +12,12 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Billing, Period, Standing, credits};
-use crate::notify::Pending;
-use crate::state::AppState;
 use crate::db;
 use crate::domain::plan::{Feature, LimitName, Plan};
 use crate::domain::rules::{Action, Rule};
 use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::notify::Pending;
+use crate::state::AppState;
 
 /// What a change asks of the plan.
 #[derive(Debug, Clone, Copy)]
@@ -87,9 +87,7 @@ async fn usage(
         LimitName::ApiKeys => db::billing::live_api_keys(conn, user).await,
         LimitName::WebhookEndpoints => db::webhooks::count_endpoints(conn, user).await,
         // Counted by their own capability when it exists; scans are never refused.
-        LimitName::Domains
-        | LimitName::ScansPerMonth
-        | LimitName::RetentionDays => Ok(0),
+        LimitName::Domains | LimitName::ScansPerMonth | LimitName::RetentionDays => Ok(0),
     }
 }
 

@@ -555,10 +555,15 @@ pub async fn daily(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Daily
             continue;
         };
         let old = billing.catalogue.resolve(Some(&sub.plan_id));
-        let email =
-            crate::notify::emails::plan_ended(&mut tx, state, &owner, &old.name, &standing.plan.name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let email = crate::notify::emails::plan_ended(
+            &mut tx,
+            state,
+            &owner,
+            &old.name,
+            &standing.plan.name,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         db::billing::set_notice_email(&mut tx, sub.user_id, "plan_ended", &lapse, email).await?;
         tx.commit().await?;
         crate::notify::emails::dispatch(state, email).await;

@@ -221,7 +221,9 @@ async fn sync(
     };
     let mut pending = emit(&mut tx, user, EventType::SubscriptionUpdated, &data).await?;
     if env.kind == "invoice.payment_failed" && after.status == "past_due" {
-        pending.emails.extend(payment_failed_notice(&mut tx, state, env, user, &after).await?);
+        pending
+            .emails
+            .extend(payment_failed_notice(&mut tx, state, env, user, &after).await?);
     }
     tx.commit().await?;
     pending.dispatch(state).await;
@@ -304,9 +306,15 @@ async fn payment_failed_notice(
     let plan = state.billing.catalogue.resolve(Some(&sub.plan_id));
     let since = sub.past_due_since.unwrap_or_else(Utc::now);
     let hint = "POST /api/v1/billing/portal";
-    let email =
-        emails::payment_failed(tx, state, &owner, &plan.name, since + state.billing.grace, hint)
-            .await?;
+    let email = emails::payment_failed(
+        tx,
+        state,
+        &owner,
+        &plan.name,
+        since + state.billing.grace,
+        hint,
+    )
+    .await?;
     db::billing::set_notice_email(tx, user, "payment_failed", invoice, email).await?;
     Ok(Some(email))
 }
@@ -373,7 +381,8 @@ async fn credits_paid(state: &AppState, env: &Envelope, user: Uuid) -> ApiResult
         .await?;
         let balance = db::billing::credit_balance(&mut *tx, user).await?;
         if let Some(owner) = db::users::by_id(&mut *tx, user).await? {
-            mail = Some(emails::credits_added(&mut tx, state, &owner, pack.credits, balance).await?);
+            mail =
+                Some(emails::credits_added(&mut tx, state, &owner, pack.credits, balance).await?);
         }
     }
     tx.commit().await?;

@@ -12,12 +12,14 @@ pub async fn claim_milestone(
     qr_id: Uuid,
     milestone: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query("INSERT INTO scan_milestones (qr_id, milestone) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(qr_id)
-        .bind(milestone)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    sqlx::query(
+        "INSERT INTO scan_milestones (qr_id, milestone) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(qr_id)
+    .bind(milestone)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// Accounts that turned the weekly summary on, with their time zone.
@@ -36,12 +38,14 @@ pub async fn claim_weekly(
     user: Uuid,
     week_start: NaiveDate,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query("INSERT INTO weekly_summaries (user_id, week_start) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(user)
-        .bind(week_start)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    sqlx::query(
+        "INSERT INTO weekly_summaries (user_id, week_start) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(user)
+    .bind(week_start)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 pub async fn set_weekly_email(
@@ -79,11 +83,7 @@ pub async fn code_names(
 }
 
 /// Turns one notification preference off (one-click unsubscribe).
-pub async fn turn_off(
-    conn: &mut PgConnection,
-    user: Uuid,
-    pref: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn turn_off(conn: &mut PgConnection, user: Uuid, pref: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO user_settings (user_id, notifications) VALUES ($1, jsonb_build_object($2::text, false)) \
          ON CONFLICT (user_id) DO UPDATE SET notifications = \

@@ -327,11 +327,14 @@ pub async fn delivery(
     user: Uuid,
     id: Uuid,
 ) -> Result<Option<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(concat!(delivery_select!(), "WHERE d.user_id = $1 AND d.id = $2"))
-        .bind(user)
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(concat!(
+        delivery_select!(),
+        "WHERE d.user_id = $1 AND d.id = $2"
+    ))
+    .bind(user)
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -344,7 +347,10 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
-pub async fn attempts(db: impl PgExecutor<'_>, delivery: Uuid) -> Result<Vec<AttemptRow>, sqlx::Error> {
+pub async fn attempts(
+    db: impl PgExecutor<'_>,
+    delivery: Uuid,
+) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT attempt, at, status, latency_ms, response, error FROM webhook_attempts \
          WHERE delivery_id = $1 ORDER BY attempt",

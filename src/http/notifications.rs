@@ -40,7 +40,9 @@ pub async fn stream(
         crate::codes::get(&state, &caller.principal, id).await?;
     }
     if let Some(pid) = q.project_id
-        && crate::db::projects::get(&state.db, owner, pid).await?.is_none()
+        && crate::db::projects::get(&state.db, owner, pid)
+            .await?
+            .is_none()
     {
         return Err(ApiError::NotFound);
     }
@@ -207,7 +209,9 @@ pub async fn unsubscribe(
     let what = pref.as_str().replace('_', " ");
     Ok(page(
         "Unsubscribed",
-        &format!("<p>You will not get <b>{what}</b> e-mails any more. Turn them back on in your settings.</p>"),
+        &format!(
+            "<p>You will not get <b>{what}</b> e-mails any more. Turn them back on in your settings.</p>"
+        ),
     ))
 }
 

@@ -120,7 +120,9 @@ pub async fn get_one(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<EndpointView>> {
-    Ok(web::Json(webhooks::get(&state, &caller.principal, *id).await?.into()))
+    Ok(web::Json(
+        webhooks::get(&state, &caller.principal, *id).await?.into(),
+    ))
 }
 
 /// Change an endpoint; `{"enabled": true}` turns one we disabled back on.
@@ -133,8 +135,14 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<EndpointBody>,
 ) -> ApiResult<web::Json<EndpointView>> {
-    let row =
-        webhooks::update(&state, &caller.origin, &caller.principal, *id, body.0.into()).await?;
+    let row = webhooks::update(
+        &state,
+        &caller.origin,
+        &caller.principal,
+        *id,
+        body.0.into(),
+    )
+    .await?;
     Ok(web::Json(row.into()))
 }
 

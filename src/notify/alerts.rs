@@ -10,9 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::emails::{self, TopCode, UsageAlert};
-use super::events::{
-    EventType, JobFailedData, MilestoneData, Pending, UsageThresholdData, emit,
-};
+use super::events::{EventType, JobFailedData, MilestoneData, Pending, UsageThresholdData, emit};
 use crate::db;
 use crate::db::scans::CodeTotal;
 use crate::domain::NotificationPrefs;
@@ -185,8 +183,10 @@ pub async fn weekly(app: &AppState, slot: DateTime<Utc>) -> anyhow::Result<usize
         ) else {
             continue;
         };
-        let week = crate::analytics::report::top_codes(&app.clickhouse, user_id, from, to, 5).await?;
-        let previous = crate::analytics::report::scans_between(&app.clickhouse, user_id, before, from).await?;
+        let week =
+            crate::analytics::report::top_codes(&app.clickhouse, user_id, from, to, 5).await?;
+        let previous =
+            crate::analytics::report::scans_between(&app.clickhouse, user_id, before, from).await?;
         let mut tx = app.db.begin().await?;
         if !db::notifications::claim_weekly(&mut tx, user_id, week_start).await? {
             continue;
@@ -194,7 +194,12 @@ pub async fn weekly(app: &AppState, slot: DateTime<Utc>) -> anyhow::Result<usize
         let Some(user) = db::users::by_id(&mut *tx, user_id).await? else {
             continue;
         };
-        let names = db::notifications::code_names(&mut tx, user_id, &week.codes.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
+        let names = db::notifications::code_names(
+            &mut tx,
+            user_id,
+            &week.codes.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        )
+        .await?;
         let top = week
             .codes
             .iter()
@@ -203,9 +208,10 @@ pub async fn weekly(app: &AppState, slot: DateTime<Utc>) -> anyhow::Result<usize
                 scans: *n,
             })
             .collect();
-        let email = emails::weekly_summary(&mut tx, app, &user, week_start, week.total, previous, top)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let email =
+            emails::weekly_summary(&mut tx, app, &user, week_start, week.total, previous, top)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         db::notifications::set_weekly_email(&mut tx, user_id, week_start, email).await?;
         tx.commit().await?;
         emails::dispatch(app, email).await;

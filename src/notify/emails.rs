@@ -26,26 +26,71 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.txt", include_str!("templates/layout.txt")),
     ("welcome.html", include_str!("templates/welcome.html")),
     ("welcome.txt", include_str!("templates/welcome.txt")),
-    ("export_ready.html", include_str!("templates/export_ready.html")),
-    ("export_ready.txt", include_str!("templates/export_ready.txt")),
-    ("usage_statement.html", include_str!("templates/usage_statement.html")),
-    ("usage_statement.txt", include_str!("templates/usage_statement.txt")),
-    ("usage_alert.html", include_str!("templates/usage_alert.html")),
+    (
+        "export_ready.html",
+        include_str!("templates/export_ready.html"),
+    ),
+    (
+        "export_ready.txt",
+        include_str!("templates/export_ready.txt"),
+    ),
+    (
+        "usage_statement.html",
+        include_str!("templates/usage_statement.html"),
+    ),
+    (
+        "usage_statement.txt",
+        include_str!("templates/usage_statement.txt"),
+    ),
+    (
+        "usage_alert.html",
+        include_str!("templates/usage_alert.html"),
+    ),
     ("usage_alert.txt", include_str!("templates/usage_alert.txt")),
-    ("payment_failed.html", include_str!("templates/payment_failed.html")),
-    ("payment_failed.txt", include_str!("templates/payment_failed.txt")),
+    (
+        "payment_failed.html",
+        include_str!("templates/payment_failed.html"),
+    ),
+    (
+        "payment_failed.txt",
+        include_str!("templates/payment_failed.txt"),
+    ),
     ("plan_ended.html", include_str!("templates/plan_ended.html")),
     ("plan_ended.txt", include_str!("templates/plan_ended.txt")),
-    ("credits_added.html", include_str!("templates/credits_added.html")),
-    ("credits_added.txt", include_str!("templates/credits_added.txt")),
-    ("scan_milestone.html", include_str!("templates/scan_milestone.html")),
-    ("scan_milestone.txt", include_str!("templates/scan_milestone.txt")),
-    ("weekly_summary.html", include_str!("templates/weekly_summary.html")),
-    ("weekly_summary.txt", include_str!("templates/weekly_summary.txt")),
+    (
+        "credits_added.html",
+        include_str!("templates/credits_added.html"),
+    ),
+    (
+        "credits_added.txt",
+        include_str!("templates/credits_added.txt"),
+    ),
+    (
+        "scan_milestone.html",
+        include_str!("templates/scan_milestone.html"),
+    ),
+    (
+        "scan_milestone.txt",
+        include_str!("templates/scan_milestone.txt"),
+    ),
+    (
+        "weekly_summary.html",
+        include_str!("templates/weekly_summary.html"),
+    ),
+    (
+        "weekly_summary.txt",
+        include_str!("templates/weekly_summary.txt"),
+    ),
     ("job_failed.html", include_str!("templates/job_failed.html")),
     ("job_failed.txt", include_str!("templates/job_failed.txt")),
-    ("webhook_disabled.html", include_str!("templates/webhook_disabled.html")),
-    ("webhook_disabled.txt", include_str!("templates/webhook_disabled.txt")),
+    (
+        "webhook_disabled.html",
+        include_str!("templates/webhook_disabled.html"),
+    ),
+    (
+        "webhook_disabled.txt",
+        include_str!("templates/webhook_disabled.txt"),
+    ),
 ];
 
 /// A preference an e-mail can be unsubscribed from (the names of `notifications` in settings).
@@ -149,7 +194,10 @@ impl Mailer {
 
     fn render(&self, kind: &str, ctx: &Value) -> anyhow::Result<(String, String)> {
         let text = self.env.get_template(&format!("{kind}.txt"))?.render(ctx)?;
-        let html = self.env.get_template(&format!("{kind}.html"))?.render(ctx)?;
+        let html = self
+            .env
+            .get_template(&format!("{kind}.html"))?
+            .render(ctx)?;
         Ok((text, html))
     }
 }
@@ -163,10 +211,7 @@ struct Brand {
 fn brand(b: &Branding) -> Brand {
     Brand {
         name: b.name.clone().unwrap_or_else(|| "qrsaas".into()),
-        color: b
-            .primary_color
-            .clone()
-            .unwrap_or_else(|| "#1f6feb".into()),
+        color: b.primary_color.clone().unwrap_or_else(|| "#1f6feb".into()),
     }
 }
 
@@ -224,7 +269,16 @@ pub async fn welcome(
     user: &UserRow,
 ) -> ApiResult<Uuid> {
     let ctx = context! { email => &user.email, docs_url => state.settings.public_url("/docs") };
-    compose(tx, &state.mail, user, "welcome", "Welcome to qrsaas", None, ctx).await
+    compose(
+        tx,
+        &state.mail,
+        user,
+        "welcome",
+        "Welcome to qrsaas",
+        None,
+        ctx,
+    )
+    .await
 }
 
 /// "Your export is ready". Called in the transaction that marks the export succeeded, which
@@ -270,7 +324,10 @@ pub async fn statement(
     let rows = vec![
         ("Plan", plan.name.clone()),
         ("Scans", scans),
-        ("QR codes created", of(i64::from(s.codes_created), l.codes_per_month)),
+        (
+            "QR codes created",
+            of(i64::from(s.codes_created), l.codes_per_month),
+        ),
         ("Exports", of(i64::from(s.exports), l.exports_per_month)),
         ("Credits spent", s.credits_spent.to_string()),
     ];
@@ -278,7 +335,16 @@ pub async fn statement(
     let ctx = context! { month => &month, rows, usage_url };
     let subject = format!("Your qrsaas usage statement for {month}");
     let pref = Some(Pref::MonthlyStatement);
-    compose(tx, &state.mail, user, "usage_statement", &subject, pref, ctx).await
+    compose(
+        tx,
+        &state.mail,
+        user,
+        "usage_statement",
+        &subject,
+        pref,
+        ctx,
+    )
+    .await
 }
 
 /// What a usage alert says.
@@ -349,7 +415,16 @@ pub async fn plan_ended(
     fallback: &str,
 ) -> ApiResult<Uuid> {
     let ctx = context! { plan, fallback };
-    compose(tx, &state.mail, user, "plan_ended", "Your plan has ended", None, ctx).await
+    compose(
+        tx,
+        &state.mail,
+        user,
+        "plan_ended",
+        "Your plan has ended",
+        None,
+        ctx,
+    )
+    .await
 }
 
 /// Credits bought through Checkout were added.
@@ -450,7 +525,16 @@ pub async fn webhook_disabled(
     };
     let ctx = context! { url, why };
     let subject = "Your webhook endpoint was turned off";
-    compose(tx, &state.mail, user, "webhook_disabled", subject, None, ctx).await
+    compose(
+        tx,
+        &state.mail,
+        user,
+        "webhook_disabled",
+        subject,
+        None,
+        ctx,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -469,7 +553,10 @@ mod tests {
         };
         let (text, html) = m.render("welcome", &ctx).unwrap();
         assert!(text.contains("Hi <Ann>,") && text.contains(&url), "{text}");
-        assert!(html.contains("Hi &lt;Ann&gt;,") && html.contains("Cafe &amp; Co"), "{html}");
+        assert!(
+            html.contains("Hi &lt;Ann&gt;,") && html.contains("Cafe &amp; Co"),
+            "{html}"
+        );
         assert!(html.contains("#123456"));
         let token = url.rsplit("t=").next().unwrap();
         assert!(m.verify_unsubscribe(user, Pref::ScanAlerts, token));

@@ -83,7 +83,8 @@ pub struct Filter {
 
 impl Filter {
     fn keeps(&self, s: &ScanData) -> bool {
-        self.qr_id.is_none_or(|q| q == s.qr_id) && self.project_id.is_none_or(|p| Some(p) == s.project_id)
+        self.qr_id.is_none_or(|q| q == s.qr_id)
+            && self.project_id.is_none_or(|p| Some(p) == s.project_id)
     }
 }
 
@@ -122,8 +123,10 @@ impl Reader {
             };
             if self.filter.keeps(&scan) {
                 let json = serde_json::to_string(&scan).unwrap_or_default();
-                self.out
-                    .push_back(Bytes::from(format!("id: {}\nevent: scan\ndata: {json}\n\n", e.id)));
+                self.out.push_back(Bytes::from(format!(
+                    "id: {}\nevent: scan\ndata: {json}\n\n",
+                    e.id
+                )));
             }
         }
         Ok(())
@@ -204,7 +207,10 @@ pub fn stream(
 /// A Redis stream id (`<ms>-<seq>`): anything else in `Last-Event-ID` is ignored.
 fn is_stream_id(s: &str) -> bool {
     s.split_once('-').is_some_and(|(a, b)| {
-        !a.is_empty() && !b.is_empty() && a.len() <= 20 && b.len() <= 20
+        !a.is_empty()
+            && !b.is_empty()
+            && a.len() <= 20
+            && b.len() <= 20
             && a.bytes().all(|c| c.is_ascii_digit())
             && b.bytes().all(|c| c.is_ascii_digit())
     })

@@ -35,8 +35,16 @@ enum Transport {
 impl Transport {
     async fn send(&self, m: lettre::Message) -> anyhow::Result<()> {
         match self {
-            Transport::Smtp(t) => t.send(m).await.map(|_| ()).map_err(|e| anyhow::anyhow!("smtp: {e}")),
-            Transport::File(t) => t.send(m).await.map(|_| ()).map_err(|e| anyhow::anyhow!("mail file: {e}")),
+            Transport::Smtp(t) => t
+                .send(m)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("smtp: {e}")),
+            Transport::File(t) => t
+                .send(m)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("mail file: {e}")),
         }
     }
 }
@@ -243,7 +251,11 @@ pub async fn requeue(app: &AppState) -> anyhow::Result<usize> {
     let hooks = super::webhooks::requeue_stranded(app).await?;
     let texts = super::sms::requeue_stranded(app).await?;
     if hooks + texts > 0 {
-        tracing::warn!(hooks, texts, "re-enqueued notifications whose enqueue was lost");
+        tracing::warn!(
+            hooks,
+            texts,
+            "re-enqueued notifications whose enqueue was lost"
+        );
     }
     Ok(hooks + texts)
 }

@@ -236,8 +236,13 @@ mod tests {
         assert!(events.len() > 1, "1,000 scans do not fit in 20 KB");
         assert_eq!(events.iter().map(|e| e.count).sum::<usize>(), 1000);
         for e in &events {
-            let body = serde_json::json!({"type": "scans.batch", "timestamp": Utc::now(), "data": e});
-            assert!(body.to_string().len() < 20 * 1024, "{}", body.to_string().len());
+            let body =
+                serde_json::json!({"type": "scans.batch", "timestamp": Utc::now(), "data": e});
+            assert!(
+                body.to_string().len() < 20 * 1024,
+                "{}",
+                body.to_string().len()
+            );
             assert!(e.window_start <= e.window_end);
         }
         assert_eq!(split(vec![scan(1)]).len(), 1);

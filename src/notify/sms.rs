@@ -65,7 +65,10 @@ impl Twilio {
 impl SmsProvider for Twilio {
     fn send<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, anyhow::Result<String>> {
         Box::pin(async move {
-            let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base, self.sid);
+            let url = format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                self.base, self.sid
+            );
             let res = self
                 .client
                 .post(url)
@@ -129,11 +132,17 @@ pub async fn start(state: &AppState, origin: &Origin, p: &Principal, raw: &str) 
     )
     .await?;
     let body = format!("Your qrsaas verification code is {code}. It expires in 10 minutes.");
-    let sms = db::notifications::insert_sms(&mut tx, p.user.id, "phone_code", &number, &body).await?;
+    let sms =
+        db::notifications::insert_sms(&mut tx, p.user.id, "phone_code", &number, &body).await?;
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::created("phone.set", "user_phone", p.user.id, &serde_json::json!({ "phone": number })),
+        Change::created(
+            "phone.set",
+            "user_phone",
+            p.user.id,
+            &serde_json::json!({ "phone": number }),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -166,7 +175,12 @@ pub async fn verify(state: &AppState, origin: &Origin, p: &Principal, code: &str
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::created("phone.verify", "user_phone", p.user.id, &serde_json::json!({ "phone": row.phone })),
+        Change::created(
+            "phone.verify",
+            "user_phone",
+            p.user.id,
+            &serde_json::json!({ "phone": row.phone }),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -256,7 +270,9 @@ pub async fn requeue_stranded(app: &AppState) -> anyhow::Result<usize> {
     let lost =
         db::notifications::stranded_sms(&app.db, Utc::now() - chrono::Duration::minutes(5)).await?;
     for sms_id in &lost {
-        app.queues.enqueue(qrsaas_jobs::SendSms { sms_id: *sms_id }).await?;
+        app.queues
+            .enqueue(qrsaas_jobs::SendSms { sms_id: *sms_id })
+            .await?;
     }
     Ok(lost.len())
 }

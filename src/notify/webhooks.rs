@@ -79,7 +79,9 @@ fn events(raw: &[String]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for e in raw {
         match EventType::parse(e.trim()) {
-            Some(EventType::Ping) => return Err("ping is sent by the test route, not subscribed to".into()),
+            Some(EventType::Ping) => {
+                return Err("ping is sent by the test route, not subscribed to".into());
+            }
             Some(t) if !out.iter().any(|o| o == t.as_str()) => out.push(t.as_str().to_owned()),
             Some(_) => {}
             None => {
@@ -151,7 +153,10 @@ pub async fn create(
     let w = &state.webhooks;
     let mut e = FieldErrors::new();
     let url = match &input.url {
-        Some(u) => url(w, u).await.map_err(|why| e.insert("url".into(), why)).ok(),
+        Some(u) => url(w, u)
+            .await
+            .map_err(|why| e.insert("url".into(), why))
+            .ok(),
         None => {
             e.insert("url".into(), "is required".into());
             None
@@ -168,8 +173,7 @@ pub async fn create(
     };
     let secret = new_secret();
     let mut tx = state.db.begin().await?;
-    let _ = limits::admit(&mut tx, state, p.user.id, Ask::WebhookEndpoint, Utc::now())
-        .await?;
+    let _ = limits::admit(&mut tx, state, p.user.id, Ask::WebhookEndpoint, Utc::now()).await?;
     let row = db::webhooks::insert_endpoint(
         &mut tx,
         &NewEndpoint {
@@ -186,7 +190,12 @@ pub async fn create(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::created("webhook.create", "webhook_endpoint", row.id, &snapshot(&row)),
+        Change::created(
+            "webhook.create",
+            "webhook_endpoint",
+            row.id,
+            &snapshot(&row),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -213,7 +222,10 @@ pub async fn update(
     let w = &state.webhooks;
     let mut e = FieldErrors::new();
     let url = match &input.url {
-        Some(u) => url(w, u).await.map_err(|why| e.insert("url".into(), why)).ok(),
+        Some(u) => url(w, u)
+            .await
+            .map_err(|why| e.insert("url".into(), why))
+            .ok(),
         None => Some(String::new()),
     };
     let kinds = match &input.events {
@@ -238,7 +250,11 @@ pub async fn update(
         &mut tx,
         id,
         &EndpointUpdate {
-            url: if input.url.is_some() { &url } else { &before.url },
+            url: if input.url.is_some() {
+                &url
+            } else {
+                &before.url
+            },
             description: match &desc {
                 Some(d) => d.as_deref(),
                 None => before.description.as_deref(),
@@ -297,9 +313,8 @@ pub async fn rotate(
         .await?
         .ok_or(ApiError::NotFound)?;
     let until = Utc::now() + ROTATION_OVERLAP;
-    let row =
-        db::webhooks::rotate_secret(&mut tx, id, &state.webhooks.sealer.seal(&secret), until)
-            .await?;
+    let row = db::webhooks::rotate_secret(&mut tx, id, &state.webhooks.sealer.seal(&secret), until)
+        .await?;
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
@@ -445,7 +460,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> anyhow::Resu
     let mut mac = Hmac::<Sha256>::new_from_slice(&key)?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// How an attempt went.
@@ -453,12 +471,18 @@ enum Outcome {
     Delivered,
     Gone,
     /// Failed; the receiver may have said when to come back.
-    Failed { retry_after: Option<Duration> },
+    Failed {
+        retry_after: Option<Duration>,
+    },
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -475,6 +499,18 @@ fn next_wait(schedule: &[Duration], n: usize, asked: Option<Duration>) -> Option
     }
     let jitter = rand::rng().random_range(0.9..1.1);
     Some(planned.mul_f64(jitter))
+}
+
+/// An error with its causes (reqwest's own text says only "error sending request").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 async fn read_some(mut res: reqwest::Response) -> String {
@@ -521,7 +557,7 @@ pub async fn deliver(app: &AppState, job: &DeliverWebhook) -> anyhow::Result<Pen
             .body(body)
             .send()
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| error_chain(&e)),
         Err(why) => Err(why),
     };
     let (outcome, status, response, error) = match sent {
@@ -553,7 +589,12 @@ fn signatures(
     now: DateTime<Utc>,
     body: &[u8],
 ) -> anyhow::Result<String> {
-    let mut sigs = vec![sign(&w.sealer.open(&d.secret)?, msg_id, now.timestamp(), body)?];
+    let mut sigs = vec![sign(
+        &w.sealer.open(&d.secret)?,
+        msg_id,
+        now.timestamp(),
+        body,
+    )?];
     if let (Some(prev), Some(until)) = (&d.previous_secret, d.previous_until)
         && until > now
     {
@@ -671,7 +712,11 @@ mod tests {
         let first = next_wait(&s, 1, None).unwrap();
         assert!((4.5..=5.5).contains(&first.as_secs_f64()), "{first:?}");
         assert!(next_wait(&s, 3, None).is_some());
-        assert_eq!(next_wait(&s, 4, None), None, "after the last wait, no more attempts");
+        assert_eq!(
+            next_wait(&s, 4, None),
+            None,
+            "after the last wait, no more attempts"
+        );
         assert_eq!(
             next_wait(&s, 2, Some(Duration::from_secs(42))),
             Some(Duration::from_secs(42))
@@ -684,10 +729,18 @@ mod tests {
 
     #[test]
     fn event_lists_are_checked() {
-        let ok = events(&["qr_code.created".into(), "scans.batch".into(), "qr_code.created".into()]);
+        let ok = events(&[
+            "qr_code.created".into(),
+            "scans.batch".into(),
+            "qr_code.created".into(),
+        ]);
         assert_eq!(ok.unwrap(), ["qr_code.created", "scans.batch"]);
         assert!(events(&[]).is_err());
-        assert!(events(&["qr_code.exploded".into()]).unwrap_err().contains("unknown"));
+        assert!(
+            events(&["qr_code.exploded".into()])
+                .unwrap_err()
+                .contains("unknown")
+        );
         assert!(events(&["ping".into()]).is_err());
     }
 }

@@ -877,7 +877,7 @@ async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
 }
 
 /// Jobs of `J`'s queue that have finished, read straight from Redis.
-async fn done_jobs<J: qrsaas_jobs::Job>(app: &TestApp) -> usize {
+pub async fn done_jobs<J: qrsaas_jobs::Job>(app: &TestApp) -> usize {
     let queue = qrsaas_jobs::queue_name::<J>(&app.settings.redis_namespace);
     let done = apalis_redis::Config::default().queue(queue).done_jobs_set();
     let mut redis = redis::Client::open("redis://127.0.0.1:6379")

@@ -12,6 +12,7 @@ mod exports;
 mod google;
 mod isolation;
 mod jobs;
+mod notifications;
 mod outages;
 mod platform;
 mod process;

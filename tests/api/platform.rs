@@ -173,7 +173,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/webhooks/{id}/test"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
     ("get", "/api/v1/webhooks/{id}/deliveries/{delivery_id}"),
-    ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay"),
+    (
+        "post",
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+    ),
     ("get", "/api/v1/scans/stream"),
     ("put", "/api/v1/me/phone"),
     ("get", "/api/v1/me/phone"),

@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod oidc;
 pub mod proxy;
+pub mod receiver;
 pub mod smtp;
 pub mod stripe;
 
