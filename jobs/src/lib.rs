@@ -224,9 +224,10 @@ pub struct DeliverWebhook {
 impl Job for DeliverWebhook {
     const QUEUE: &'static str = "webhooks";
     /// Failed attempts are scheduled by the handler (the retry schedule, `Retry-After`); the
-    /// queue's own retries only cover the handler failing to run (its database gone).
+    /// queue's own retries cover the handler not running (its database gone) and a killed
+    /// worker's hold on the delivery, which lasts the attempt timeout plus 10 s.
     const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 5,
+        max_attempts: 12,
         base_delay: Duration::from_secs(1),
         max_delay: Duration::from_secs(30),
     };

@@ -428,6 +428,25 @@ pub async fn lease(
     .await
 }
 
+/// Whether attempt `attempt` of run `run` is still to be made but held by a worker now (a
+/// killed worker's hold, until it lapses).
+pub async fn held(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    run: i32,
+    attempt: i32,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1 AND status = 'pending' \
+           AND run = $2 AND attempts = $3 - 1 AND leased_until >= now())",
+    )
+    .bind(id)
+    .bind(run)
+    .bind(attempt)
+    .fetch_one(db)
+    .await
+}
+
 /// How an attempt ended.
 pub struct Attempted<'a> {
     pub delivery: Uuid,

@@ -532,6 +532,12 @@ pub async fn deliver(app: &AppState, job: &DeliverWebhook) -> anyhow::Result<Pen
     let Some(d) =
         db::webhooks::lease(&app.db, job.delivery_id, job.run, job.attempt, lease).await?
     else {
+        // Made already, or moved on: nothing to do. Held by a worker that was killed mid-way
+        // (this is its job delivered again): fail, so the queue tries again once the hold
+        // has lapsed.
+        if db::webhooks::held(&app.db, job.delivery_id, job.run, job.attempt).await? {
+            anyhow::bail!("delivery {} is held by another worker", job.delivery_id);
+        }
         return Ok(Pending::default());
     };
     if !d.enabled {

@@ -714,8 +714,20 @@ async fn scan(app: &TestApp, path: &str) -> StatusCode {
 
 #[tokio::test]
 async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
-    let app = spawn(None).await;
+    let app = spawn_tweaked(None, |s| {
+        s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
     let (t, uid) = app.register("scans@example.com").await;
+    let rx = crate::common::receiver::Receiver::start().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&t),
+            json!({"url": rx.url, "events": ["usage.threshold"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     let op = admin(&app).await;
     app.post(
         &format!("/api/v1/admin/users/{uid}/credits"),
@@ -805,6 +817,28 @@ async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
     .await;
     assert_eq!(mails(&app, to, "80% of your scans per month"), 1);
     assert_eq!(mails(&app, to, "reached your scans per month"), 1);
+    // And by webhook, once each.
+    let got = eventually("the two usage.threshold events", || async {
+        let got = rx.received();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    let thresholds: Vec<(i64, String)> = got
+        .iter()
+        .map(|r| {
+            let d = r.json()["data"].clone();
+            (
+                d["threshold"].as_i64().unwrap(),
+                d["quota"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        thresholds.contains(&(80, "scans_per_month".into()))
+            && thresholds.contains(&(100, "scans_per_month".into())),
+        "{thresholds:?}"
+    );
+    assert_eq!(got.len(), 2);
 
     // A redelivered batch (the same batch id, queued again as another job) counts once.
     let queues = app.queues().await;
@@ -895,8 +929,20 @@ pub async fn done_jobs<J: qrsaas_jobs::Job>(app: &TestApp) -> usize {
 #[tokio::test]
 async fn checkout_webhooks_activate_the_plan_and_replays_change_nothing() {
     let fake = FakeStripe::start().await;
-    let app = spawn(Some(&fake)).await;
+    let app = spawn_tweaked(Some(&fake), |s| {
+        s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
     let (t, uid) = app.register("payer@example.com").await;
+    let rx = crate::common::receiver::Receiver::start().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&t),
+            json!({"url": rx.url, "events": ["subscription.updated"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     for _ in 0..4 {
         code(&app, &t, false).await;
     }
@@ -1008,6 +1054,25 @@ async fn checkout_webhooks_activate_the_plan_and_replays_change_nothing() {
         3
     );
     assert_eq!(count("SELECT count(*) FROM billing_subscriptions").await, 1);
+    // The owner's receiver heard of it: one event per Stripe event handled, not per delivery.
+    let got = eventually("subscription.updated at the receiver", || async {
+        let got = rx.received();
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    let last = got.last().unwrap().json();
+    assert_eq!(last["type"], "subscription.updated");
+    assert_eq!(
+        (
+            last["data"]["plan"].as_str(),
+            last["data"]["status"].as_str()
+        ),
+        (Some("pro"), Some("active"))
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM webhook_events WHERE type = 'subscription.updated'").await,
+        3
+    );
     // Subscribed: another checkout is refused; the portal is the way to change.
     let (s, b) = app
         .post(

@@ -28,6 +28,17 @@ const WALKED: &[(&str, &str)] = &[
     ("get", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"),
     ("get", "/api/v1/exports/{id}/download"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("post", "/api/v1/webhooks/{id}/rotate-secret"),
+    ("post", "/api/v1/webhooks/{id}/test"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("get", "/api/v1/webhooks/{id}/deliveries/{delivery_id}"),
+    (
+        "post",
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+    ),
 ];
 
 #[tokio::test]
@@ -42,7 +53,10 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
             "{m} {p} is not walked for tenant isolation"
         );
     }
-    let app = TestApp::spawn().await;
+    // Receivers on loopback are allowed, so alice can have an endpoint here.
+    let app =
+        TestApp::spawn_with(|s| s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()])
+            .await;
     let (alice, _) = app.register("alice@example.com").await;
     let (mallory, _) = app.register("mallory@example.com").await;
     let (_, project) = app
@@ -70,6 +84,22 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         )
         .await;
     let job = export["job_id"].as_str().unwrap().to_owned();
+    let (_, hook) = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&alice),
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["qr_code.created"]}),
+        )
+        .await;
+    let hook = hook["id"].as_str().unwrap().to_owned();
+    let (_, ping) = app
+        .post(
+            &format!("/api/v1/webhooks/{hook}/test"),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    let delivery = ping["delivery_id"].as_str().unwrap().to_owned();
     let ids = [
         ("projects", project["id"].as_str().unwrap().to_owned()),
         ("api-keys", key["id"].as_str().unwrap().to_owned()),
@@ -78,6 +108,7 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         ("uploads", upload),
         ("jobs", job.clone()),
         ("exports", job.clone()),
+        ("webhooks", hook.clone()),
     ];
 
     for (method, pattern) in WALKED {
@@ -86,9 +117,17 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
             .find(|(kind, _)| pattern.contains(&format!("/{kind}/")))
             .unwrap()
             .1;
-        let path = pattern.replace("{id}", id);
+        let path = pattern
+            .replace("{id}", id)
+            .replace("{delivery_id}", &delivery);
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let body = (method == Method::PATCH).then(|| json!({"name": "pwned"}));
+        let body = (method == Method::PATCH).then(|| {
+            if pattern.contains("/webhooks/") {
+                json!({"enabled": false})
+            } else {
+                json!({"name": "pwned"})
+            }
+        });
         let (s, b) = app.call(method.clone(), &path, Some(&mallory), body).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path} leaked: {b}");
         assert_eq!(b["error"]["code"], "not_found");
@@ -100,7 +139,16 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         assert_ne!(b["name"], "pwned");
         assert_ne!(b["status"], "cancelled");
     }
+    let (s, b) = app
+        .get(&format!("/api/v1/webhooks/{hook}"), Some(&alice))
+        .await;
+    assert_eq!(
+        (s, b["enabled"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{b}"
+    );
     for list in [
+        "/api/v1/webhooks",
         "/api/v1/projects",
         "/api/v1/api-keys",
         "/api/v1/qr-codes",

@@ -1096,3 +1096,52 @@ async fn sms_alerts_go_to_a_number_verified_by_a_texted_code() {
     let auth = got[1].header("authorization");
     assert!(auth.starts_with("Basic "), "{auth}");
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_days_is_turned_off_and_its_owner_told() {
+    let app = spawn().await;
+    let (t, _) = app.register("failing@example.com").await;
+    let down = Receiver::start().await;
+    down.otherwise(Answer::status(500));
+    let (id, _) = endpoint(&app, &t, &down.url, &["qr_code.created"]).await;
+    url_code(&app, &t).await;
+    received(&down, 1).await;
+    // It has failed since six days ago (as if every attempt since then had failed).
+    sqlx::query("UPDATE webhook_endpoints SET failing_since = now() - interval '6 days'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let e = eventually("the endpoint turned off", || async {
+        let (_, e) = app.get(&format!("/api/v1/webhooks/{id}"), Some(&t)).await;
+        (e["enabled"] == false).then_some(e)
+    })
+    .await;
+    assert_eq!(e["disabled_reason"], "failing");
+    assert!(e["failing_since"].is_string());
+    let mail = eventually("the owner told", || async {
+        app.smtp
+            .to("failing@example.com")
+            .into_iter()
+            .find(|m| m.subject().contains("turned off"))
+    })
+    .await;
+    assert!(
+        mail.text().contains("failed every delivery for days"),
+        "{}",
+        mail.text()
+    );
+    assert!(mail.text().contains(&down.url));
+    // Turned back on by its owner: deliveries flow again, and the failure clock restarts.
+    let (s, e) = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&t),
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        e["disabled_reason"].is_null() && e["failing_since"].is_null(),
+        "{e}"
+    );
+}

@@ -453,3 +453,138 @@ async fn an_export_survives_kill_9_of_its_worker_and_completes_once() {
     }
     let _ = tokio::task::spawn_blocking(move || (restarted.wait(), api.wait())).await;
 }
+
+/// A worker killed while a receiver holds its webhook delivery open: the job comes back to a
+/// new worker once the dead one's heartbeat and hold lapse, and the receiver gets the event
+/// again with the same `webhook-id` — delivered once, as far as the log is concerned.
+#[tokio::test]
+async fn a_webhook_delivery_survives_kill_9_of_its_worker() {
+    use crate::common::receiver::{Answer, Receiver};
+    use serde_json::{Value, json};
+    let long = Duration::from_secs(120);
+
+    let rx = Receiver::start().await;
+    // The first attempt hangs until its worker is dead; the next is answered at once.
+    rx.then([Answer {
+        delay: Duration::from_secs(60),
+        ..Answer::status(200)
+    }]);
+    let smtp = crate::common::smtp::FakeSmtp::start().await;
+    let settings = isolated_settings(smtp.port).await;
+    run_to_end(&settings, &["migrate"]);
+    let with_hooks = |mut c: Command| {
+        c.env("QRSAAS_WEBHOOKS__ALLOWED_CIDRS", "[\"127.0.0.0/8\"]")
+            .env("QRSAAS_WEBHOOKS__TIMEOUT_SECS", "2");
+        c
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut api = with_hooks(command(&settings))
+        .arg("serve")
+        .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually("serve to be ready", || async {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+    let spawn = || {
+        with_hooks(command(&settings))
+            .arg("worker")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut worker = spawn();
+    let reg: Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "hooks9@example.com", "password": "correct horse battery", "name": "H"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = reg["token"].as_str().unwrap().to_owned();
+    let hook: Value = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&json!({"url": rx.url, "events": ["qr_code.created"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let res = client
+        .post(format!("{base}/api/v1/qr-codes"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Menu", "qr_type": "url", "dynamic": true, "target_url": "https://example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // The attempt is under way at the receiver: kill the worker making it.
+    crate::common::eventually_within("the first attempt", long, || async {
+        (!rx.received().is_empty()).then_some(())
+    })
+    .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let mut restarted = spawn();
+    let got = crate::common::eventually_within("the attempt made again", long, || async {
+        let got = rx.received();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    for r in &got {
+        standardwebhooks::Webhook::new(&secret)
+            .unwrap()
+            .verify(&r.body, &r.headers)
+            .unwrap();
+    }
+    let db = sqlx::PgPool::connect(settings.database_url.expose_secret())
+        .await
+        .unwrap();
+    let (status, attempts): (String, i32) =
+        crate::common::eventually_within("the delivery recorded", long, || async {
+            let row: (String, i32) =
+                sqlx::query_as("SELECT status, attempts FROM webhook_deliveries")
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            (row.0 == "succeeded").then_some(row)
+        })
+        .await;
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("succeeded", 1),
+        "the killed attempt left no trace but its hold"
+    );
+    let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(deliveries, 1);
+    for child in [&mut restarted, &mut api] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    let _ = tokio::task::spawn_blocking(move || (restarted.wait(), api.wait())).await;
+}
