@@ -71,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
         s.database_max_connections = 20;
     })
     .await?;
-    let base = format!("http://{}", app.addr.ok_or_else(|| anyhow::anyhow!("no HTTP"))?);
+    let base = format!(
+        "http://{}",
+        app.addr.ok_or_else(|| anyhow::anyhow!("no HTTP"))?
+    );
     let http = reqwest::Client::new();
     let reg: Value = http
         .post(format!("{base}/api/v1/auth/register"))

@@ -10,6 +10,8 @@ use redis::aio::ConnectionManager;
 /// How long an enqueue's idempotency key is remembered: long enough to absorb retried requests
 /// and concurrent schedulers, short enough that a later legitimate re-enqueue is not swallowed.
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(600);
+/// apalis-redis's own default.
+const DEFAULT_BATCH: usize = 10;
 
 #[derive(Clone)]
 pub struct Queues {
@@ -38,9 +40,22 @@ impl Queues {
 
     /// The apalis storage of `J`'s queue (cheap: it shares the connection manager).
     pub fn storage<J: Job>(&self) -> RedisStorage<J> {
+        self.storage_batched::<J>(DEFAULT_BATCH)
+    }
+
+    /// `storage`, fetching up to `batch` jobs per poll: queues whose jobs are many and short
+    /// (webhook deliveries) would otherwise be held back by the fetch, not by the work.
+    pub fn storage_batched<J: Job>(&self, batch: usize) -> RedisStorage<J> {
         let mut config = Config::default()
             .queue(queue_name::<J>(&self.namespace))
-            .idempotency_ttl(Some(IDEMPOTENCY_TTL));
+            .idempotency_ttl(Some(IDEMPOTENCY_TTL))
+            .batch_size(batch.max(1))
+            // Nothing listens to apalis' per-task pub/sub events: one PUBLISH less per task.
+            .emit_events(false)
+            // A fetched job is already in its worker's in-flight set (what brings a dead
+            // worker's jobs back); the extra lease only searched the whole waiting list for
+            // each job (LREM), which made every job cost as much as the backlog was long.
+            .lock_tasks(false);
         if let Some((every, missed)) = self.heartbeat {
             config = config.heartbeat_interval(every).missed_heartbeats(missed);
         }

@@ -27,7 +27,7 @@ use crate::state::AppState;
 /// How often an idle worker looks for new jobs (apalis-redis otherwise waits for its heartbeat).
 const POLL: Duration = Duration::from_millis(200);
 /// Webhook deliveries in flight per process.
-const WEBHOOK_CONCURRENCY: usize = 64;
+const WEBHOOK_CONCURRENCY: usize = 256;
 /// Pause before a failed worker is restarted.
 const RESTART_PAUSE: Duration = Duration::from_millis(250);
 

@@ -31,6 +31,9 @@ impl BenchApp {
         parts: Parts,
         tweak: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<BenchApp> {
+        if std::env::var_os("RUST_LOG").is_some() {
+            qrsaas::telemetry::init_tracing(qrsaas::config::LogFormat::Pretty);
+        }
         let id = Uuid::new_v4().simple().to_string()[..10].to_owned();
         let db_name = format!("qrsaas_bench_{name}_{id}");
         let admin = PgPool::connect(ADMIN_DB).await?;

@@ -379,6 +379,17 @@ pub async fn replay(
     .await
 }
 
+/// A condition that is always true and makes the statement's own transaction commit without
+/// waiting for the WAL flush. For delivery bookkeeping only: a database crash may then forget
+/// the last fraction of a second of leases and outcomes, and the deliveries concerned are made
+/// again — with the same `webhook-id`, which receivers de-duplicate on (at-least-once, as
+/// Standard Webhooks has it). Money and audit rows never use it.
+macro_rules! async_commit {
+    () => {
+        "set_config('synchronous_commit', 'off', true) = 'off'"
+    };
+}
+
 /// A delivery held by a worker, with what it takes to send it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Leased {
@@ -408,18 +419,19 @@ pub async fn lease(
     attempt: i32,
     lease_secs: f64,
 ) -> Result<Option<Leased>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "WITH l AS ( \
            UPDATE webhook_deliveries SET leased_until = now() + make_interval(secs => $4) \
            WHERE id = $1 AND status = 'pending' AND run = $2 AND attempts = $3 - 1 \
-             AND (leased_until IS NULL OR leased_until < now()) \
-           RETURNING id, event_id, endpoint_id, user_id, attempts, run_base) \
+             AND (leased_until IS NULL OR leased_until < now()) AND ",
+        async_commit!(),
+        " RETURNING id, event_id, endpoint_id, user_id, attempts, run_base) \
          SELECT l.id, l.endpoint_id, l.user_id, l.attempts, l.run_base, l.event_id, \
                 e.type AS event_type, e.data, e.created_at AS event_at, \
                 p.url, p.enabled, p.secret, p.previous_secret, p.previous_until, p.failing_since \
          FROM l JOIN webhook_events e ON e.id = l.event_id \
                 JOIN webhook_endpoints p ON p.id = l.endpoint_id",
-    )
+    ))
     .bind(id)
     .bind(run)
     .bind(attempt)
@@ -463,7 +475,7 @@ pub struct Attempted<'a> {
 
 /// Logs the attempt and moves the delivery on, in one statement.
 pub async fn attempted(db: impl PgExecutor<'_>, a: &Attempted<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query(concat!(
         "WITH log AS ( \
            INSERT INTO webhook_attempts (delivery_id, attempt, status, latency_ms, response, error) \
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING) \
@@ -471,8 +483,9 @@ pub async fn attempted(db: impl PgExecutor<'_>, a: &Attempted<'_>) -> Result<(),
            next_attempt_at = COALESCE($8, next_attempt_at), last_status = $3, last_latency_ms = $4, \
            last_response = $5, last_error = $6, last_attempt_at = now(), \
            delivered_at = CASE WHEN $7 = 'succeeded' THEN now() END \
-         WHERE id = $1",
-    )
+         WHERE id = $1 AND ",
+        async_commit!()
+    ))
     .bind(a.delivery)
     .bind(a.attempt)
     .bind(a.status)

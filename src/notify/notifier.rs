@@ -194,11 +194,15 @@ impl Handler<Hook> for Notifier {
 
     fn handle(&mut self, Hook(job): Hook, _ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
-        Box::pin(async move {
+        // The attempt runs on the runtime's threads: an actor polls every future it holds on
+        // its one thread whenever any of them wakes, which at dozens of deliveries in flight
+        // costs more than the deliveries. The actor only waits for the outcome.
+        let attempt = tokio::spawn(async move {
             let pending = super::webhooks::deliver(&app, &job).await?;
             pending.dispatch(&app).await;
-            Ok(())
-        })
+            Ok::<(), anyhow::Error>(())
+        });
+        Box::pin(async move { attempt.await? })
     }
 }
 

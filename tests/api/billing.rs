@@ -30,6 +30,7 @@ scans_per_month = 10
 exports_per_month = 1
 projects = 1
 api_keys = 1
+webhook_endpoints = 1
 retention_days = 30
 [plans.credit_rates]
 code = 1
@@ -299,7 +300,10 @@ async fn plans_are_public_and_a_self_hosted_install_has_no_limits_and_no_billing
 
 #[tokio::test]
 async fn limits_answer_402_naming_the_limit_and_a_downgrade_deletes_nothing() {
-    let app = spawn(None).await;
+    let app = spawn_tweaked(None, |s| {
+        s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
     let (t, uid) = app.register("limits@example.com").await;
     let sub = subscription(&app, &t).await;
     assert_eq!(
@@ -380,6 +384,20 @@ async fn limits_answer_402_naming_the_limit_and_a_downgrade_deletes_nothing() {
     assert_eq!(
         (s, refusal(&b).0.as_str()),
         (StatusCode::PAYMENT_REQUIRED, "api_keys")
+    );
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "events": ["qr_code.created"]});
+    let (s, b) = app.post("/api/v1/webhooks", Some(&t), hook.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app.post("/api/v1/webhooks", Some(&t), hook).await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        refusal(&b),
+        (
+            "webhook_endpoints".into(),
+            "1".into(),
+            "1".into(),
+            "free".into()
+        )
     );
     // Features the free plan lacks.
     let settings = json!({"locale": "en", "timezone": "UTC", "branding": {"name": "Cafe", "primary_color": "#112233"}});
