@@ -17,6 +17,7 @@ use crate::accounts::{Origin, Principal};
 use crate::audit::{self, Change};
 use crate::codes::{self, CodeInput};
 use crate::db::{self, jobs::JobRow};
+use crate::domain::TargetPolicy;
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::notify::events::{BulkCompletedData, EventType, emit};
 use crate::state::AppState;
@@ -198,7 +199,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         request_id: job.id.to_string(),
         user_agent: None,
     };
-    let own = codes::own_host(&state.settings);
+    let own = codes::target_policy(&state.settings);
     let projects: BTreeMap<String, Uuid> = db::projects::names(&state.db, job.user_id)
         .await?
         .into_iter()
@@ -214,16 +215,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         {
             Ok(id) // made by an earlier run of this job
         } else {
-            create_row(
-                state,
-                &origin,
-                &principal,
-                &mut row,
-                id,
-                own.as_deref(),
-                &projects,
-            )
-            .await?
+            create_row(state, &origin, &principal, &mut row, id, &own, &projects).await?
         };
         report.push(match outcome {
             Ok(id) => {
@@ -277,7 +269,7 @@ async fn create_row(
     p: &Principal,
     row: &mut Value,
     id: Uuid,
-    own: Option<&str>,
+    own: &TargetPolicy,
     projects: &BTreeMap<String, Uuid>,
 ) -> anyhow::Result<Result<Uuid, FieldErrors>> {
     // A CSV names its project by name.

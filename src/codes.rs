@@ -20,7 +20,7 @@ use crate::domain::design::Design;
 use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
 use crate::domain::rules::Rule;
 use crate::domain::utm::Utm;
-use crate::domain::{QrData, QrType, ShortCode, TargetUrl, bounded_text};
+use crate::domain::{QrData, QrType, ShortCode, TargetPolicy, TargetUrl, bounded_text};
 use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::notify::{self, events::EventType, events::QrCodeData};
 use crate::render::actor::{Fits, Render};
@@ -75,7 +75,7 @@ pub fn target(
     errors: &mut FieldErrors,
     t: QrType,
     raw: Option<&str>,
-    own: Option<&str>,
+    own: &TargetPolicy,
 ) -> Option<TargetUrl> {
     match (t, raw) {
         (QrType::Url, Some(u)) => one(errors, "target_url", TargetUrl::parse(u, own)),
@@ -94,7 +94,7 @@ pub fn target(
 }
 
 /// Checks a create request (the API's body, or one row of a bulk create) field by field.
-pub fn parse_input(b: CodeInput, own: Option<&str>) -> Result<NewCode, FieldErrors> {
+pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErrors> {
     let mut e = FieldErrors::new();
     let name = one(&mut e, "name", bounded_text(&b.name, 200));
     let target_url = target(&mut e, b.qr_type, b.target_url.as_deref(), own);
@@ -198,12 +198,19 @@ pub fn short_url(settings: &Settings, code: &str) -> String {
     settings.public_url(&format!("/r/{code}"))
 }
 
-/// The host of our public URL: targets pointing there are refused (redirect loops).
-pub fn own_host(settings: &Settings) -> Option<String> {
-    url::Url::parse(&settings.public_base_url)
-        .ok()?
-        .host_str()
-        .map(str::to_owned)
+/// What targets may point at: never this service (its public host; loops), internal
+/// addresses only if the operator allows them.
+pub fn target_policy(settings: &Settings) -> TargetPolicy {
+    let own = url::Url::parse(&settings.public_base_url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        });
+    TargetPolicy {
+        own_hosts: own.into_iter().collect(),
+        allow_private: settings.targets.allow_private,
+    }
 }
 
 fn qr_type(row: &QrRow) -> ApiResult<QrType> {

@@ -73,6 +73,16 @@ pub struct Settings {
     pub stripe: StripeSettings,
     pub webhooks: WebhookSettings,
     pub sms: SmsSettings,
+    pub targets: TargetSettings,
+}
+
+/// What redirect targets may point at.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TargetSettings {
+    /// Private and link-local addresses and internal names as targets (on-premises use);
+    /// loopback and this service's own hosts stay refused.
+    pub allow_private: bool,
 }
 
 /// Outgoing webhooks.
@@ -229,6 +239,7 @@ impl Default for Settings {
             stripe: StripeSettings::default(),
             webhooks: WebhookSettings::default(),
             sms: SmsSettings::default(),
+            targets: TargetSettings::default(),
         }
     }
 }

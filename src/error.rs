@@ -26,6 +26,11 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    /// 405: the path exists, under the methods `allow` lists.
+    #[error("method not allowed here; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
+    #[error("request URI too long")]
+    UriTooLong,
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// Existed, but no longer (an expired export file).
@@ -92,6 +97,8 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UriTooLong => "uri_too_long",
             ApiError::Conflict { code, .. } => code,
             ApiError::Gone(_) => "gone",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -147,6 +154,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -187,6 +196,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => {
                 res.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
             }
             _ => {}
         }

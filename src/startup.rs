@@ -237,7 +237,7 @@ pub async fn run(
                 .wrap(http::cors(&origins))
                 .wrap(from_fn(http::observe))
                 .configure(|c| http::configure(c, &st))
-                .default_service(web::to(http::not_found))
+                .default_service(web::to(http::unmatched))
         })
         .disable_signals()
         .shutdown_timeout(grace.as_secs())

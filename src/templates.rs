@@ -73,7 +73,7 @@ fn check_data(t: &TemplateRow, data: &serde_json::Value) -> Result<serde_json::V
                         format!("must be at most {max} characters"),
                     );
                 } else if spec["url"].as_bool() == Some(true) {
-                    match TargetUrl::parse(v, None) {
+                    match TargetUrl::parse(v, &Default::default()) {
                         Ok(u) => {
                             out.insert(name.clone(), u.as_str().into());
                         }

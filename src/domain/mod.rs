@@ -5,6 +5,7 @@
 
 mod account;
 pub mod design;
+pub mod ip;
 mod money;
 pub mod plan;
 mod project;
@@ -22,7 +23,7 @@ pub use project::{HexColor, ProjectName};
 pub use qr::{QrData, QrType};
 pub use settings::{Branding, Locale, NotificationPrefs, SmsPrefs, TimeZoneName};
 pub use shortcode::ShortCode;
-pub use target_url::TargetUrl;
+pub use target_url::{TargetPolicy, TargetUrl};
 
 /// Trim and bound a free-text value.
 pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {

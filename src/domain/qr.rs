@@ -400,7 +400,7 @@ impl QrData {
                     e.insert("data".into(), "at most 5 phones and 5 e-mails".into());
                 }
                 if let Some(w) = &d.website {
-                    match super::TargetUrl::parse(w, None) {
+                    match super::TargetUrl::parse(w, &Default::default()) {
                         Ok(u) => d.website = Some(u.as_str().to_owned()),
                         Err(why) => {
                             e.insert("data.website".into(), why);

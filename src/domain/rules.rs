@@ -144,7 +144,10 @@ pub fn evaluate<'r>(rules: &'r [Rule], scan: &Scan) -> Option<&'r Action> {
 }
 
 /// Parses and validates `rules`; redirect targets follow the same policy as a code's target.
-pub fn parse(v: &serde_json::Value, own_host: Option<&str>) -> Result<Vec<Rule>, FieldErrors> {
+pub fn parse(
+    v: &serde_json::Value,
+    policy: &super::TargetPolicy,
+) -> Result<Vec<Rule>, FieldErrors> {
     let mut rules: Vec<Rule> = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
@@ -194,7 +197,7 @@ pub fn parse(v: &serde_json::Value, own_host: Option<&str>) -> Result<Vec<Rule>,
             c.iter_mut().for_each(|x| *x = x.to_ascii_uppercase());
         }
         match &mut r.then {
-            Action::Redirect(url) => match TargetUrl::parse(url, own_host) {
+            Action::Redirect(url) => match TargetUrl::parse(url, policy) {
                 Ok(t) => *url = t.as_str().to_owned(),
                 Err(why) => {
                     errors.insert(format!("rules[{i}].then.redirect"), why);
@@ -256,7 +259,7 @@ mod tests {
                 {"if": {"device": ["ios"]}, "then": {"redirect": "https://apps.apple.com/app"}},
                 {"if": {"country": ["in"], "hours": {"from": 22, "to": 6}}, "then": {"redirect": "https://example.in/night"}}
             ]),
-            None,
+            &Default::default(),
         )
         .unwrap();
         let at = |d, c, now, n| evaluate(&rules, &scan(d, c, now, n)).cloned();
@@ -293,22 +296,26 @@ mod tests {
 
     #[test]
     fn validation() {
-        let e = parse(&json!([{"if": {}, "then": "expired"}]), None).unwrap_err();
+        let e = parse(&json!([{"if": {}, "then": "expired"}]), &Default::default()).unwrap_err();
         assert!(e.contains_key("rules[0].if"));
         let e = parse(
             &json!([{"if": {"device": ["ios"]}, "then": {"redirect": "javascript:x"}}]),
-            None,
+            &Default::default(),
         )
         .unwrap_err();
         assert!(e.contains_key("rules[0].then.redirect"));
         let e = parse(
             &json!([{"if": {"country": ["India"]}, "then": "expired"}]),
-            None,
+            &Default::default(),
         )
         .unwrap_err();
         assert!(e.contains_key("rules[0].if.country"));
-        assert!(parse(&json!({"x": 1}), None).is_err());
-        let e = parse(&json!([{"if": {}, "then": {"password": "ab"}}]), None).unwrap_err();
+        assert!(parse(&json!({"x": 1}), &Default::default()).is_err());
+        let e = parse(
+            &json!([{"if": {}, "then": {"password": "ab"}}]),
+            &Default::default(),
+        )
+        .unwrap_err();
         assert!(e.contains_key("rules[0].then.password"));
     }
 
@@ -319,7 +326,7 @@ mod tests {
                 {"if": {}, "then": {"password": "open sesame"}},
                 {"if": {"device": ["ios"]}, "then": {"redirect": "https://apps.apple.com/app"}}
             ]),
-            None,
+            &Default::default(),
         )
         .unwrap();
         let mut s = scan(Device::Ios, None, "2026-12-01T00:00:00Z", 0);

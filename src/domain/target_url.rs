@@ -1,16 +1,107 @@
-use serde::Serialize;
-use url::Url;
+use std::net::IpAddr;
 
-/// A redirect target: absolute http(s) with a host, normalised by the URL parser (lower-case
-/// scheme and host, punycode, default port dropped). Anything else — `javascript:`, `data:`,
-/// `file:`, credentials in the URL — is refused, as is our own domain (a loop or a laundering
-/// vector).
+use serde::Serialize;
+use url::{Host, Url};
+
+/// A redirect target: absolute http(s) with a valid host, normalised by the URL parser
+/// (lower-case scheme and host, punycode, default port dropped, numeric IPv4 forms such as `0`
+/// or `2130706433` read as the address they are). Anything else — `javascript:`, `data:`,
+/// `file:`, credentials in the URL — is refused, and so is every way of naming this service
+/// (a loop where each hop counts a scan) and, unless the operator allows them, internal
+/// addresses (a QR code is scanned on the street, where they are not ours to send people to).
+///
+/// Names are not resolved here: a public name may later point anywhere, and the browser that
+/// follows the redirect resolves it, not us. The refusal is of what the target says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct TargetUrl(String);
 
+/// What a target may point at, from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct TargetPolicy {
+    /// Host names that reach this service (the public URL's host, short domains), lower-case,
+    /// without a trailing dot.
+    pub own_hosts: Vec<String>,
+    /// Private, link-local (cloud metadata) and other non-global addresses, single-label and
+    /// `.local`/`.internal` names (on-premises deployments). Loopback and unspecified
+    /// addresses are refused even then: on a server they are the server.
+    pub allow_private: bool,
+}
+
+const SELF: &str = "must not point at this service";
+const PRIVATE: &str = "must point at a public address (private, link-local and other internal \
+                       addresses are refused)";
+
+impl TargetPolicy {
+    fn check_host(&self, url: &Url) -> Result<(), String> {
+        match url.host() {
+            None => Err("must have a host".into()),
+            Some(Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
+            Some(Host::Domain(name)) => self.check_name(name),
+        }
+    }
+
+    fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+        let ip = ip.to_canonical();
+        if ip.is_loopback() || ip.is_unspecified() {
+            return Err(SELF.into());
+        }
+        if !self.allow_private && !super::ip::is_global(ip) {
+            return Err(PRIVATE.into());
+        }
+        Ok(())
+    }
+
+    fn check_name(&self, name: &str) -> Result<(), String> {
+        // `example.com.` is the same host as `example.com` (a fully qualified name).
+        let name = name.strip_suffix('.').unwrap_or(name);
+        valid_host_name(name)?;
+        if name == "localhost" || name.ends_with(".localhost") {
+            return Err(SELF.into());
+        }
+        if self
+            .own_hosts
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(name))
+        {
+            return Err(SELF.into());
+        }
+        let internal = !name.contains('.')
+            || [".local", ".internal", ".home.arpa", ".lan", ".intranet"]
+                .iter()
+                .any(|tld| name.ends_with(tld));
+        if internal && !self.allow_private {
+            return Err(PRIVATE.into());
+        }
+        Ok(())
+    }
+}
+
+/// RFC 1123 host names as the URL parser leaves them (lower-case, punycode): labels of 1–63
+/// letters, digits and hyphens, not starting or ending with a hyphen, 253 characters in all.
+/// Underscores are let through: DNS carries them and browsers follow such links.
+fn valid_host_name(name: &str) -> Result<(), String> {
+    let bad = || Err("must have a valid host name".to_owned());
+    if name.is_empty() || name.len() > 253 {
+        return bad();
+    }
+    for label in name.split('.') {
+        let ok = (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return bad();
+        }
+    }
+    Ok(())
+}
+
 impl TargetUrl {
-    pub fn parse(raw: &str, own_host: Option<&str>) -> Result<TargetUrl, String> {
+    pub fn parse(raw: &str, policy: &TargetPolicy) -> Result<TargetUrl, String> {
         let t = raw.trim();
         if t.len() > 2048 {
             return Err("must be at most 2048 characters".into());
@@ -19,15 +110,13 @@ impl TargetUrl {
         if !matches!(url.scheme(), "http" | "https") {
             return Err("must use http or https".into());
         }
-        let Some(host) = url.host_str() else {
-            return Err("must have a host".into());
-        };
         if !url.username().is_empty() || url.password().is_some() {
             return Err("must not contain credentials".into());
         }
-        if own_host.is_some_and(|own| own.eq_ignore_ascii_case(host)) {
-            return Err("must not point at this service".into());
+        if url.port() == Some(0) {
+            return Err("must not use port 0".into());
         }
+        policy.check_host(&url)?;
         Ok(TargetUrl(url.to_string()))
     }
 
@@ -40,10 +129,17 @@ impl TargetUrl {
 mod tests {
     use super::*;
 
+    fn policy() -> TargetPolicy {
+        TargetPolicy {
+            own_hosts: vec!["qr.example.com".into()],
+            allow_private: false,
+        }
+    }
+
     #[test]
     fn only_http_and_https() {
         assert_eq!(
-            TargetUrl::parse(" HTTPS://Example.COM:443/a b ", None)
+            TargetUrl::parse(" HTTPS://Example.COM:443/a b ", &policy())
                 .unwrap()
                 .as_str(),
             "https://example.com/a%20b"
@@ -56,8 +152,81 @@ mod tests {
             "https://u:p@x.com",
             "http://",
         ] {
-            assert!(TargetUrl::parse(bad, None).is_err(), "{bad}");
+            assert!(TargetUrl::parse(bad, &policy()).is_err(), "{bad}");
         }
-        assert!(TargetUrl::parse("https://qr.example.com/r/x", Some("qr.example.com")).is_err());
+    }
+
+    #[test]
+    fn every_name_of_this_service_is_refused() {
+        for own in [
+            "http://localhost:8080/r/x",
+            "http://LOCALHOST./r/x",
+            "http://app.localhost/r/x",
+            "http://127.0.0.1/r/x",
+            "http://127.0.0.2/r/x",
+            "http://2130706433/r/x",
+            "http://0/r/x",
+            "http://0.0.0.0/r/x",
+            "http://[::1]/r/x",
+            "http://[::]/r/x",
+            "http://[::ffff:127.0.0.1]/r/x",
+            "https://qr.example.com/r/x",
+            "https://QR.example.com./r/x",
+        ] {
+            assert_eq!(
+                TargetUrl::parse(own, &policy()).map_err(|e| e == SELF),
+                Err(true),
+                "{own}"
+            );
+            // Allowing private addresses does not allow loops.
+            let open = TargetPolicy {
+                allow_private: true,
+                ..policy()
+            };
+            assert!(TargetUrl::parse(own, &open).is_err(), "{own}");
+        }
+    }
+
+    #[test]
+    fn invalid_names_port_zero_and_private_addresses_are_refused() {
+        for bad in [
+            "http://example..com/",
+            "http://-example.com/",
+            "http://example-.com/",
+            "http://*.example.com/",
+            "http://example.com:0/",
+        ] {
+            assert!(TargetUrl::parse(bad, &policy()).is_err(), "{bad}");
+        }
+        let private = [
+            "http://10.0.0.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://192.168.1.1/",
+            "http://[fd00::1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://intranet/",
+            "http://printer.local/",
+            "http://db.internal/",
+        ];
+        for p in private {
+            assert_eq!(
+                TargetUrl::parse(p, &policy()).map_err(|e| e == PRIVATE),
+                Err(true),
+                "{p}"
+            );
+            let open = TargetPolicy {
+                allow_private: true,
+                ..policy()
+            };
+            assert!(TargetUrl::parse(p, &open).is_ok(), "{p} with allow_private");
+        }
+        for good in [
+            "https://example.com./x",
+            "https://xn--bcher-kva.example/",
+            "http://93.184.216.34:8080/",
+            "https://sub-1.example.co.in/a?b=c",
+        ] {
+            assert!(TargetUrl::parse(good, &policy()).is_ok(), "{good}");
+        }
     }
 }

@@ -77,8 +77,8 @@ pub async fn create(
     caller: Caller,
     body: Json<CodeInput>,
 ) -> ApiResult<HttpResponse> {
-    let own = codes::own_host(&state.settings);
-    let new = codes::parse_input(body.0, own.as_deref()).map_err(ApiError::Validation)?;
+    let own = codes::target_policy(&state.settings);
+    let new = codes::parse_input(body.0, &own).map_err(ApiError::Validation)?;
     let code = codes::create(&state, &caller.origin, &caller.principal, new).await?;
     Ok(HttpResponse::Created().json(view(&state.settings, code)))
 }
@@ -176,7 +176,7 @@ pub async fn update(
     let b = body.0;
     let current = codes::get(&state, &caller.principal, *id).await?;
     let t = QrType::parse(&current.row.qr_type).ok_or(ApiError::NotFound)?;
-    let own = codes::own_host(&state.settings);
+    let own = codes::target_policy(&state.settings);
     let mut e = FieldErrors::new();
     let mut patch = CodePatch {
         project_id: b.project_id,
@@ -187,7 +187,7 @@ pub async fn update(
         patch.name = one(&mut e, "name", bounded_text(n, 200));
     }
     if b.target_url.is_some() {
-        patch.target_url = target(&mut e, t, b.target_url.as_deref(), own.as_deref());
+        patch.target_url = target(&mut e, t, b.target_url.as_deref(), &own);
     }
     if let Some(d) = &b.data {
         if t == QrType::Url {
@@ -211,7 +211,7 @@ pub async fn update(
     }
     if let Some(r) = &b.rules {
         if current.row.dynamic {
-            patch.rules = take(&mut e, crate::domain::rules::parse(r, own.as_deref()));
+            patch.rules = take(&mut e, crate::domain::rules::parse(r, &own));
         } else {
             e.insert("rules".into(), "rules apply to dynamic codes".into());
         }

@@ -8,6 +8,7 @@ mod billing;
 mod catalog;
 mod codes;
 pub mod docs;
+pub mod edge;
 pub mod extract;
 mod health;
 mod jobs;
@@ -68,10 +69,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()));
 }
 
-/// JSON 404 for anything no route matches.
+/// JSON 404 (for handlers that route by hand).
 pub async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound)
 }
+
+pub use edge::unmatched;
 
 pub fn cors(origins: &[String]) -> Cors {
     let cors = Cors::default()

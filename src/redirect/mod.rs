@@ -257,19 +257,25 @@ async fn dispatch(
         Some((code, tail)) => (code, Some(tail)),
         None => (path, None),
     };
-    let page = match (req.method(), tail) {
-        (&Method::GET, None) => Page::Scan,
-        (&Method::POST, None) => Page::Unlock,
-        (&Method::GET, Some("download")) => Page::Download,
-        (&Method::GET, Some("logo")) => Page::Logo,
-        _ => return crate::http::not_found().await,
+    let method = req.method();
+    let page = match (tail, method) {
+        (None, &Method::GET) => Page::Scan { count: true },
+        // Link checkers and unfurlers: the same answer, the body dropped by the HTTP layer,
+        // and no scan counted.
+        (None, &Method::HEAD) => Page::Scan { count: false },
+        (None, &Method::POST) => Page::Unlock,
+        (Some("download"), &Method::GET | &Method::HEAD) => Page::Download,
+        (Some("logo"), &Method::GET | &Method::HEAD) => Page::Logo,
+        (None, _) => return not_allowed(&req, "GET, HEAD, POST"),
+        (Some("download" | "logo"), _) => return not_allowed(&req, "GET, HEAD"),
+        _ => return pages::not_found(),
     };
     req.extensions_mut().insert(RouteLabel(page.route()));
     let Some(code) = ShortCode::from_path(code) else {
         return pages::not_found();
     };
     match page {
-        Page::Scan => scan(&state, &req, code).await,
+        Page::Scan { count } => scan(&state, &req, code, count).await,
         Page::Download => download(&state, &req, code).await,
         Page::Logo => logo(&state, code).await,
         Page::Unlock => {
@@ -277,14 +283,27 @@ async fn dispatch(
                 .await
             {
                 Ok(form) => unlock::submit(&state, &req, code, form.into_inner()).await,
-                Err(e) => HttpResponse::from_error(e),
+                // Not a form, or one without a password: a page, not actix's plain text.
+                Err(e) => pages::error(
+                    e.as_response_error().status_code(),
+                    "This form could not be read. Go back and enter the password again.",
+                ),
             }
         }
     }
 }
 
+fn not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
+    crate::http::edge::refuse(
+        req.path(),
+        crate::error::ApiError::MethodNotAllowed {
+            allow: allow.to_owned(),
+        },
+    )
+}
+
 enum Page {
-    Scan,
+    Scan { count: bool },
     Unlock,
     Download,
     Logo,
@@ -294,7 +313,7 @@ impl Page {
     /// The route pattern, for metrics (as the router would have named it).
     fn route(&self) -> &'static str {
         match self {
-            Page::Scan | Page::Unlock => "/r/{short_code}",
+            Page::Scan { .. } | Page::Unlock => "/r/{short_code}",
             Page::Download => "/r/{short_code}/download",
             Page::Logo => "/r/{short_code}/logo",
         }
@@ -307,7 +326,7 @@ impl Page {
     (status = 200, content_type = "text/html", description = "Landing page (vCard, Wi-Fi, event, payment …) or paused page"),
     (status = 404, description = "Unknown or deleted code"), (status = 410, description = "Blocked by an administrator"),
     (status = 503, description = "Not cached and the database is unreachable")))]
-async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpResponse {
+async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool) -> HttpResponse {
     let entry = match resolve(state, code.as_str()).await {
         None => return pages::unavailable(),
         Some(Resolved::Missing) => return pages::not_found(),
@@ -323,12 +342,16 @@ async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpRespo
         // correct password is.
         Ruled::Page(page) => return page,
         Ruled::Redirect(url) => {
-            emit_scan(state, req, &entry);
+            if count {
+                emit_scan(state, req, &entry);
+            }
             return found(HeaderValue::try_from(forward_query(url, req.query_string())).ok());
         }
         Ruled::Through => {}
     }
-    emit_scan(state, req, &entry);
+    if count {
+        emit_scan(state, req, &entry);
+    }
     match (&entry.qr_type, &entry.target) {
         (QrType::Url, Some(target)) => found(with_query(target, req.query_string())),
         _ => pages::landing(&entry),

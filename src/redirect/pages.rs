@@ -85,6 +85,20 @@ input{{box-sizing:border-box;width:100%;font-size:1rem;padding:.8rem;border:1px 
         .body(html)
 }
 
+/// A plain error page for people (the API answers JSON; these routes are opened in browsers).
+pub fn error(status: StatusCode, message: &str) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
+    page(
+        status,
+        title,
+        &format!(
+            "<h1>{}</h1><p class=\"muted\">{}</p>",
+            esc(title),
+            esc(message)
+        ),
+    )
+}
+
 pub fn not_found() -> HttpResponse {
     page(
         StatusCode::NOT_FOUND,

@@ -8,6 +8,7 @@ mod analytics;
 mod billing;
 mod browser;
 mod codes;
+mod edge;
 mod exports;
 mod google;
 mod isolation;
