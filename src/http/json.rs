@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
@@ -73,16 +73,181 @@ where
 }
 
 /// Syntax errors are 400; well-formed JSON that does not fit `T` is 422 with the field's path.
+/// An object that names a key twice is refused (422): parsers disagree on which one wins, so a
+/// proxy that checked the first and a service that used the last would see different requests.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let duplicate = std::cell::RefCell::new(None);
+    let parsed = Node {
+        path: String::new(),
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    if let Some(field) = duplicate.into_inner() {
+        return Err(ApiError::Validation(FieldErrors::from([(
+            field,
+            "appears more than once".to_owned(),
+        )])));
+    }
+    let value = parsed.map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     from_value(value).map_err(ApiError::Validation)
 }
 
-/// Parsed JSON into `T`, naming the offending field (also used for bulk-create rows).
+/// Parsed JSON into `T`, naming the offending field (also used for bulk-create rows). Refused
+/// besides what `T` refuses: fields `T` does not have (a typo or a field this API does not take
+/// must not be silently dropped — `{"role":"admin"}` answering 200 reads as granted), and NUL
+/// characters in any string (Postgres text cannot hold them; they are never meant).
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldErrors> {
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| field_error(&e.path().to_string(), &e.inner().to_string()))
+    if let Some(field) = nul_in(&value, "") {
+        return Err(FieldErrors::from([(
+            field,
+            "must not contain NUL characters".to_owned(),
+        )]));
+    }
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path_text(&path));
+    let parsed: Result<T, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
+    // A field this API does not take is named even when the body has other faults (it is
+    // often their cause: a misspelt required field).
+    let mut errors: FieldErrors = unknown
+        .into_iter()
+        .map(|f| (f, UNKNOWN.to_owned()))
+        .collect();
+    match parsed {
+        Ok(v) if errors.is_empty() => Ok(v),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            for (f, why) in field_error(&e.path().to_string(), &e.inner().to_string()) {
+                errors.entry(f).or_insert(why);
+            }
+            Err(errors)
+        }
+    }
+}
+
+const UNKNOWN: &str = "is not a known field";
+
+/// The path of the first string (or key) holding a NUL character.
+fn nul_in(v: &serde_json::Value, path: &str) -> Option<String> {
+    let named = |p: &str| {
+        if p.is_empty() {
+            "body".to_owned()
+        } else {
+            p.to_owned()
+        }
+    };
+    match v {
+        serde_json::Value::String(s) => s.contains('\0').then(|| named(path)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let p = join(path, k);
+            if k.contains('\0') {
+                Some(named(path))
+            } else {
+                nul_in(item, &p)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// A path as the other field errors write it: `items[0].x`.
+fn path_text(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", path_text(parent)),
+        Path::Map { parent, key } => join(&path_text(parent), key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => path_text(parent),
+    }
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Builds a `serde_json::Value` as `serde_json::from_slice` would, noting the first key an
+/// object repeats (serde_json itself keeps the last silently).
+struct Node<'a> {
+    path: String,
+    duplicate: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Node {
+            path: format!("{}[{}]", self.path, items.len()),
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = join(&self.path, &key);
+            if out.contains_key(&key) {
+                self.duplicate.borrow_mut().get_or_insert(path);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(Node {
+                path,
+                duplicate: self.duplicate,
+            })?;
+            out.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
 }
 
 /// Names the field serde complained about: the path for a bad value, the missing field's name
@@ -99,6 +264,17 @@ fn field_error(path: &str, message: &str) -> FieldErrors {
             format!("{parent}.{name}")
         };
         return FieldErrors::from([(field, "is required".to_owned())]);
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some(name) = rest.split('`').next()
+    {
+        // serde_path_to_error has usually stepped into the key already.
+        let field = if parent == name || parent.ends_with(&format!(".{name}")) {
+            parent.to_owned()
+        } else {
+            join(parent, name)
+        };
+        return FieldErrors::from([(field, UNKNOWN.to_owned())]);
     }
     let field = if parent.is_empty() {
         "body".to_owned()
@@ -139,5 +315,56 @@ mod tests {
         assert!(fields(r#"{"email":"a","age":"x"}"#).contains_key("age"));
         let f = fields(r#""a string""#);
         assert!(f.contains_key("body"), "{f:?}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        #[serde(default)]
+        items: Vec<Body>,
+        #[serde(default)]
+        data: Option<serde_json::Value>,
+    }
+
+    #[test]
+    fn unknown_fields_duplicates_and_nul_are_refused_by_name() {
+        let f = |body: &str| match parse::<Outer>(body.as_bytes()) {
+            Err(ApiError::Validation(f)) => f,
+            other => panic!("expected 422 for {body}, got {other:?}"),
+        };
+        assert_eq!(
+            f(r#"{"name":"a","role":"admin"}"#)
+                .get("role")
+                .map(String::as_str),
+            Some("is not a known field")
+        );
+        assert!(
+            f(r#"{"name":"a","items":[{"email":"e","age":1,"x":2}]}"#).contains_key("items[0].x")
+        );
+        assert_eq!(
+            f(r#"{"name":"a","name":"b"}"#)
+                .get("name")
+                .map(String::as_str),
+            Some("appears more than once")
+        );
+        assert!(f(r#"{"name":"a","data":{"k":1,"k":2}}"#).contains_key("data.k"));
+        assert_eq!(
+            f(r#"{"name":"a\u0000b"}"#).get("name").map(String::as_str),
+            Some("must not contain NUL characters")
+        );
+        assert!(f(r#"{"name":"a","data":{"list":["ok","\u0000"]}}"#).contains_key("data.list[1]"));
+        // Free-form values keep any keys; numbers survive the strict reader as serde_json reads them.
+        let ok: Outer =
+            parse(br#"{"name":"a","data":{"any":1.5,"big":18446744073709551615,"n":-3,"z":null}}"#)
+                .unwrap();
+        assert_eq!(
+            ok.data.unwrap()["big"],
+            serde_json::json!(18446744073709551615u64)
+        );
+        assert!(matches!(
+            parse::<Outer>(br#"{"name":"a"} x"#),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

@@ -22,3 +22,4 @@ mod redirect;
 mod rendering;
 mod replicas;
 mod statements;
+mod strict_input;
