@@ -174,14 +174,19 @@ pub struct ListResponse<T> {
 }
 
 impl<T> ListResponse<T> {
-    /// A short list returned whole (not paginated): one page holding everything.
-    pub fn whole(items: Vec<T>) -> Self {
-        let n = items.len() as i64;
+    /// One page of a short list held whole in memory (an account's keys, the template
+    /// library): paged and validated like every other list.
+    pub fn slice(items: Vec<T>, w: Window) -> Self {
+        let total = items.len() as i64;
         ListResponse {
-            items,
-            total: n,
-            page: 1,
-            per_page: n,
+            items: items
+                .into_iter()
+                .skip(usize::try_from(w.offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(w.limit).unwrap_or(0))
+                .collect(),
+            total,
+            page: w.offset / w.limit + 1,
+            per_page: w.limit,
         }
     }
 

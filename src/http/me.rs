@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{Caller, ListResponse};
+use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
 use super::views::UserView;
 use crate::accounts;
@@ -104,19 +104,20 @@ pub async fn create_key(
 }
 
 /// The caller's live API keys (never the keys themselves).
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "accounts", security(("bearer" = [])), responses((status = 200, body = ListResponse<ApiKeyView>)))]
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "accounts", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = ListResponse<ApiKeyView>)))]
 #[get("/api-keys")]
 pub async fn list_keys(
     state: web::Data<AppState>,
     caller: Caller,
+    page: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<ListResponse<ApiKeyView>>> {
+    let window = page.window()?;
     let items: Vec<ApiKeyView> = accounts::list_api_keys(&state, &caller.principal)
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    // Keys are few (one per integration); the list is not paginated.
-    Ok(web::Json(ListResponse::whole(items)))
+    Ok(web::Json(ListResponse::slice(items, window)))
 }
 
 /// One of the caller's API keys.

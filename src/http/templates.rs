@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Caller, ListResponse};
+use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
 use crate::db::templates::TemplateRow;
 use crate::domain::ShortCode;
@@ -45,14 +45,16 @@ pub struct TemplateQuery {
 }
 
 /// The templates library.
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])), params(TemplateQuery),
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])), params(TemplateQuery, PageQuery),
     responses((status = 200, body = ListResponse<TemplateView>)))]
 #[get("")]
 pub async fn list(
     state: web::Data<AppState>,
     _caller: Caller,
     q: web::Query<TemplateQuery>,
+    paging: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<ListResponse<TemplateView>>> {
+    let window = paging.window()?;
     if q.category
         .as_deref()
         .is_some_and(|c| c != "frame" && c != "landing")
@@ -64,7 +66,7 @@ pub async fn list(
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(web::Json(ListResponse::whole(items)))
+    Ok(web::Json(ListResponse::slice(items, window)))
 }
 
 /// A preview image of a template (SVG).

@@ -158,3 +158,65 @@ async fn every_json_body_refuses_unknown_fields_duplicates_and_nul_by_name() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_list_pages_and_validates_alike() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("pages@example.com").await;
+    qrsaas::admin::promote(&app.settings, "pages@example.com")
+        .await
+        .unwrap();
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    let mut lists = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(params) = item["get"]["parameters"].as_array() else {
+            continue;
+        };
+        if !params.iter().any(|p| p["name"] == "per_page") || path.contains('{') {
+            continue;
+        }
+        lists += 1;
+        for (query, field) in [
+            ("page=0", "page"),
+            ("page=-1", "page"),
+            ("per_page=0", "per_page"),
+            ("per_page=101", "per_page"),
+        ] {
+            let (s, b) = app.get(&format!("{path}?{query}"), Some(&t)).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}?{query}: {b}");
+            assert!(
+                b["error"]["fields"][field].is_string(),
+                "{path}?{query}: {b}"
+            );
+        }
+    }
+    assert!(lists >= 8, "only {lists} paginated lists documented");
+
+    for name in ["one", "two", "three"] {
+        let (s, _) = app
+            .post("/api/v1/api-keys", Some(&t), json!({ "name": name }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    for path in ["/api/v1/api-keys", "/api/v1/templates"] {
+        let (_, all) = app.get(&format!("{path}?per_page=100"), Some(&t)).await;
+        let total = all["total"].as_i64().unwrap();
+        assert!(total >= 2, "{path}: {all}");
+        let (s, b) = app
+            .get(&format!("{path}?per_page=1&page=2"), Some(&t))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["items"].as_array().unwrap().len(), 1, "{path}: {b}");
+        assert_eq!(b["items"][0], all["items"][1], "{path}");
+        assert_eq!(
+            (b["page"].as_i64(), b["per_page"].as_i64()),
+            (Some(2), Some(1))
+        );
+        assert_eq!(b["total"].as_i64(), Some(total));
+        let (_, past) = app
+            .get(&format!("{path}?per_page=1&page={}", total + 1), Some(&t))
+            .await;
+        assert_eq!(past["items"], json!([]), "{path}");
+    }
+    app.stop().await.unwrap();
+}
