@@ -115,7 +115,9 @@ pub async fn create(
     Ok(job)
 }
 
-/// A file name from the code's name: safe characters only, unique within the archive.
+/// A file name from the code's name: safe characters only, unique within the archive, never
+/// starting with a character a spreadsheet reads as a formula (`=`, `+`, `-`, `@`), so the
+/// manifest's `file` column needs no neutralising and names the ZIP entry exactly.
 pub fn file_name(name: &str, ext: &str, taken: &mut HashSet<String>) -> String {
     let mut base: String = name
         .chars()
@@ -128,6 +130,7 @@ pub fn file_name(name: &str, ext: &str, taken: &mut HashSet<String>) -> String {
         })
         .collect::<String>()
         .trim_matches(['_', '.'])
+        .trim_start_matches(['-', '_', '.'])
         .chars()
         .take(60)
         .collect();
@@ -406,5 +409,13 @@ mod tests {
         assert_eq!(file_name("", "png", &mut taken), "code.png");
         assert_eq!(file_name("☕", "png", &mut taken), "code-2.png");
         assert_eq!(file_name("manifest", "csv", &mut taken), "manifest-2.csv");
+        for formula in ["-2_3", "=SUM(A1)", "+1", "@cmd", "--x"] {
+            let f = file_name(formula, "svg", &mut taken);
+            assert!(
+                f.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{formula} → {f}"
+            );
+        }
+        assert_eq!(file_name("-2_3", "png", &mut taken), "2_3.png");
     }
 }
