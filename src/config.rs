@@ -47,6 +47,9 @@ pub struct Settings {
     pub uploads_dir: std::path::PathBuf,
     /// Scans held in memory while the queue is unreachable; beyond this they are dropped.
     pub scan_buffer_capacity: usize,
+    /// Short-code lookups that miss the cache (each a Postgres query) one client address may
+    /// cause per minute; past it, 429 without a query.
+    pub redirect_lookups_per_minute: u32,
     /// A MaxMind-format (.mmdb, GeoIP2/GeoLite2 City or Country) database for scan geography
     /// when no trusted proxy sends geo headers. Unset: no IP lookup.
     pub geoip_db: Option<std::path::PathBuf>,
@@ -225,6 +228,7 @@ impl Default for Settings {
             uploads_dir: "uploads".into(),
             image_cache_mb: 256,
             scan_buffer_capacity: 200_000,
+            redirect_lookups_per_minute: 120,
             geoip_db: None,
             scan_retention_months: 25,
             export_ttl_hours: 72,

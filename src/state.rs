@@ -40,6 +40,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::notify::webhooks::Webhooks>,
     /// The SMS provider, when one is configured.
     pub sms: Option<Arc<dyn crate::notify::sms::SmsProvider>>,
+    /// Uncached short-code lookups per client address.
+    pub lookups: crate::redirect::lookups::LookupBudget,
     /// Wakes this process's live scan streams.
     pub live: crate::notify::live::Hub,
 }

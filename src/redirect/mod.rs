@@ -2,6 +2,7 @@
 //! miss), answer a 302 or a landing page, and hand the scan to the in-process buffer. Nothing
 //! here awaits ClickHouse, the queue or an actor.
 
+pub mod lookups;
 pub mod pages;
 pub mod scans;
 pub mod unlock;
@@ -22,7 +23,7 @@ use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{Branding, QrData, QrType, ShortCode};
 use crate::http::RouteLabel;
-use crate::http::extract::{client_ip_proxied, from_trusted_proxy};
+use crate::http::extract::{client_ip, client_ip_proxied, from_trusted_proxy};
 use crate::state::AppState;
 
 /// The `{short_code}` of the routes under `/r/` (they are routed by hand, see [`routes`]).
@@ -212,10 +213,18 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
     });
 }
 
-async fn resolve(state: &AppState, code: &str) -> Option<Resolved> {
+async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Resolved, Unresolved> {
     let cache = &state.bus.caches().redirects;
     if let Some(r) = cache.get(code) {
-        return Some(r);
+        return Ok(r);
+    }
+    // Not cached: a query, paid from the client's budget (made-up codes must not turn into
+    // unlimited queries).
+    if let Some(ip) = client_ip(req, &state.settings.trusted_proxies)
+        && !state.lookups.take(ip)
+    {
+        metrics::counter!("redirect_lookups_refused_total").increment(1);
+        return Err(Unresolved::OverBudget);
     }
     let epoch = state.bus.caches().epoch();
     // Boxed: the load's future (sqlx's) is kilobytes, and inline it would make every
@@ -227,12 +236,30 @@ async fn resolve(state: &AppState, code: &str) -> Option<Resolved> {
                 .bus
                 .caches()
                 .insert_redirect(epoch, code.to_owned(), r.clone());
-            Some(r)
+            Ok(r)
         }
         Err(e) => {
             metrics::counter!("redirect_store_errors_total").increment(1);
             tracing::warn!(error = %e, "redirect: code not cached and Postgres unavailable");
-            None
+            Err(Unresolved::Unavailable)
+        }
+    }
+}
+
+/// Why a code could not be looked up.
+#[derive(Debug, Clone, Copy)]
+enum Unresolved {
+    /// Not cached and Postgres unreachable.
+    Unavailable,
+    /// The client spent its budget of uncached lookups.
+    OverBudget,
+}
+
+impl Unresolved {
+    fn page(self) -> HttpResponse {
+        match self {
+            Unresolved::Unavailable => pages::unavailable(),
+            Unresolved::OverBudget => pages::too_many_lookups(),
         }
     }
 }
@@ -277,7 +304,7 @@ async fn dispatch(
     match page {
         Page::Scan { count } => scan(&state, &req, code, count).await,
         Page::Download => download(&state, &req, code).await,
-        Page::Logo => logo(&state, code).await,
+        Page::Logo => logo(&state, &req, code).await,
         Page::Unlock => {
             match web::Form::<unlock::PasswordForm>::from_request(&req, &mut payload.into_inner())
                 .await
@@ -327,10 +354,10 @@ impl Page {
     (status = 404, description = "Unknown or deleted code"), (status = 410, description = "Blocked by an administrator"),
     (status = 503, description = "Not cached and the database is unreachable")))]
 async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool) -> HttpResponse {
-    let entry = match resolve(state, code.as_str()).await {
-        None => return pages::unavailable(),
-        Some(Resolved::Missing) => return pages::not_found(),
-        Some(Resolved::Found(e)) => e,
+    let entry = match resolve(state, req, code.as_str()).await {
+        Err(why) => return why.page(),
+        Ok(Resolved::Missing) => return pages::not_found(),
+        Ok(Resolved::Found(e)) => e,
     };
     match entry.status {
         EntryStatus::Blocked => return pages::blocked(),
@@ -435,26 +462,24 @@ fn found(location: Option<HeaderValue>) -> HttpResponse {
 #[utoipa::path(get, path = "/r/{short_code}/download", tag = "public", params(ShortCodeParam), responses(
     (status = 200, description = "text/vcard or text/calendar"), (status = 404, description = "No file for this code")))]
 async fn download(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpResponse {
-    match resolve(state, code.as_str()).await {
+    match resolve(state, req, code.as_str()).await {
         // The file is the landing page's content: the same rules guard it.
-        Some(Resolved::Found(e)) if e.status == EntryStatus::Active => {
-            match ruled(state, req, &e) {
-                Ruled::Page(page) => page,
-                _ => pages::download(&e),
-            }
-        }
-        Some(Resolved::Found(e)) if e.status == EntryStatus::Paused => pages::paused(&e),
-        Some(Resolved::Found(_)) => pages::blocked(),
-        Some(Resolved::Missing) => pages::not_found(),
-        None => pages::unavailable(),
+        Ok(Resolved::Found(e)) if e.status == EntryStatus::Active => match ruled(state, req, &e) {
+            Ruled::Page(page) => page,
+            _ => pages::download(&e),
+        },
+        Ok(Resolved::Found(e)) if e.status == EntryStatus::Paused => pages::paused(&e),
+        Ok(Resolved::Found(_)) => pages::blocked(),
+        Ok(Resolved::Missing) => pages::not_found(),
+        Err(why) => why.page(),
     }
 }
 
 /// The owner's logo on the code's pages (white-label). Not a scan.
 #[utoipa::path(get, path = "/r/{short_code}/logo", tag = "public", params(ShortCodeParam), responses(
     (status = 200, content_type = "image/png", description = "The owner's logo"), (status = 404, description = "No logo")))]
-async fn logo(state: &AppState, code: ShortCode) -> HttpResponse {
-    let Some(Resolved::Found(e)) = resolve(state, code.as_str()).await else {
+async fn logo(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpResponse {
+    let Ok(Resolved::Found(e)) = resolve(state, req, code.as_str()).await else {
         return pages::not_found();
     };
     let Some(id) = e.brand.logo_upload_id else {

@@ -126,6 +126,18 @@ pub fn unavailable() -> HttpResponse {
     r
 }
 
+/// A client that asked for too many codes we had to look up (most of them made up).
+pub fn too_many_lookups() -> HttpResponse {
+    let mut r = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "<h1>Too many requests</h1><p class=\"muted\">Please wait a minute and scan again.</p>",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+    r
+}
+
 pub fn paused(e: &Entry) -> HttpResponse {
     owned_page(
         StatusCode::OK,

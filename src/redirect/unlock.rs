@@ -106,10 +106,10 @@ pub async fn submit(
     code: ShortCode,
     form: PasswordForm,
 ) -> HttpResponse {
-    let e = match resolve(state, code.as_str()).await {
-        None => return pages::unavailable(),
-        Some(Resolved::Missing) => return pages::not_found(),
-        Some(Resolved::Found(e)) => e,
+    let e = match resolve(state, req, code.as_str()).await {
+        Err(why) => return why.page(),
+        Ok(Resolved::Missing) => return pages::not_found(),
+        Ok(Resolved::Found(e)) => e,
     };
     let back = || {
         HttpResponse::SeeOther()

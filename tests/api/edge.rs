@@ -319,3 +319,72 @@ async fn targets_that_loop_back_or_reach_inside_are_refused() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn made_up_short_codes_spend_a_per_address_budget_of_lookups() {
+    let app = TestApp::spawn_with(|s| {
+        s.redirect_lookups_per_minute = 5;
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let (t, _) = app.register("budget@example.com").await;
+    let (_, qr) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "B", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/b"}),
+        )
+        .await;
+    let live = format!("/r/{}", qr["short_code"].as_str().unwrap());
+    let from = |ip: &'static str, path: String| {
+        let req = app.http.get(app.url(&path)).header("x-forwarded-for", ip);
+        async move { req.send().await.unwrap() }
+    };
+    // The live code is looked up once (1 of 5), then served from the cache.
+    assert_eq!(
+        from("198.51.100.7", live.clone()).await.status(),
+        StatusCode::FOUND
+    );
+    for i in 0..4 {
+        let res = from("198.51.100.7", format!("/r/madeup{i:02}")).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    // Budget spent: a new made-up code is refused without a query, as a page with Retry-After;
+    // a code already looked up (missing or live) is still answered from the cache.
+    let res = from("198.51.100.7", "/r/madeup99".into()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "60");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(
+        from("198.51.100.7", "/r/madeup00".into()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        from("198.51.100.7", live.clone()).await.status(),
+        StatusCode::FOUND
+    );
+    // Another address has its own budget.
+    assert_eq!(
+        from("198.51.100.8", "/r/madeup99".into()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("redirect_lookups_refused_total 1"),
+        "{metrics}"
+    );
+    app.stop().await.unwrap();
+}
