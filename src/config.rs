@@ -156,7 +156,13 @@ pub enum LogFormat {
 pub struct AuthLimits {
     pub window_secs: u64,
     pub failures_per_ip: u64,
+    /// Failed logins for one account from one client address per `window_secs`: what stops a
+    /// guesser without letting a stranger lock the owner out from elsewhere.
+    pub failures_per_email_and_ip: u64,
+    /// Failed logins for one account from all addresses per `email_window_secs`: the slow,
+    /// global brake on a distributed guesser.
     pub failures_per_email: u64,
+    pub email_window_secs: u64,
     pub registrations_per_ip: u64,
 }
 
@@ -298,7 +304,9 @@ impl Default for AuthLimits {
         AuthLimits {
             window_secs: 900,
             failures_per_ip: 30,
-            failures_per_email: 5,
+            failures_per_email_and_ip: 5,
+            failures_per_email: 50,
+            email_window_secs: 86_400,
             registrations_per_ip: 20,
         }
     }

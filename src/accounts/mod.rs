@@ -77,20 +77,29 @@ pub struct Registration {
     pub name: PersonName,
 }
 
-fn login_limits(state: &AppState) -> (Limit, Limit) {
+/// Failed-login budgets: per client address, per (account, address), and per account from
+/// everywhere over a longer window. Locking an account by its e-mail alone would let anyone
+/// lock its owner out with a few wrong passwords; per (account, address) it locks only the
+/// guesser, and the slow global budget still stops a guesser spread over many addresses.
+fn login_limits(state: &AppState) -> [Limit; 3] {
     let l = &state.settings.auth_limits;
-    (
+    [
         Limit {
             bucket: "login-ip",
             limit: l.failures_per_ip,
             window_secs: l.window_secs,
         },
         Limit {
-            bucket: "login-email",
-            limit: l.failures_per_email,
+            bucket: "login-email-ip",
+            limit: l.failures_per_email_and_ip,
             window_secs: l.window_secs,
         },
-    )
+        Limit {
+            bucket: "login-email",
+            limit: l.failures_per_email,
+            window_secs: l.email_window_secs,
+        },
+    ]
 }
 
 pub async fn register(
@@ -176,9 +185,11 @@ pub async fn login(
     email: &str,
     password: String,
 ) -> ApiResult<(UserRow, String)> {
-    let (per_ip, per_email) = login_limits(state);
+    let [per_ip, per_pair, per_email] = login_limits(state);
     let email_key = hex::encode(secrets::sha256(&email.trim().to_lowercase()));
+    let pair_key = format!("{email_key}:{}", origin.ip);
     state.limiter.check(&per_ip, &origin.ip).await?;
+    state.limiter.check(&per_pair, &pair_key).await?;
     state.limiter.check(&per_email, &email_key).await?;
 
     let user = match Email::parse(email) {
@@ -188,6 +199,7 @@ pub async fn login(
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     if !secrets::verify_password(password, hash).await? {
         state.limiter.hit(&per_ip, &origin.ip).await;
+        state.limiter.hit(&per_pair, &pair_key).await;
         state.limiter.hit(&per_email, &email_key).await;
         return Err(ApiError::InvalidCredentials);
     }
@@ -195,7 +207,9 @@ pub async fn login(
     if user.suspended_at.is_some() {
         return Err(ApiError::Forbidden("this account is suspended"));
     }
-    state.limiter.reset(&per_email, &email_key).await;
+    // The owner got in from here: this address's failures are forgiven (the global count
+    // stays: it is what a distributed guesser is measured by).
+    state.limiter.reset(&per_pair, &pair_key).await;
 
     let mut tx = state.db.begin().await?;
     let token = start_session(&mut tx, state, &user, origin).await?;

@@ -145,7 +145,7 @@ async fn register_login_logout_and_welcome_email() {
 #[tokio::test]
 async fn repeated_login_failures_are_rate_limited() {
     let app = TestApp::spawn_with(|s| {
-        s.auth_limits.failures_per_email = 3;
+        s.auth_limits.failures_per_email_and_ip = 3;
         s.auth_limits.failures_per_ip = 6;
     })
     .await;
@@ -164,7 +164,8 @@ async fn repeated_login_failures_are_rate_limited() {
             StatusCode::UNAUTHORIZED
         );
     }
-    // Per e-mail: the account is locked even for the right password, with Retry-After.
+    // Per (e-mail, address): the account is locked from here even for the right password,
+    // with Retry-After.
     let res = app
         .http
         .post(app.url("/api/v1/auth/login"))
@@ -196,6 +197,54 @@ async fn repeated_login_failures_are_rate_limited() {
     assert_eq!(
         login("other@example.com", "correct horse battery").await.0,
         StatusCode::TOO_MANY_REQUESTS
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_lock_an_owner_out_but_a_spread_out_guesser_is_stopped() {
+    let app = TestApp::spawn_with(|s| {
+        s.auth_limits.failures_per_email_and_ip = 3;
+        s.auth_limits.failures_per_email = 7;
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.register("owner@example.com").await;
+    let login = |ip: String, pw: &'static str| {
+        let req = app
+            .http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": "owner@example.com", "password": pw}));
+        async move { req.send().await.unwrap().status() }
+    };
+    // A stranger's wrong passwords lock only the stranger's address.
+    for _ in 0..3 {
+        assert_eq!(
+            login("198.51.100.66".into(), "wrong guess!").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login("198.51.100.66".into(), "correct horse battery").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login("203.0.113.10".into(), "correct horse battery").await,
+        StatusCode::OK,
+        "the owner, elsewhere, signs in"
+    );
+    // Guesses spread over addresses add up to the slower account-wide budget (7 in all).
+    for i in 0..4 {
+        assert_eq!(
+            login(format!("192.0.2.{i}"), "wrong guess!").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login("203.0.113.10".into(), "correct horse battery").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked everywhere once the account-wide budget is spent"
     );
     app.stop().await.unwrap();
 }
