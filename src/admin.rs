@@ -69,6 +69,10 @@ pub async fn update_user(
     .await?;
     tx.commit().await?;
     state.bus.publish(Invalidate::User { id }).await;
+    if patch.suspended.is_some() {
+        // The owner's codes serve or stop with the account.
+        state.bus.publish(Invalidate::Owner { id }).await;
+    }
     Ok(after)
 }
 

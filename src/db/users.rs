@@ -81,6 +81,15 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>,
     .await
 }
 
+/// Whether an operator has suspended the account (its codes stop serving).
+pub async fn is_suspended(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT suspended_at IS NOT NULL FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(|s| s.unwrap_or(false))
+}
+
 /// Row lock for a read-modify-write that is audited with its before image.
 pub async fn by_id_for_update(
     db: impl PgExecutor<'_>,

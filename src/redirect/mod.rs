@@ -90,9 +90,13 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
     let (Some(owner), Some(qr_type)) = (row.user_id, QrType::parse(&row.qr_type)) else {
         return Ok(Resolved::Missing);
     };
+    // A suspended account's codes answer the "disabled" page, as blocked codes do: suspension
+    // is an operator's measure (abuse, fraud), and a code that kept sending people on would
+    // defeat it. Lifting the suspension brings them back as they were.
     let status = match row.status.as_str() {
         "paused" => EntryStatus::Paused,
         "blocked" => EntryStatus::Blocked,
+        _ if db::users::is_suspended(&mut *conn, owner).await? => EntryStatus::Blocked,
         _ => EntryStatus::Active,
     };
     let content = match qr_type {

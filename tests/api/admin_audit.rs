@@ -25,6 +25,16 @@ async fn admins_search_suspend_and_change_roles() {
         )
         .await;
     let key = key["key"].as_str().unwrap().to_owned();
+    let (_, qr) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&user_token),
+            json!({"name": "Shop", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/shop"}),
+        )
+        .await;
+    let short = format!("/r/{}", qr["short_code"].as_str().unwrap());
+    let scan = || async { app.http.get(app.url(&short)).send().await.unwrap().status() };
+    assert_eq!(scan().await, StatusCode::FOUND, "live (and now cached)");
 
     // Not an admin yet: 403.
     let (s, b) = app.get("/api/v1/admin/users", Some(&admin_token)).await;
@@ -78,6 +88,8 @@ async fn admins_search_suspend_and_change_roles() {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    // The account's codes stop serving (the cached entry is dropped): the "disabled" page.
+    assert_eq!(scan().await, StatusCode::GONE);
 
     // Unsuspend and promote.
     let (_, u) = app
@@ -92,6 +104,7 @@ async fn admins_search_suspend_and_change_roles() {
         (Some(false), Some("admin"))
     );
     assert_eq!(app.get("/api/v1/me", Some(&key)).await.0, StatusCode::OK);
+    assert_eq!(scan().await, StatusCode::FOUND, "serving again");
     let (s, _) = app
         .post(
             "/api/v1/auth/login",
