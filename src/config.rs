@@ -60,6 +60,8 @@ pub struct Settings {
     pub export_ttl_hours: u32,
     /// Memory for cached rendered images, in MiB.
     pub image_cache_mb: u64,
+    /// Memory (MiB) all uploads together may hold decoding images; more wait their turn.
+    pub upload_decode_budget_mb: u32,
     /// Seconds the shutdown waits for in-flight work before giving up.
     pub shutdown_grace_secs: u64,
     /// Seconds between a queue worker's heartbeats. A worker that misses
@@ -233,6 +235,7 @@ impl Default for Settings {
             google: GoogleSettings::default(),
             uploads_dir: "uploads".into(),
             image_cache_mb: 256,
+            upload_decode_budget_mb: 160,
             scan_buffer_capacity: 200_000,
             redirect_lookups_per_minute: 120,
             geoip_db: None,

@@ -150,6 +150,9 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, A
         webhooks: Arc::new(crate::notify::webhooks::Webhooks::from_settings(&settings)?),
         sms: crate::notify::sms::Twilio::from_settings(&settings.sms)?
             .map(|t| Arc::new(t) as Arc<dyn crate::notify::sms::SmsProvider>),
+        decode_budget: Arc::new(crate::uploads::DecodeBudget::new(
+            settings.upload_decode_budget_mb,
+        )),
         lookups: crate::redirect::lookups::LookupBudget::new(settings.redirect_lookups_per_minute),
         live: crate::notify::live::Hub::default(),
         settings,

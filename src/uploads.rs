@@ -27,17 +27,64 @@ struct Normalised {
     format: &'static str,
 }
 
-fn normalise(bytes: &[u8]) -> Result<Normalised, ApiError> {
-    let format = match image::guess_format(bytes) {
-        Ok(ImageFormat::Png) => ImageFormat::Png,
-        Ok(ImageFormat::Jpeg) => ImageFormat::Jpeg,
-        Ok(ImageFormat::WebP) => ImageFormat::WebP,
-        _ => {
-            return Err(ApiError::UnsupportedMediaType(
-                "image/png, image/jpeg or image/webp",
-            ));
+/// Decoded pixels held at once, across every upload in this process. A 4096×4096 PNG is
+/// 65 KB on the wire and 64 MiB decoded: without a shared budget, 16 parallel uploads held a
+/// gigabyte. Each decode takes its exact decoded size (from the image header) plus its
+/// thumbnail from the budget before it starts, and waits while the budget is spent; one
+/// image bigger than the budget runs alone. With 2 cores, more parallel decodes would not
+/// finish sooner anyway.
+pub struct DecodeBudget {
+    permits: tokio::sync::Semaphore,
+    total_mib: u32,
+}
+
+impl DecodeBudget {
+    pub fn new(total_mib: u32) -> DecodeBudget {
+        let total_mib = total_mib.max(1);
+        DecodeBudget {
+            permits: tokio::sync::Semaphore::new(total_mib as usize),
+            total_mib,
         }
-    };
+    }
+
+    /// Bytes of the budget in use now, and the budget (for /metrics).
+    pub fn usage(&self) -> (u64, u64) {
+        let total = u64::from(self.total_mib);
+        let free = self.permits.available_permits() as u64;
+        (total.saturating_sub(free) << 20, total << 20)
+    }
+}
+
+fn format_of(bytes: &[u8]) -> Result<ImageFormat, ApiError> {
+    match image::guess_format(bytes) {
+        Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP)) => Ok(f),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "image/png, image/jpeg or image/webp",
+        )),
+    }
+}
+
+/// The memory a decode of `bytes` will hold at its peak, in MiB, read from the header alone:
+/// the decoded buffer plus the normalised copy.
+fn decode_cost_mib(bytes: &[u8]) -> Result<u32, ApiError> {
+    use image::ImageDecoder;
+    let unreadable = || ApiError::field("file", "is not a readable image (corrupt or truncated)");
+    let decoder = ImageReader::with_format(Cursor::new(bytes), format_of(bytes)?)
+        .into_decoder()
+        .map_err(|_| unreadable())?;
+    let (w, h) = decoder.dimensions();
+    if w > MAX_DIMENSION || h > MAX_DIMENSION {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let thumb = u64::from(w.min(NORMALISED_MAX)) * u64::from(h.min(NORMALISED_MAX)) * 4;
+    let total = decoder.total_bytes().saturating_add(thumb);
+    Ok(u32::try_from(total.div_ceil(1 << 20))
+        .unwrap_or(u32::MAX)
+        .max(1))
+}
+
+fn normalise(bytes: &[u8]) -> Result<Normalised, ApiError> {
+    let format = format_of(bytes)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -81,10 +128,18 @@ pub async fn upload(
     if bytes.is_empty() {
         return Err(ApiError::field("file", "is empty"));
     }
+    let budget = &state.decode_budget;
+    let cost = decode_cost_mib(&bytes)?.min(budget.total_mib);
+    let permit = budget
+        .permits
+        .acquire_many(cost)
+        .await
+        .map_err(ApiError::internal)?;
     // Decoding is CPU work: off the async threads.
     let n = tokio::task::spawn_blocking(move || normalise(&bytes))
         .await
         .map_err(ApiError::internal)??;
+    drop(permit);
     let id = Uuid::now_v7();
     let key = format!("{}/{}.png", p.user.id, id);
     state

@@ -68,7 +68,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 #[get("/metrics")]
-pub async fn metrics() -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Memory budgets, as they stand at the scrape.
+    let images = &state.bus.caches().images;
+    images.run_pending_tasks();
+    ::metrics::gauge!("image_cache_bytes").set(images.weighted_size() as f64);
+    ::metrics::gauge!("image_cache_budget_bytes")
+        .set(state.settings.image_cache_mb as f64 * 1048576.0);
+    let (used, total) = state.decode_budget.usage();
+    ::metrics::gauge!("upload_decode_bytes").set(used as f64);
+    ::metrics::gauge!("upload_decode_budget_bytes").set(total as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(telemetry::render_metrics())

@@ -881,3 +881,68 @@ async fn templates_library_previews_and_landing_pages() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await.unwrap();
 }
+
+/// Peak resident memory of this process (nextest runs each test in a process of its own).
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+#[tokio::test]
+async fn parallel_uploads_of_huge_images_share_one_memory_budget() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("bombs@example.com").await;
+    // 4096×4096 RGBA: a few hundred KB of PNG (well under the 2 MiB limit), 64 MiB decoded.
+    let png = {
+        let img = image::RgbaImage::from_pixel(4096, 4096, image::Rgba([20, 40, 60, 255]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    assert!(png.len() < 1024 * 1024, "{}", png.len());
+    // Forget the encoding's own peak: measure from here.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = peak_rss_mib();
+    let uploads = (0..16).map(|_| upload(&app, &t, png.clone(), "big.png", "image/png"));
+    for (s, b) in futures::future::join_all(uploads).await {
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        assert_eq!(
+            (b["width"].as_i64(), b["height"].as_i64()),
+            (Some(4096), Some(4096))
+        );
+    }
+    let peak = peak_rss_mib();
+    eprintln!("16 parallel 4096² uploads: peak RSS {peak} MiB (from {before} MiB)");
+    assert!(
+        peak < 300,
+        "16 parallel uploads peaked at {peak} MiB (from {before} MiB); 16 unbounded decodes \
+         hold over a gigabyte"
+    );
+    // The budgets are visible, and nothing is held once the uploads are done.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("upload_decode_budget_bytes 167772160"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("upload_decode_bytes 0"), "{metrics}");
+    assert!(
+        metrics.contains("image_cache_budget_bytes 268435456"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("image_cache_bytes "), "{metrics}");
+    app.stop().await.unwrap();
+}
