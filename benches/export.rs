@@ -78,6 +78,8 @@ async fn run() -> anyhow::Result<()> {
         user,
         session_id: None,
         api_key_id: None,
+        scopes: None,
+        expires_at: None,
     };
     // 10,000 dynamic URL codes, made by the bulk-create job (run here, in process).
     let rows: Vec<_> = (0..CODES)

@@ -189,10 +189,13 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     let user = db::users::by_id(&state.db, job.user_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the job's owner is gone"))?;
+    // The job acts for its owner; the scope was checked when it was started.
     let principal = Principal {
         user,
         session_id: None,
         api_key_id: None,
+        scopes: None,
+        expires_at: None,
     };
     let origin = Origin {
         ip: "job".into(),

@@ -24,6 +24,9 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 `insufficient_scope`: the API key lacks the scope the route needs.
+    #[error("this API key lacks the scope {0}")]
+    InsufficientScope(&'static str),
     #[error("not found")]
     NotFound,
     /// 405: the path exists, under the methods `allow` lists.
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UriTooLong => "uri_too_long",
@@ -152,7 +156,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -183,6 +187,10 @@ impl ResponseError for ApiError {
                     ApiError::Validation(f)
                     | ApiError::PlanLimit { fields: f, .. }
                     | ApiError::PlanFeature { fields: f, .. } => Some(f.clone()),
+                    ApiError::InsufficientScope(scope) => Some(FieldErrors::from([(
+                        "scope".to_owned(),
+                        (*scope).to_owned(),
+                    )])),
                     _ => None,
                 },
             },

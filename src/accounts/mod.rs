@@ -1,6 +1,7 @@
 //! Accounts: registration, password login, sessions, API keys, profile, and who is calling.
 
 pub mod google;
+pub mod scopes;
 pub mod secrets;
 
 use chrono::{Duration, Utc};
@@ -26,11 +27,22 @@ pub struct Principal {
     pub session_id: Option<Uuid>,
     /// Set when authenticated by an API key.
     pub api_key_id: Option<Uuid>,
+    /// The key's scopes; `None` for a session (a person signed in may do everything).
+    pub scopes: Option<Vec<String>>,
+    /// When the key stops working (cached principals are checked against it too).
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Principal {
     pub fn is_admin(&self) -> bool {
         self.user.role == Role::Admin
+    }
+
+    /// Whether this credential may do what needs scope `need`.
+    pub fn allows(&self, need: &str) -> bool {
+        self.scopes
+            .as_ref()
+            .is_none_or(|have| have.iter().any(|h| scopes::grants(h, need)))
     }
 }
 
@@ -270,10 +282,12 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<std::sync
             let loaded = if bearer.starts_with(secrets::API_KEY_PREFIX) {
                 db::api_keys::user_by_key_hash(&state.db, &hash)
                     .await?
-                    .map(|(key_id, user)| Principal {
-                        user,
+                    .map(|k| Principal {
+                        user: k.user,
                         session_id: None,
-                        api_key_id: Some(key_id),
+                        api_key_id: Some(k.key_id),
+                        scopes: Some(k.scopes),
+                        expires_at: k.expires_at,
                     })
             } else {
                 db::sessions::user_by_token_hash(&state.db, &hash)
@@ -282,6 +296,8 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<std::sync
                         user,
                         session_id: Some(session_id),
                         api_key_id: None,
+                        scopes: None,
+                        expires_at: None,
                     })
             };
             let p = std::sync::Arc::new(loaded.ok_or(ApiError::Unauthorized)?);
@@ -290,6 +306,9 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<std::sync
             p
         }
     };
+    if principal.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::Unauthorized);
+    }
     if principal.user.suspended_at.is_some() {
         return Err(ApiError::Forbidden("this account is suspended"));
     }
@@ -329,6 +348,49 @@ pub async fn update_profile(
 struct KeySnapshot<'a> {
     name: &'a str,
     prefix: &'a str,
+    scopes: &'a [String],
+    expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// What a new key may do and until when.
+pub struct KeyGrant {
+    pub scopes: Option<Vec<String>>,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl KeyGrant {
+    /// The scopes to store: known, held by the creator (a key cannot mint a wider key), and
+    /// every scope the creator holds when none are named.
+    fn scopes_for(&self, p: &Principal) -> ApiResult<Vec<String>> {
+        let Some(asked) = &self.scopes else {
+            return Ok(scopes::SCOPES
+                .iter()
+                .map(|(s, _)| (*s).to_owned())
+                .filter(|s| p.allows(s))
+                .collect());
+        };
+        let mut errors = crate::error::FieldErrors::new();
+        if asked.is_empty() {
+            errors.insert("scopes".into(), "must name at least one scope".into());
+        }
+        for (i, s) in asked.iter().enumerate() {
+            if !scopes::is_scope(s) {
+                errors.insert(format!("scopes[{i}]"), "is not a known scope".into());
+            } else if !p.allows(s) {
+                errors.insert(
+                    format!("scopes[{i}]"),
+                    "is not held by the key creating this one".into(),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let mut out = asked.clone();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
 }
 
 pub async fn create_api_key(
@@ -336,7 +398,12 @@ pub async fn create_api_key(
     origin: &Origin,
     p: &Principal,
     name: ApiKeyName,
+    grant: KeyGrant,
 ) -> ApiResult<(ApiKeyRow, String)> {
+    if grant.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::field("expires_at", "must be in the future"));
+    }
+    let scopes = grant.scopes_for(p)?;
     let new = secrets::new_api_key();
     let mut tx = state.db.begin().await?;
     let ask = crate::billing::limits::Ask::ApiKey;
@@ -344,11 +411,15 @@ pub async fn create_api_key(
     let _ = crate::billing::limits::admit(&mut tx, state, p.user.id, ask, Utc::now()).await?;
     let row = db::api_keys::insert(
         &mut *tx,
-        Uuid::now_v7(),
-        p.user.id,
-        name.as_str(),
-        &new.prefix,
-        &new.hash,
+        &db::api_keys::NewApiKey {
+            id: Uuid::now_v7(),
+            user_id: p.user.id,
+            name: name.as_str(),
+            prefix: &new.prefix,
+            key_hash: &new.hash,
+            scopes: &scopes,
+            expires_at: grant.expires_at,
+        },
     )
     .await?;
     audit::record(
@@ -362,6 +433,8 @@ pub async fn create_api_key(
             after: Some(&KeySnapshot {
                 name: &row.name,
                 prefix: &row.prefix,
+                scopes: &row.scopes,
+                expires_at: row.expires_at,
             }),
         },
     )
@@ -400,6 +473,8 @@ pub async fn revoke_api_key(
             before: Some(&KeySnapshot {
                 name: &row.name,
                 prefix: &row.prefix,
+                scopes: &row.scopes,
+                expires_at: row.expires_at,
             }),
             after: None,
         },

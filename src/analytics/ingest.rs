@@ -45,7 +45,9 @@ pub struct ScanRow {
     pub user_agent: String,
     pub device_type: String,
     pub os: String,
+    pub os_version: String,
     pub browser: String,
+    pub browser_version: String,
     pub referer: String,
     pub is_bot: u8,
     pub visitor_hash: String,
@@ -136,7 +138,9 @@ pub fn reject_reason(e: &ScanEvent, now: DateTime<Utc>) -> Option<String> {
 pub struct Agent {
     device: &'static str,
     os: String,
+    os_version: String,
     browser: String,
+    browser_version: String,
     bot: bool,
 }
 
@@ -156,12 +160,52 @@ impl Agent {
             None | Some("") | Some("UNKNOWN") => "unknown".to_owned(),
             Some(s) => s.to_owned(),
         };
+        let version = |s: Option<&str>| match s {
+            None | Some("UNKNOWN") => String::new(),
+            Some(s) => s.to_owned(),
+        };
+        let (os, os_version) = os_family(
+            parsed.as_ref().map_or("", |p| p.os),
+            parsed.as_ref().map_or("", |p| p.os_version.as_ref()),
+        );
         Agent {
             device,
-            os: known(parsed.as_ref().map(|p| p.os)),
+            os: known(Some(os)),
+            os_version,
             browser: known(parsed.as_ref().map(|p| p.name)),
+            browser_version: version(parsed.as_ref().map(|p| p.version)),
             bot,
         }
+    }
+}
+
+/// woothee names an OS by device or release ("iPhone", "Windows 10", "Mac OSX"); people and
+/// dashboards think in families with a version beside them ("iOS" 17.0, "Windows" 10,
+/// "macOS" 14.1). The version is woothee's when it has one, else the release in the name.
+fn os_family<'a>(os: &'a str, version: &str) -> (&'a str, String) {
+    let version = match version {
+        "UNKNOWN" => "",
+        v => v,
+    };
+    let with = |family: &'a str, v: &str| (family, v.to_owned());
+    match os {
+        "iPhone" | "iPad" | "iPod" | "iOS" => with("iOS", version),
+        "Mac OSX" | "Mac OS X" | "macOS" => with("macOS", version),
+        "Mac OS Classic" => with("Mac OS", version),
+        // woothee keeps the platform in front: "x86_64 14541.0.0".
+        "ChromeOS" => with("ChromeOS", version.rsplit(' ').next().unwrap_or("")),
+        "Android" => with("Android", version),
+        "Linux" => with("Linux", version),
+        w if w.starts_with("Windows Phone") => with("Windows Phone", version),
+        w if w.starts_with("Windows") => {
+            // "Windows 10", "Windows 8.1", "Windows XP"; woothee's own version is the NT one.
+            let release = w.trim_start_matches("Windows").trim();
+            match release {
+                "" | "UNKNOWN Ver" => with("Windows", ""),
+                r => with("Windows", r),
+            }
+        }
+        other => with(other, version),
     }
 }
 
@@ -196,7 +240,9 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
         user_agent: e.user_agent.clone(),
         device_type: agent.device.to_owned(),
         os: agent.os.clone(),
+        os_version: agent.os_version.clone(),
         browser: agent.browser.clone(),
+        browser_version: agent.browser_version.clone(),
         referer: e.referer.clone(),
         is_bot: agent.bot as u8,
         visitor_hash,
@@ -424,6 +470,55 @@ impl Handler<Ingest> for Ingestor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_are_named_by_family_with_versions_apart() {
+        let cases = [
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+                ("mobile", "iOS", "17.0", "Safari", "17.0"),
+            ),
+            (
+                "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+                ("mobile", "iOS", "16.6", "Safari", "16.6"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+                ("mobile", "Android", "14", "Chrome", "120.0.0.0"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                ("desktop", "Windows", "10", "Chrome", "120.0.0.0"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 6.1; Win64; x64; rv:115.0) Gecko/20100101 Firefox/115.0",
+                ("desktop", "Windows", "7", "Firefox", "115.0"),
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+                ("desktop", "macOS", "10.15.7", "Safari", "17.1"),
+            ),
+            (
+                "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+                ("desktop", "ChromeOS", "14541.0.0", "Chrome", "120.0.0.0"),
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+                ("desktop", "Linux", "", "Firefox", "120.0"),
+            ),
+        ];
+        for (ua, want) in cases {
+            let a = Agent::parse(ua);
+            let got = (
+                a.device,
+                a.os.as_str(),
+                a.os_version.as_str(),
+                a.browser.as_str(),
+                a.browser_version.as_str(),
+            );
+            assert_eq!(got, want, "{ua}");
+        }
+    }
 
     #[test]
     fn anonymise_and_bots() {

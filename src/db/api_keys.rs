@@ -12,25 +12,33 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    user_id: Uuid,
-    name: &str,
-    prefix: &str,
-    key_hash: &[u8],
-) -> Result<ApiKeyRow, sqlx::Error> {
+pub struct NewApiKey<'a> {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub key_hash: &'a [u8],
+    pub scopes: &'a [String],
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, k: &NewApiKey<'_>) -> Result<ApiKeyRow, sqlx::Error> {
     sqlx::query_as::<_, ApiKeyRow>(
-        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id, user_id, name, prefix, created_at, last_used_at",
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id, user_id, name, prefix, created_at, last_used_at, scopes, expires_at",
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(name)
-    .bind(prefix)
-    .bind(key_hash)
+    .bind(k.id)
+    .bind(k.user_id)
+    .bind(k.name)
+    .bind(k.prefix)
+    .bind(k.key_hash)
+    .bind(k.scopes)
+    .bind(k.expires_at)
     .fetch_one(db)
     .await
 }
@@ -40,7 +48,7 @@ pub async fn list_live(
     user_id: Uuid,
 ) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as::<_, ApiKeyRow>(
-        "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys \
+        "SELECT id, user_id, name, prefix, created_at, last_used_at, scopes, expires_at FROM api_keys \
          WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
     )
     .bind(user_id)
@@ -54,7 +62,7 @@ pub async fn get_live(
     id: Uuid,
 ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as::<_, ApiKeyRow>(
-        "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys \
+        "SELECT id, user_id, name, prefix, created_at, last_used_at, scopes, expires_at FROM api_keys \
          WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
     .bind(user_id)
@@ -71,7 +79,7 @@ pub async fn revoke(
 ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as::<_, ApiKeyRow>(
         "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL \
-         RETURNING id, user_id, name, prefix, created_at, last_used_at",
+         RETURNING id, user_id, name, prefix, created_at, last_used_at, scopes, expires_at",
     )
     .bind(user_id)
     .bind(id)
@@ -81,13 +89,22 @@ pub async fn revoke(
 
 /// The live key with this hash and its user; marks it used (at most once a minute, so a busy
 /// integration does not turn every request into a write).
+pub struct KeyOwner {
+    pub key_id: Uuid,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub user: UserRow,
+}
+
 pub async fn user_by_key_hash(
     db: impl PgExecutor<'_>,
     hash: &[u8],
-) -> Result<Option<(Uuid, UserRow)>, sqlx::Error> {
+) -> Result<Option<KeyOwner>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         key_id: Uuid,
+        key_scopes: Vec<String>,
+        key_expires_at: Option<DateTime<Utc>>,
         #[sqlx(flatten)]
         user: UserRow,
     }
@@ -95,17 +112,25 @@ pub async fn user_by_key_hash(
         "WITH k AS ( \
            UPDATE api_keys SET last_used_at = now() \
            WHERE key_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > now()) \
              AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') \
-           RETURNING id, user_id \
+           RETURNING id, user_id, scopes, expires_at \
          ), live AS ( \
-           SELECT id, user_id FROM k \
+           SELECT id, user_id, scopes, expires_at FROM k \
            UNION ALL \
-           SELECT id, user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL \
+           SELECT id, user_id, scopes, expires_at FROM api_keys \
+           WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) \
          ) \
-         SELECT live.id AS key_id, u.* FROM live JOIN users u ON u.id = live.user_id LIMIT 1",
+         SELECT live.id AS key_id, live.scopes AS key_scopes, live.expires_at AS key_expires_at, u.* \
+         FROM live JOIN users u ON u.id = live.user_id LIMIT 1",
     )
     .bind(hash)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| (r.key_id, r.user)))
+    Ok(row.map(|r| KeyOwner {
+        key_id: r.key_id,
+        scopes: r.key_scopes,
+        expires_at: r.key_expires_at,
+        user: r.user,
+    }))
 }

@@ -1,7 +1,8 @@
 //! The OpenAPI document (served at /api/openapi.json) and the Swagger UI at /docs, whose assets
 //! are compiled into the binary (`vendored`), so nothing is downloaded at build or run time.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::Response;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
@@ -74,9 +75,42 @@ impl Modify for Bearer {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A session token (qrs_…) or an API key (qrk_…)"))
+                    .description(Some(
+                        "A session token (qrs_…) or an API key (qrk_…). A key needs the scope \
+                         each operation lists under `security`; a session has every scope.",
+                    ))
                     .build(),
             ),
         );
+        // Each secured operation: the scope it needs, from the one table the server enforces,
+        // and the refusals every secured operation can answer.
+        for (path, item) in api.paths.paths.iter_mut() {
+            let ops = [
+                ("GET", item.get.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("PATCH", item.patch.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                if op.security.as_ref().is_none_or(Vec::is_empty) {
+                    continue;
+                }
+                let scope = crate::accounts::scopes::required(method, path);
+                op.security = Some(vec![SecurityRequirement::new("bearer", [scope])]);
+                let responses = &mut op.responses.responses;
+                responses.entry("401".into()).or_insert_with(|| {
+                    Response::new("Missing, invalid, revoked or expired credentials").into()
+                });
+                responses.entry("403".into()).or_insert_with(|| {
+                    Response::new(
+                        "`insufficient_scope`: the API key lacks this operation's scope; \
+                         `forbidden`: the account is suspended or not allowed",
+                    )
+                    .into()
+                });
+            }
+        }
     }
 }

@@ -110,7 +110,12 @@ impl FromRequest for Caller {
                 .map(str::trim)
                 .filter(|t| !t.is_empty() && t.len() <= 256)
                 .ok_or(ApiError::Unauthorized)?;
-            let principal = accounts::authenticate(&state, bearer).await?;
+            // Already authenticated (and its scope checked) by `scopes::enforce` for API keys.
+            let known = req.extensions().get::<std::sync::Arc<Principal>>().cloned();
+            let principal = match known {
+                Some(p) => p,
+                None => accounts::authenticate(&state, bearer).await?,
+            };
             let origin = origin(&req, &state.settings.trusted_proxies);
             Ok(Caller { principal, origin })
         })

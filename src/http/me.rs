@@ -52,7 +52,10 @@ pub struct ApiKeyView {
     /// The visible start of the key, to recognise it.
     prefix: String,
     created_at: DateTime<Utc>,
+    /// Updated at most once a minute.
     last_used_at: Option<DateTime<Utc>>,
+    scopes: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<ApiKeyRow> for ApiKeyView {
@@ -63,6 +66,8 @@ impl From<ApiKeyRow> for ApiKeyView {
             prefix: k.prefix,
             created_at: k.created_at,
             last_used_at: k.last_used_at,
+            scopes: k.scopes,
+            expires_at: k.expires_at,
         }
     }
 }
@@ -75,31 +80,48 @@ pub struct CreatedApiKey {
     /// The key itself: shown only in this response.
     key: String,
     created_at: DateTime<Utc>,
+    scopes: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewApiKeyBody {
     name: String,
+    /// What the key may do (`codes:read`, `codes:write`, `analytics:read`, `exports:read`,
+    /// `exports:write`, `webhooks:read`, `webhooks:write`, `billing:read`, `billing:write`,
+    /// `account:read`, `account:admin`); a `…:write` includes its `…:read`. Omitted: every
+    /// scope the caller has. A key can grant only scopes it holds itself.
+    scopes: Option<Vec<String>>,
+    /// When the key stops working; omitted: never.
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// Create an API key; the key is shown once.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "accounts", security(("bearer" = [])), request_body = NewApiKeyBody,
-    responses((status = 201, body = CreatedApiKey), (status = 422, description = "Invalid fields")))]
+    responses((status = 201, body = CreatedApiKey), (status = 422, description = "Invalid fields: an unknown scope, a scope the caller does not hold, an expiry in the past")))]
 #[post("/api-keys")]
 pub async fn create_key(
     state: web::Data<AppState>,
     caller: Caller,
     body: Json<NewApiKeyBody>,
 ) -> ApiResult<HttpResponse> {
-    parse_fields!(name: "name" => ApiKeyName::parse(&body.0.name));
+    let NewApiKeyBody {
+        name,
+        scopes,
+        expires_at,
+    } = body.0;
+    parse_fields!(name: "name" => ApiKeyName::parse(&name));
+    let grant = accounts::KeyGrant { scopes, expires_at };
     let (row, key) =
-        accounts::create_api_key(&state, &caller.origin, &caller.principal, name).await?;
+        accounts::create_api_key(&state, &caller.origin, &caller.principal, name, grant).await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {
         id: row.id,
         name: row.name,
         prefix: row.prefix,
         key,
         created_at: row.created_at,
+        scopes: row.scopes,
+        expires_at: row.expires_at,
     }))
 }
 

@@ -17,6 +17,7 @@ mod me;
 mod notifications;
 mod observe;
 mod projects;
+pub mod scopes;
 mod settings;
 mod templates;
 mod uploads;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .service(
             // Most-requested first: the router tries resources in order.
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(scopes::enforce))
                 .configure(codes::configure)
                 .configure(auth::configure)
                 .configure(me::configure)

@@ -21,5 +21,6 @@ mod projects_settings;
 mod redirect;
 mod rendering;
 mod replicas;
+mod scopes;
 mod statements;
 mod strict_input;

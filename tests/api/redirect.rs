@@ -377,6 +377,28 @@ async fn scans_reach_clickhouse_enriched_and_are_counted() {
         browsers.iter().any(|(b, n)| b == "Safari" && *n == 10),
         "{browsers:?}"
     );
+    // Families people recognise, versions apart (an iPhone scan is iOS 17.0, not "iPhone").
+    assert_eq!(
+        by("os").await,
+        s(&[("Android", 6), ("Windows", 4), ("iOS", 10), ("unknown", 5)])
+    );
+    assert_eq!(
+        by("concat(os, ' ', os_version)").await,
+        s(&[
+            ("Android 14", 6),
+            ("Windows 10", 4),
+            ("iOS 17.0", 10),
+            ("unknown ", 5)
+        ])
+    );
+    assert_eq!(
+        by("concat(browser, ' ', browser_version)").await,
+        s(&[
+            ("Chrome 120.0.0.0", 10),
+            ("Safari 17.0", 10),
+            ("unknown ", 5)
+        ])
+    );
     // Same IP and agent on the same day = one visitor: four agents here.
     #[derive(clickhouse::Row, serde::Deserialize)]
     struct Uniq {
