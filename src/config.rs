@@ -79,6 +79,15 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub sms: SmsSettings,
     pub targets: TargetSettings,
+    pub accounts: AccountSettings,
+}
+
+/// Account policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AccountSettings {
+    /// Hold back webhooks and checkout until the account's e-mail address is verified.
+    pub require_verified_email: bool,
 }
 
 /// What redirect targets may point at.
@@ -253,6 +262,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             sms: SmsSettings::default(),
             targets: TargetSettings::default(),
+            accounts: AccountSettings::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 `email_unverified`: the operator requires a verified address for this.
+    #[error("verify your e-mail address first (see the link we sent, or resend it)")]
+    EmailUnverified,
     /// 403 `insufficient_scope`: the API key lacks the scope the route needs.
     #[error("this API key lacks the scope {0}")]
     InsufficientScope(&'static str),
@@ -100,6 +103,7 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::EmailUnverified => "email_unverified",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UriTooLong => "uri_too_long",
@@ -156,7 +160,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::InsufficientScope(_) | ApiError::EmailUnverified => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,

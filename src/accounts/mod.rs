@@ -1,6 +1,7 @@
 //! Accounts: registration, password login, sessions, API keys, profile, and who is calling.
 
 pub mod google;
+pub mod lifecycle;
 pub mod scopes;
 pub mod secrets;
 
@@ -163,8 +164,10 @@ pub async fn register(
     .await?;
     let token = start_session(&mut tx, state, &user, origin).await?;
     let email_id = notify::emails::welcome(&mut tx, state, &user).await?;
+    let verify_id = lifecycle::send_verification(&mut tx, state, &user, &user.email).await?;
     tx.commit().await?;
     notify::emails::dispatch(state, email_id).await;
+    notify::emails::dispatch(state, verify_id).await;
     Ok((user, token))
 }
 
@@ -542,6 +545,8 @@ pub async fn sign_in_with_google(
     if user.suspended_at.is_some() {
         return Err(ApiError::Forbidden("this account is suspended"));
     }
+    // Google vouches for the address (unverified Google addresses are refused above).
+    db::users::mark_verified(&mut *tx, user.id).await?;
     let token = start_session(&mut tx, state, &user, origin).await?;
     tx.commit().await?;
     if let Some(email_id) = welcome {

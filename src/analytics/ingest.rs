@@ -182,7 +182,7 @@ impl Agent {
 /// woothee names an OS by device or release ("iPhone", "Windows 10", "Mac OSX"); people and
 /// dashboards think in families with a version beside them ("iOS" 17.0, "Windows" 10,
 /// "macOS" 14.1). The version is woothee's when it has one, else the release in the name.
-fn os_family<'a>(os: &'a str, version: &str) -> (&'a str, String) {
+pub fn os_family<'a>(os: &'a str, version: &str) -> (&'a str, String) {
     let version = match version {
         "UNKNOWN" => "",
         v => v,

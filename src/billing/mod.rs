@@ -345,6 +345,7 @@ pub async fn checkout(
     plan_id: &str,
     interval: Interval,
 ) -> ApiResult<String> {
+    crate::accounts::lifecycle::require_verified(state, p)?;
     let billing = &state.billing;
     let stripe = billing.stripe()?;
     let plan = sellable(billing, plan_id, interval)?;
@@ -400,6 +401,7 @@ pub async fn buy_credits(
     p: &Principal,
     pack_id: &str,
 ) -> ApiResult<String> {
+    crate::accounts::lifecycle::require_verified(state, p)?;
     let billing = &state.billing;
     let stripe = billing.stripe()?;
     let pack = billing

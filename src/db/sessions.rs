@@ -40,9 +40,15 @@ pub async fn user_by_token_hash(
         #[sqlx(flatten)]
         user: UserRow,
     }
+    // Loaded at most once a minute per token (the principal cache), so marking the use here
+    // keeps `last_used_at` to the minute without a write per request.
     let row = sqlx::query_as::<_, Row>(
-        "SELECT s.id AS session_id, u.* FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
+        "WITH s AS ( \
+           UPDATE sessions SET last_used_at = now() \
+           WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now() \
+           RETURNING id, user_id \
+         ) \
+         SELECT s.id AS session_id, u.* FROM s JOIN users u ON u.id = s.user_id",
     )
     .bind(hash)
     .fetch_optional(db)
@@ -56,6 +62,65 @@ pub async fn revoke(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error
         .execute(db)
         .await
         .map(|_| ())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A user's live sessions, most recently used first.
+pub async fn list_live(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as::<_, SessionRow>(
+        "SELECT id, ip, user_agent, created_at, last_used_at, expires_at FROM sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
+         ORDER BY coalesce(last_used_at, created_at) DESC, id DESC",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes one of the user's live sessions; false when it is not theirs or not live.
+pub async fn revoke_own(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now() \
+         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(user_id)
+    .bind(id)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+/// Revokes every live session of a user but `keep` (a password change keeps the caller's).
+pub async fn revoke_others(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now() \
+         WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
 }
 
 /// Revokes every live session of a user (suspension); returns how many.

@@ -17,12 +17,13 @@ pub struct UserRow {
     pub suspended_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// The user columns, for `concat!` into statements (sqlx takes only static SQL).
 macro_rules! user_columns {
     () => {
-        "id, email, name, avatar_url, provider, role, password_hash, suspended_at, created_at, updated_at"
+        "id, email, name, avatar_url, provider, role, password_hash, suspended_at, created_at, updated_at, email_verified_at"
     };
 }
 
@@ -135,6 +136,27 @@ pub async fn set_password_hash(
         .map(|_| ())
 }
 
+/// Marks the address verified (a link sent to it was followed).
+pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// A new, verified address (the change was confirmed from it).
+pub async fn set_email(db: impl PgExecutor<'_>, id: Uuid, email: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET email = $2, email_verified_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(email)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 /// Admin changes: `None` leaves a field as it is.
 pub async fn set_admin_fields(
     db: impl PgExecutor<'_>,
@@ -210,7 +232,7 @@ pub async fn by_identity(
     subject: &str,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(
-        "SELECT u.id, u.email, u.name, u.avatar_url, u.provider, u.role, u.password_hash, u.suspended_at, u.created_at, u.updated_at \
+        "SELECT u.id, u.email, u.name, u.avatar_url, u.provider, u.role, u.password_hash, u.suspended_at, u.created_at, u.updated_at, u.email_verified_at \
          FROM user_identities i JOIN users u ON u.id = i.user_id \
          WHERE i.provider = $1 AND i.subject = $2",
     )

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, analytics, audit, auth, billing, catalog, codes, health, jobs, me, notifications,
-    projects, settings, templates, uploads, webhooks,
+    account, admin, analytics, audit, auth, billing, catalog, codes, health, jobs, me,
+    notifications, projects, settings, templates, uploads, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -16,6 +16,9 @@ use super::{
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::register, auth::login, auth::logout, auth::google_start, auth::google_callback,
+        account::change_password, account::forgot_password, account::reset_password,
+        account::verify_email, account::resend_verification, account::change_email,
+        account::sessions, account::revoke_session,
         me::get_me, me::patch_me, me::create_key, me::list_keys, me::get_key, me::revoke_key,
         projects::create, projects::list, projects::get_one, projects::update, projects::remove,
         settings::get_settings, settings::put_settings,

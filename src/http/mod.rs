@@ -1,5 +1,6 @@
 //! The HTTP edge: thin handlers per resource, each module with its own `configure`.
 
+pub mod account;
 mod admin;
 mod analytics;
 mod audit;
@@ -51,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .wrap(actix_web::middleware::from_fn(scopes::enforce))
                 .configure(codes::configure)
                 .configure(auth::configure)
+                .configure(account::configure)
                 .configure(me::configure)
                 .configure(projects::configure)
                 .configure(settings::configure)

@@ -18,6 +18,8 @@ pub struct UserView {
     /// `local` or `google`: how the account was created.
     pub provider: String,
     pub suspended: bool,
+    /// The address was confirmed by following a link sent to it.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -30,6 +32,7 @@ impl From<UserRow> for UserView {
             role: u.role,
             avatar_url: u.avatar_url,
             provider: u.provider,
+            email_verified: u.email_verified_at.is_some(),
             suspended: u.suspended_at.is_some(),
             created_at: u.created_at,
         }

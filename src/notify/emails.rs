@@ -25,6 +25,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("layout.txt", include_str!("templates/layout.txt")),
     ("welcome.html", include_str!("templates/welcome.html")),
+    (
+        "password_reset.html",
+        include_str!("templates/password_reset.html"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("templates/password_reset.txt"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("templates/verify_email.html"),
+    ),
+    (
+        "verify_email.txt",
+        include_str!("templates/verify_email.txt"),
+    ),
     ("welcome.txt", include_str!("templates/welcome.txt")),
     (
         "export_ready.html",
@@ -226,6 +242,21 @@ async fn compose(
     pref: Option<Pref>,
     ctx: Value,
 ) -> ApiResult<Uuid> {
+    compose_to(tx, mailer, user, &user.email, kind, subject, pref, ctx).await
+}
+
+/// `compose` to another address than the account's (a new address being confirmed).
+#[allow(clippy::too_many_arguments)]
+async fn compose_to(
+    tx: &mut sqlx::PgConnection,
+    mailer: &Mailer,
+    user: &UserRow,
+    to: &str,
+    kind: &str,
+    subject: &str,
+    pref: Option<Pref>,
+    ctx: Value,
+) -> ApiResult<Uuid> {
     let settings = db::settings::get(&mut *tx, user.id).await?;
     let branding: Branding = serde_json::from_value(settings.branding.0).unwrap_or_default();
     let unsubscribe = pref.map(|p| mailer.unsubscribe_url(user.id, p));
@@ -251,7 +282,7 @@ async fn compose(
             id,
             user_id: Some(user.id),
             kind,
-            to_address: &user.email,
+            to_address: to,
             subject,
             body_text: &text,
             body_html: Some(&html),
@@ -275,6 +306,44 @@ pub async fn welcome(
         user,
         "welcome",
         "Welcome to qrsaas",
+        None,
+        ctx,
+    )
+    .await
+}
+
+/// The password-reset link (one hour, single use).
+pub async fn password_reset(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: &UserRow,
+    url: &str,
+) -> ApiResult<Uuid> {
+    let ctx = context! { email => &user.email, url };
+    let subject = "Reset your qrsaas password";
+    compose(tx, &state.mail, user, "password_reset", subject, None, ctx).await
+}
+
+/// The link that confirms `address` belongs to `user` (sign-up, or a change of address, in
+/// which case it goes to the new address).
+pub async fn verify_email(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: &UserRow,
+    address: &str,
+    url: &str,
+    hours: i64,
+) -> ApiResult<Uuid> {
+    let change = address != user.email;
+    let ctx = context! { address, url, hours, change };
+    let subject = "Confirm your e-mail address";
+    compose_to(
+        tx,
+        &state.mail,
+        user,
+        address,
+        "verify_email",
+        subject,
         None,
         ctx,
     )

@@ -150,6 +150,7 @@ pub async fn create(
     p: &Principal,
     input: EndpointInput,
 ) -> ApiResult<(EndpointRow, String)> {
+    crate::accounts::lifecycle::require_verified(state, p)?;
     let w = &state.webhooks;
     let mut e = FieldErrors::new();
     let url = match &input.url {

@@ -147,7 +147,7 @@ async fn google_sign_in_creates_links_and_refuses_forgeries() {
         grant(&st3, "google-sub-2", "newbie@example.com", true),
     );
     let (_, again) = callback(&app, &b2, "code-4", &st3.state).await;
-    assert_eq!(again["user"]["id"], body["user"]["id"]);
+    assert_eq!(again["user"]["id"], body["user"]["id"], "{again}");
 
     // A callback from a browser that did not start the flow (no state cookie) is refused.
     let st4 = start(&app, &b2, &oidc).await;

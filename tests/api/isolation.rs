@@ -15,6 +15,7 @@ const WALKED: &[(&str, &str)] = &[
     ("delete", "/api/v1/projects/{id}"),
     ("get", "/api/v1/api-keys/{id}"),
     ("delete", "/api/v1/api-keys/{id}"),
+    ("delete", "/api/v1/auth/sessions/{id}"),
     ("get", "/api/v1/qr-codes/{id}"),
     ("patch", "/api/v1/qr-codes/{id}"),
     ("delete", "/api/v1/qr-codes/{id}"),
@@ -100,6 +101,8 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         )
         .await;
     let delivery = ping["delivery_id"].as_str().unwrap().to_owned();
+    let (_, sessions) = app.get("/api/v1/auth/sessions", Some(&alice)).await;
+    let session = sessions["items"][0]["id"].as_str().unwrap().to_owned();
     let ids = [
         ("projects", project["id"].as_str().unwrap().to_owned()),
         ("api-keys", key["id"].as_str().unwrap().to_owned()),
@@ -109,6 +112,7 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         ("jobs", job.clone()),
         ("exports", job.clone()),
         ("webhooks", hook.clone()),
+        ("sessions", session),
     ];
 
     for (method, pattern) in WALKED {
@@ -132,7 +136,8 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path} leaked: {b}");
         assert_eq!(b["error"]["code"], "not_found");
     }
-    // Alice's things are untouched, and mallory's listings do not show them.
+    // Alice's things are untouched (her session too), and mallory's listings do not show them.
+    assert_eq!(app.get("/api/v1/me", Some(&alice)).await.0, StatusCode::OK);
     for (kind, id) in &ids[..6] {
         let (s, b) = app.get(&format!("/api/v1/{kind}/{id}"), Some(&alice)).await;
         assert_eq!(s, StatusCode::OK, "{kind}: {b}");

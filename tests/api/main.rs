@@ -13,6 +13,7 @@ mod exports;
 mod google;
 mod isolation;
 mod jobs;
+mod lifecycle;
 mod notifications;
 mod outages;
 mod platform;

@@ -1,0 +1,332 @@
+//! Account lifecycle through the API and the fake SMTP server: verification, sessions,
+//! password change, forgotten passwords, address change, and the operator's verified-address
+//! requirement.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, eventually};
+
+const PW: &str = "correct horse battery";
+
+/// The token of the newest link in e-mails to `to` whose subject contains `subject`, waiting
+/// for the `n`th such e-mail.
+async fn link_token(app: &TestApp, to: &str, subject: &str, n: usize) -> String {
+    let mail = eventually(&format!("e-mail {n} '{subject}' to {to}"), || async {
+        let m: Vec<_> = app
+            .smtp
+            .to(to)
+            .into_iter()
+            .filter(|m| m.subject().contains(subject))
+            .collect();
+        (m.len() >= n).then(|| m[n - 1].clone())
+    })
+    .await;
+    let text = mail.text();
+    let at = text
+        .find("token=")
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        + 6;
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+async fn login(app: &TestApp, email: &str, pw: &str, ua: &str) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("user-agent", ua)
+        .json(&json!({"email": email, "password": pw}))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+fn token(b: &Value) -> String {
+    b["token"].as_str().unwrap().to_owned()
+}
+
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+
+#[tokio::test]
+async fn verify_sessions_and_password_change() {
+    let app = TestApp::spawn().await;
+    let (a, _) = app.register("life@example.com").await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&a)).await.1["email_verified"],
+        false
+    );
+    // The sign-up sends a verification link; it works once.
+    let t = link_token(&app, "life@example.com", "Confirm your e-mail", 1).await;
+    let (s, u) = app
+        .post("/api/v1/auth/verify-email", None, json!({"token": t}))
+        .await;
+    assert_eq!(
+        (s, u["email_verified"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{u}"
+    );
+    let (s, b) = app
+        .post("/api/v1/auth/verify-email", None, json!({"token": t}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(b["error"]["fields"]["token"], "is invalid, used or expired");
+    let (s, b) = app
+        .post("/api/v1/auth/verify-email/resend", Some(&a), json!({}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_verified"))
+    );
+
+    // Sessions: the phone's shows its device; it can be signed out from here.
+    let (_, phone) = login(&app, "life@example.com", PW, IPHONE).await;
+    let phone = token(&phone);
+    let (s, list) = app.get("/api/v1/auth/sessions", Some(&a)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["total"], 2, "{list}");
+    let items = list["items"].as_array().unwrap();
+    let mine = items.iter().find(|i| i["current"] == true).unwrap();
+    let theirs = items.iter().find(|i| i["current"] == false).unwrap();
+    assert_eq!(theirs["device"], "Safari on iOS", "{theirs}");
+    assert_eq!(theirs["ip"], "127.0.0.1");
+    assert!(mine["last_used_at"].is_string(), "{mine}");
+    let (s, _) = app
+        .delete(
+            &format!("/api/v1/auth/sessions/{}", theirs["id"].as_str().unwrap()),
+            Some(&a),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&phone)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get("/api/v1/me", Some(&a)).await.0, StatusCode::OK);
+
+    // Password change: the current one is required; other sessions end, this one stays.
+    let (_, other) = login(&app, "life@example.com", PW, "curl/8").await;
+    let other = token(&other);
+    let (s, b) = app
+        .post(
+            "/api/v1/auth/password/change",
+            Some(&a),
+            json!({"current_password": "not it at all", "new_password": "a brand new secret"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        b["error"]["fields"]["current_password"],
+        "is not your password"
+    );
+    let (s, b) = app
+        .post(
+            "/api/v1/auth/password/change",
+            Some(&a),
+            json!({"current_password": PW, "new_password": "short"}),
+        )
+        .await;
+    assert!(b["error"]["fields"]["new_password"].is_string(), "{s} {b}");
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/password/change",
+            Some(&a),
+            json!({"current_password": PW, "new_password": "a brand new secret"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&other)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get("/api/v1/me", Some(&a)).await.0, StatusCode::OK);
+    assert_eq!(
+        login(&app, "life@example.com", PW, "x").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "life@example.com", "a brand new secret", "x")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Audited.
+    let (_, log) = app.get("/api/v1/audit-logs?per_page=100", Some(&a)).await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    for a in [
+        "user.email_verified",
+        "session.revoke",
+        "user.password_change",
+    ] {
+        assert!(actions.contains(&a), "{a} not in {actions:?}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn forgotten_passwords_and_address_changes_go_through_the_mailbox() {
+    let app = TestApp::spawn().await;
+    let (a, _) = app.register("forgetful@example.com").await;
+    // The same answer whether or not the address has an account.
+    let (s1, b1) = app
+        .post(
+            "/api/v1/auth/password/forgot",
+            None,
+            json!({"email": "nobody@example.com"}),
+        )
+        .await;
+    let (s2, b2) = app
+        .post(
+            "/api/v1/auth/password/forgot",
+            None,
+            json!({"email": "Forgetful@Example.com"}),
+        )
+        .await;
+    assert_eq!((s1, &b1), (s2, &b2));
+    assert_eq!(s1, StatusCode::ACCEPTED);
+    let t = link_token(&app, "forgetful@example.com", "Reset your", 1).await;
+    assert!(app.smtp.to("nobody@example.com").is_empty());
+    // Only the hash is stored.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM account_tokens")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|h| h.len() == 32 && !h.windows(8).any(|w| t.as_bytes().starts_with(w)))
+    );
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/password/reset",
+            None,
+            json!({"token": t, "password": "reset and renewed"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // Every session ended; the token works once; the new password works.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&a)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, b) = app
+        .post(
+            "/api/v1/auth/password/reset",
+            None,
+            json!({"token": t, "password": "and again, twice"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["token"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, b) = login(&app, "forgetful@example.com", "reset and renewed", "x").await;
+    assert_eq!(s, StatusCode::OK);
+    let a = token(&b);
+    // Following the reset link proved the address.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&a)).await.1["email_verified"],
+        true
+    );
+
+    // Address change: confirmed from the new address, then it is the login.
+    let (s, b) = app
+        .post(
+            "/api/v1/auth/email/change",
+            Some(&a),
+            json!({"new_email": "renamed@example.com", "password": "wrong password"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["password"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/email/change",
+            Some(&a),
+            json!({"new_email": "renamed@example.com", "password": "reset and renewed"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&a)).await.1["email"],
+        "forgetful@example.com"
+    );
+    let t = link_token(&app, "renamed@example.com", "Confirm your e-mail", 1).await;
+    let (s, u) = app
+        .post("/api/v1/auth/verify-email", None, json!({"token": t}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(
+        (u["email"].as_str(), u["email_verified"].as_bool()),
+        (Some("renamed@example.com"), Some(true))
+    );
+    assert_eq!(
+        login(&app, "renamed@example.com", "reset and renewed", "x")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&app, "forgetful@example.com", "reset and renewed", "x")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_can_hold_back_webhooks_and_checkout_until_the_address_is_verified() {
+    let app = TestApp::spawn_with(|s| {
+        s.accounts.require_verified_email = true;
+        s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let (a, _) = app.register("pending@example.com").await;
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "events": ["qr_code.created"]});
+    let (s, b) = app.post("/api/v1/webhooks", Some(&a), hook.clone()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("email_unverified"))
+    );
+    let (s, b) = app
+        .post(
+            "/api/v1/billing/checkout",
+            Some(&a),
+            json!({"plan_id": "pro", "interval": "month"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("email_unverified"))
+    );
+    // Everything else works meanwhile.
+    let (s, _) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&a),
+            json!({"name": "n", "qr_type": "text", "dynamic": false, "data": {"text": "x"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let t = link_token(&app, "pending@example.com", "Confirm your e-mail", 1).await;
+    assert_eq!(
+        app.post("/api/v1/auth/verify-email", None, json!({"token": t}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (s, b) = app.post("/api/v1/webhooks", Some(&a), hook).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    app.stop().await.unwrap();
+}
