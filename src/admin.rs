@@ -140,34 +140,46 @@ pub async fn promote(settings: &crate::config::Settings, email: &str) -> anyhow:
     Ok(after)
 }
 
-/// Blocks a code (abuse, phishing): scans answer 410 on every replica at once, and its owner can
-/// no longer change it.
-pub async fn block_code(
+/// Blocks a code (abuse, phishing) or lifts the block: blocked, its scans answer 410 on every
+/// replica at once and its owner can no longer change it; unblocked, it serves again as it was.
+pub async fn set_code_blocked(
     state: &AppState,
     origin: &Origin,
     admin: &Principal,
     id: Uuid,
+    blocked: bool,
 ) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
-    let before = db::qr_codes::block(&mut tx, id)
+    let before = db::qr_codes::set_blocked(&mut tx, id, blocked)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if !blocked && before.status != "blocked" {
+        return Err(ApiError::Conflict {
+            code: "not_blocked",
+            message: "this code is not blocked".into(),
+        });
+    }
+    let (action, status) = if blocked {
+        ("qr_code.block", "blocked")
+    } else {
+        ("qr_code.unblock", "active")
+    };
     audit::record(
         &mut tx,
         &origin.actor(Some(admin)),
         Change::updated(
-            "qr_code.block",
+            action,
             "qr_code",
             id,
             &serde_json::json!({"status": before.status, "owner": before.user_id}),
-            &serde_json::json!({"status": "blocked"}),
+            &serde_json::json!({"status": status}),
         ),
     )
     .await?;
-    let mut event = crate::codes::event_data(&state.settings, &before);
-    event.status = "blocked".into();
-    let pending = match before.user_id {
-        Some(owner) => {
+    let pending = match (blocked, before.user_id) {
+        (true, Some(owner)) => {
+            let mut event = crate::codes::event_data(&state.settings, &before);
+            event.status = "blocked".into();
             crate::notify::events::emit(
                 &mut tx,
                 owner,
@@ -176,10 +188,81 @@ pub async fn block_code(
             )
             .await?
         }
-        None => crate::notify::Pending::default(),
+        _ => crate::notify::Pending::default(),
     };
     tx.commit().await?;
     pending.dispatch(state).await;
     crate::codes::code_changed(state, id, &before.short_code).await;
     Ok(())
+}
+
+/// What the operator's console shows at a glance.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub accounts: i64,
+    /// Signed in within 30 days.
+    pub active_accounts_30d: i64,
+    /// With a live subscription (active, trialing or past due).
+    pub paying_accounts: i64,
+    pub suspended_accounts: i64,
+    pub codes: i64,
+    pub dynamic_codes: i64,
+    pub blocked_codes: i64,
+    /// `null` while ClickHouse is unreachable.
+    pub scans_today: Option<u64>,
+    pub scans_30d: Option<u64>,
+    /// Monthly recurring revenue of live subscriptions (yearly ones count a twelfth), as a
+    /// decimal string in `currency`.
+    pub mrr: String,
+    pub currency: String,
+    /// Jobs waiting per queue (`null` while Redis is unreachable).
+    pub queue_depths: std::collections::BTreeMap<String, Option<u64>>,
+    /// Jobs that failed for good (retry them from `/api/v1/admin/jobs`).
+    pub dead_jobs: i64,
+}
+
+pub async fn stats(state: &AppState) -> ApiResult<Stats> {
+    let counts = db::platform::counts(&state.db).await?;
+    let subs = db::platform::subscriptions(&state.db).await?;
+    let catalogue = &state.billing.catalogue;
+    let mut mrr = rust_decimal::Decimal::ZERO;
+    for (plan_id, interval, n) in subs {
+        let Some(plan) = catalogue.get(&plan_id) else {
+            continue;
+        };
+        let monthly = match interval.as_deref() {
+            Some("year") => plan.price_yearly.decimal() / rust_decimal::Decimal::from(12),
+            _ => plan.price_monthly.decimal(),
+        };
+        mrr += monthly * rust_decimal::Decimal::from(n);
+    }
+    let scans = crate::analytics::report::platform_scans(&state.clickhouse)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "admin stats: ClickHouse unavailable"))
+        .ok();
+    Ok(Stats {
+        accounts: counts.accounts,
+        active_accounts_30d: counts.active_30d,
+        paying_accounts: counts.paying,
+        suspended_accounts: counts.suspended,
+        codes: counts.codes,
+        dynamic_codes: counts.dynamic_codes,
+        blocked_codes: counts.blocked_codes,
+        scans_today: scans.map(|s| s.0),
+        scans_30d: scans.map(|s| s.1),
+        mrr: mrr.round_dp(2).to_string(),
+        currency: catalogue.currency.clone(),
+        queue_depths: state.queues.depths().await,
+        dead_jobs: counts.dead_jobs,
+    })
+}
+
+/// Codes of every tenant, by name, short code or target host.
+pub async fn search_codes(
+    state: &AppState,
+    q: Option<&str>,
+    w: Window,
+) -> ApiResult<Paged<db::platform::CodeHit>> {
+    let (items, total) = db::platform::search_codes(&state.db, q, w.limit, w.offset).await?;
+    Ok(Paged { items, total })
 }

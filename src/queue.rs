@@ -81,6 +81,47 @@ impl Queues {
             .map_err(|e| anyhow::anyhow!("enqueue on {}: {e}", J::QUEUE))
     }
 
+    /// Jobs waiting in `J`'s queue (apalis-redis keeps them in the `:active` list); `None`
+    /// when Redis cannot be asked.
+    pub async fn depth<J: Job>(&self) -> Option<u64> {
+        let key = format!("{}:active", queue_name::<J>(&self.namespace));
+        redis::cmd("LLEN")
+            .arg(key)
+            .query_async::<u64>(&mut self.redis.clone())
+            .await
+            .ok()
+    }
+
+    /// `depth` of every queue, by queue name.
+    pub async fn depths(&self) -> std::collections::BTreeMap<String, Option<u64>> {
+        use qrsaas_jobs::*;
+        let (a, b, c, d, e, f, g, h, i) = tokio::join!(
+            self.depth::<IngestScans>(),
+            self.depth::<SendEmail>(),
+            self.depth::<SyncQrMetadata>(),
+            self.depth::<RollupDay>(),
+            self.depth::<ExportCodes>(),
+            self.depth::<BulkCreate>(),
+            self.depth::<Maintenance>(),
+            self.depth::<DeliverWebhook>(),
+            self.depth::<SendSms>(),
+        );
+        [
+            (IngestScans::QUEUE, a),
+            (SendEmail::QUEUE, b),
+            (SyncQrMetadata::QUEUE, c),
+            (RollupDay::QUEUE, d),
+            (ExportCodes::QUEUE, e),
+            (BulkCreate::QUEUE, f),
+            (Maintenance::QUEUE, g),
+            (DeliverWebhook::QUEUE, h),
+            (SendSms::QUEUE, i),
+        ]
+        .into_iter()
+        .map(|(q, n)| (q.to_owned(), n))
+        .collect()
+    }
+
     pub async fn enqueue<J: Job>(&self, job: J) -> anyhow::Result<()> {
         let mut storage = self.storage::<J>();
         qrsaas_jobs::enqueue(&mut storage, job)

@@ -595,6 +595,24 @@ pub async fn scans_between(
     .await
 }
 
+/// Every tenant's scans (bots included) since the start of today (UTC) and in the last 30
+/// days, for the operator's console.
+pub async fn platform_scans(ch: &clickhouse::Client) -> clickhouse::error::Result<(u64, u64)> {
+    #[derive(clickhouse::Row, Deserialize)]
+    struct Counts {
+        today: u64,
+        month: u64,
+    }
+    let c = ch
+        .query(
+            "SELECT countIf(scanned_at >= toStartOfDay(now())) AS today, count() AS month \
+             FROM scan_events WHERE scanned_at >= now() - INTERVAL 30 DAY",
+        )
+        .fetch_one::<Counts>()
+        .await?;
+    Ok((c.today, c.month))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

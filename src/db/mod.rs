@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod emails;
 pub mod jobs;
 pub mod notifications;
+pub mod platform;
 pub mod projects;
 pub mod qr_codes;
 pub mod rollups;

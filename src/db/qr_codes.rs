@@ -232,8 +232,13 @@ pub async fn update(
         .map(|_| ())
 }
 
-/// Blocks any tenant's code (admin); returns the code as it was, or None if there is none.
-pub async fn block(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<QrRow>, sqlx::Error> {
+/// Sets any tenant's code to `blocked` or back to `active` (admin); returns the code as it
+/// was, or None if there is none.
+pub async fn set_blocked(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    blocked: bool,
+) -> Result<Option<QrRow>, sqlx::Error> {
     let before = sqlx::query_as::<_, QrRow>(concat!(
         qr_select!(),
         "WHERE q.id = $1 AND q.status <> 'deleted' FOR UPDATE OF q"
@@ -242,8 +247,9 @@ pub async fn block(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<QrR
     .fetch_optional(&mut *conn)
     .await?;
     if before.is_some() {
-        sqlx::query("UPDATE qr_codes SET status = 'blocked' WHERE id = $1")
+        sqlx::query("UPDATE qr_codes SET status = $2 WHERE id = $1")
             .bind(id)
+            .bind(if blocked { "blocked" } else { "active" })
             .execute(&mut *conn)
             .await?;
     }

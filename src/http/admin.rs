@@ -159,8 +159,81 @@ pub async fn block_code(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let c = admin.0;
-    admin::block_code(&state, &c.origin, &c.principal, *id).await?;
+    admin::set_code_blocked(&state, &c.origin, &c.principal, *id, true).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lift a block: the code serves again as it was.
+#[utoipa::path(post, path = "/api/v1/admin/qr-codes/{id}/unblock", tag = "admin", security(("bearer" = [])),
+    responses((status = 204, description = "Unblocked"), (status = 404, description = "No such code"),
+    (status = 409, description = "Not blocked"), (status = 403, description = "Not an admin")))]
+#[post("/admin/qr-codes/{id}/unblock")]
+pub async fn unblock_code(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let c = admin.0;
+    admin::set_code_blocked(&state, &c.origin, &c.principal, *id, false).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The platform at a glance: accounts, revenue, codes, scans, queues.
+#[utoipa::path(get, path = "/api/v1/admin/stats", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = admin::Stats), (status = 403, description = "Not an admin")))]
+#[get("/admin/stats")]
+pub async fn stats(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+) -> ApiResult<web::Json<admin::Stats>> {
+    Ok(web::Json(admin::stats(&state).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct CodeSearch {
+    /// Part of a code's name, short code or target host.
+    q: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminCodeView {
+    id: Uuid,
+    owner_id: Option<Uuid>,
+    owner_email: Option<String>,
+    name: Option<String>,
+    qr_type: String,
+    short_code: String,
+    target_url: Option<String>,
+    status: String,
+    scans_total: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every tenant's codes, searched by name, short code or target host.
+#[utoipa::path(get, path = "/api/v1/admin/qr-codes", tag = "admin", security(("bearer" = [])), params(CodeSearch, PageQuery),
+    responses((status = 200, body = ListResponse<AdminCodeView>), (status = 403, description = "Not an admin")))]
+#[get("/admin/qr-codes")]
+pub async fn search_codes(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    q: web::Query<CodeSearch>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<AdminCodeView>>> {
+    let w = page.window()?;
+    let q = q.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let paged = admin::search_codes(&state, q, w).await?;
+    Ok(web::Json(ListResponse::new(paged, w, |c| AdminCodeView {
+        id: c.id,
+        owner_id: c.user_id,
+        owner_email: c.owner_email,
+        name: c.name,
+        qr_type: c.qr_type,
+        short_code: c.short_code,
+        target_url: c.target_url,
+        status: c.status,
+        scans_total: c.scans_total,
+        created_at: c.created_at,
+    })))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -168,5 +241,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_user)
         .service(update_user)
         .service(grant_credits)
-        .service(block_code);
+        .service(block_code)
+        .service(unblock_code)
+        .service(stats)
+        .service(search_codes);
 }

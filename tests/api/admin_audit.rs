@@ -260,3 +260,196 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
     assert_eq!(by_user["total"], 5);
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_console_counts_searches_every_tenant_and_unblocks() {
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.register("ops@example.com").await;
+    let (alice, _) = app.register("alice@example.com").await;
+    let (bob, _) = app.register("bob@example.com").await;
+    qrsaas::admin::promote(&app.settings, "ops@example.com")
+        .await
+        .unwrap();
+    became_admin(&app, &admin).await;
+    let code = |t: String, name: &'static str, target: &'static str| {
+        let app = &app;
+        async move {
+            let (s, qr) = app
+                .post(
+                    "/api/v1/qr-codes",
+                    Some(&t),
+                    json!({"name": name, "qr_type": "url", "dynamic": true, "target_url": target}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{qr}");
+            qr
+        }
+    };
+    let phish = code(
+        alice.clone(),
+        "Prize draw",
+        "https://evil-login.example.net/win",
+    )
+    .await;
+    code(alice.clone(), "Menu", "https://cafe.example.com/menu").await;
+    code(
+        bob.clone(),
+        "Flyer",
+        "https://shop.example.org/?ref=evil-login",
+    )
+    .await;
+    let short = format!("/r/{}", phish["short_code"].as_str().unwrap());
+    assert_eq!(
+        app.http.get(app.url(&short)).send().await.unwrap().status(),
+        StatusCode::FOUND
+    );
+
+    // Stats: accounts, codes, scans (one), queues.
+    let (s, st) = app.get("/api/v1/admin/stats", Some(&admin)).await;
+    assert_eq!(s, StatusCode::OK, "{st}");
+    assert_eq!(
+        (
+            st["accounts"].as_i64(),
+            st["codes"].as_i64(),
+            st["dynamic_codes"].as_i64()
+        ),
+        (Some(3), Some(3), Some(3))
+    );
+    assert_eq!(st["active_accounts_30d"], 3);
+    assert_eq!(
+        (st["paying_accounts"].as_i64(), st["mrr"].as_str()),
+        (Some(0), Some("0"))
+    );
+    assert_eq!(st["currency"], "INR");
+    assert!(st["queue_depths"]["email"].is_u64(), "{st}");
+    eventually("the scan counted", || async {
+        let (_, st) = app.get("/api/v1/admin/stats", Some(&admin)).await;
+        (st["scans_today"] == 1 && st["scans_30d"] == 1).then_some(())
+    })
+    .await;
+    // MRR: a monthly pro (999.00) and a yearly business (49,990.00 / 12) subscription.
+    for (email, plan, interval) in [
+        ("alice@example.com", "pro", "month"),
+        ("bob@example.com", "business", "year"),
+    ] {
+        sqlx::query(
+            "INSERT INTO billing_subscriptions (id, user_id, plan_id, status, interval) \
+             SELECT gen_random_uuid(), id, $2, 'active', $3 FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .bind(plan)
+        .bind(interval)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let (_, st) = app.get("/api/v1/admin/stats", Some(&admin)).await;
+    assert_eq!(
+        (st["paying_accounts"].as_i64(), st["mrr"].as_str()),
+        (Some(2), Some("5164.83"))
+    );
+    // Not for users, nor for keys without account:admin.
+    assert_eq!(
+        app.get("/api/v1/admin/stats", Some(&alice)).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Search across tenants: by target host (not the query string), name, short code.
+    let (_, hits) = app
+        .get("/api/v1/admin/qr-codes?q=evil-login", Some(&admin))
+        .await;
+    assert_eq!(hits["total"], 1, "{hits}");
+    assert_eq!(hits["items"][0]["owner_email"], "alice@example.com");
+    assert_eq!(
+        hits["items"][0]["target_url"],
+        "https://evil-login.example.net/win"
+    );
+    let (_, hits) = app
+        .get("/api/v1/admin/qr-codes?q=flyer", Some(&admin))
+        .await;
+    assert_eq!(
+        (
+            hits["total"].as_i64(),
+            hits["items"][0]["owner_email"].as_str()
+        ),
+        (Some(1), Some("bob@example.com"))
+    );
+    let (_, hits) = app
+        .get(
+            &format!(
+                "/api/v1/admin/qr-codes?q={}",
+                phish["short_code"].as_str().unwrap()
+            ),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(hits["items"][0]["id"], phish["id"]);
+    let (_, all) = app
+        .get("/api/v1/admin/qr-codes?per_page=2", Some(&admin))
+        .await;
+    assert_eq!(
+        (
+            all["total"].as_i64(),
+            all["items"].as_array().unwrap().len()
+        ),
+        (Some(3), 2)
+    );
+    let (_, none) = app.get("/api/v1/admin/qr-codes?q=%25", Some(&admin)).await;
+    assert_eq!(none["total"], 0, "LIKE wildcards are literal");
+
+    // Block, then unblock: the code serves again; both audited.
+    let id = phish["id"].as_str().unwrap();
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/admin/qr-codes/{id}/unblock"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_blocked"))
+    );
+    app.post(
+        &format!("/api/v1/admin/qr-codes/{id}/block"),
+        Some(&admin),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        app.http.get(app.url(&short)).send().await.unwrap().status(),
+        StatusCode::GONE
+    );
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/admin/qr-codes/{id}/unblock"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.http.get(app.url(&short)).send().await.unwrap().status(),
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/qr-codes/{id}"), Some(&alice))
+            .await
+            .1["status"],
+        "active"
+    );
+    let (_, log) = app
+        .get("/api/v1/admin/audit-logs?per_page=100", Some(&admin))
+        .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"qr_code.block") && actions.contains(&"qr_code.unblock"),
+        "{actions:?}"
+    );
+    app.stop().await.unwrap();
+}
