@@ -150,6 +150,7 @@ pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErr
         target_url,
         data,
         design,
+        design_given: b.design.as_ref().is_some_and(|d| !d.is_null()),
         project_id: b.project_id,
         template_id: b.template_id,
         alias,
@@ -168,6 +169,8 @@ pub struct NewCode {
     pub target_url: Option<TargetUrl>,
     pub data: QrData,
     pub design: Design,
+    /// The request named a design; without one, the owner's `default_design` applies.
+    pub design_given: bool,
     pub project_id: Option<Uuid>,
     pub template_id: Option<Uuid>,
     pub alias: Option<ShortCode>,
@@ -216,6 +219,20 @@ pub fn target_policy(settings: &Settings) -> TargetPolicy {
 fn qr_type(row: &QrRow) -> ApiResult<QrType> {
     QrType::parse(&row.qr_type)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown qr_type {}", row.qr_type)))
+}
+
+/// The owner's `default_design` (settings), for codes created without a design. It was
+/// validated when saved; one that no longer parses (an older format) falls back to plain.
+async fn default_design(conn: &mut sqlx::PgConnection, owner: Uuid) -> ApiResult<Design> {
+    let prefs = db::settings::get(&mut *conn, owner).await?;
+    let d = &prefs.default_design.0;
+    if d.is_null() || d.as_object().is_some_and(|o| o.is_empty()) {
+        return Ok(Design::default());
+    }
+    Ok(Design::parse(d).unwrap_or_else(|e| {
+        tracing::warn!(%owner, errors = ?e, "stored default_design no longer parses; using plain");
+        Design::default()
+    }))
 }
 
 pub fn design(row: &QrRow) -> Design {
@@ -510,6 +527,9 @@ pub async fn create(
     let owner = p.user.id;
     crate::domain::rules::hash_passwords(&mut new.rules).await?;
     let mut tx = state.db.begin().await?;
+    if !new.design_given {
+        new.design = default_design(&mut tx, owner).await?;
+    }
     check_refs(
         &mut tx,
         owner,

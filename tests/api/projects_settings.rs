@@ -142,6 +142,49 @@ async fn settings_default_then_saved_and_validated() {
     assert_eq!(got["notifications"]["weekly_summary"], true);
     assert_eq!(got["notifications"]["scan_alerts"], false);
 
+    // New codes without a design take the default; a design given wins.
+    let (s, plain) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&token),
+            json!({"name": "d", "qr_type": "text", "dynamic": false, "data": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plain}");
+    assert_eq!(
+        (
+            plain["design"]["fg_color"].as_str(),
+            plain["design"]["error_correction"].as_str()
+        ),
+        (Some("#112233"), Some("Q")),
+        "{plain}"
+    );
+    let (_, own) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&token),
+            json!({"name": "o", "qr_type": "text", "dynamic": false, "data": {"text": "hi"},
+                   "design": {"fg_color": "#445566"}}),
+        )
+        .await;
+    assert_eq!(own["design"]["fg_color"], "#445566");
+    assert_ne!(own["design"]["error_correction"], "Q");
+    // The rendered image uses it: the SVG carries the default's colour.
+    let svg = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/qr-codes/{}/image?format=svg",
+            plain["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(svg.to_lowercase().contains("#112233"), "{svg}");
+
     let (s, b) = app
         .put(
             "/api/v1/settings",
