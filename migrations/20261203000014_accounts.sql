@@ -23,3 +23,11 @@ CREATE TABLE account_tokens (
     used_at     TIMESTAMPTZ
 );
 CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+
+-- What is kept of a deleted account, for the operator's records: its Stripe customer (invoices
+-- live there) and when it went. Everything personal is erased with the user row.
+CREATE TABLE deleted_accounts (
+    user_id            UUID PRIMARY KEY,
+    stripe_customer_id TEXT,
+    deleted_at         TIMESTAMPTZ NOT NULL DEFAULT now()
+);

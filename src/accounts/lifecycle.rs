@@ -330,3 +330,42 @@ pub async fn revoke_session(
     state.bus.publish(Invalidate::User { id: p.user.id }).await;
     Ok(())
 }
+
+/// Deletes the caller's account (its password required, when it has one): personal data
+/// erased, codes answer the 404 page on every replica, scans kept for nobody's reports but
+/// anonymised (address, agent, city), the Stripe customer left for the operator's records.
+pub async fn delete_account(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    password: Option<String>,
+) -> ApiResult<()> {
+    let user = db::users::by_id(&state.db, p.user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if user.password_hash.is_some()
+        && !secrets::verify_password(password.unwrap_or_default(), user.password_hash.clone())
+            .await?
+    {
+        return Err(ApiError::field("password", "is not your password"));
+    }
+    let files = db::users::stored_files(&state.db, user.id).await?;
+    let mut tx = state.db.begin().await?;
+    // Recorded before the row goes: the audit row keeps the id, never the address.
+    audit_user(&mut tx, origin, &user, "user.delete").await?;
+    db::users::erase(&mut tx, user.id).await?;
+    tx.commit().await?;
+    state.bus.publish(Invalidate::User { id: user.id }).await;
+    state.bus.publish(Invalidate::Owner { id: user.id }).await;
+    for key in files {
+        if let Err(e) = state.store.delete(&key).await {
+            tracing::warn!(error = %e, key, "account deletion: could not remove a stored file");
+        }
+    }
+    if let Err(e) = crate::analytics::anonymise_owner(&state.clickhouse, user.id).await {
+        // The rows still carry only anonymised addresses (unless the owner kept full IPs);
+        // the operator can re-run the mutation.
+        tracing::error!(error = %e, user = %user.id, "account deletion: scans not anonymised");
+    }
+    Ok(())
+}

@@ -31,3 +31,19 @@ fn server_client(settings: &Settings) -> clickhouse::Client {
 pub async fn ping(client: &clickhouse::Client) -> Result<(), clickhouse::error::Error> {
     client.query("SELECT 1").execute().await
 }
+
+/// Erases what identifies people in a deleted account's scans (address, agent, place); the
+/// counts stay. A ClickHouse mutation: applied in the background by the server.
+pub async fn anonymise_owner(
+    client: &clickhouse::Client,
+    owner: uuid::Uuid,
+) -> Result<(), clickhouse::error::Error> {
+    client
+        .query(
+            "ALTER TABLE scan_events UPDATE ip = '', user_agent = '', city = '', region = '', \
+             referer = '' WHERE user_id = toUUID(?)",
+        )
+        .bind(owner.to_string())
+        .execute()
+        .await
+}

@@ -280,6 +280,54 @@ pub async fn page_created_before(
     .await
 }
 
+/// Files an account owns in storage (uploads, export archives), to remove after deletion.
+pub async fn stored_files(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT storage_key FROM uploads WHERE user_id = $1 \
+         UNION SELECT file_key FROM jobs WHERE user_id = $1 AND file_key IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Erases an account: its codes are marked deleted and emptied (they answer 404), its outbox
+/// mail is dropped, the Stripe customer id is kept in `deleted_accounts`, and the user row goes
+/// (every table of personal data cascades with it; audit rows keep their ids, not the person).
+pub async fn erase(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO deleted_accounts (user_id, stripe_customer_id) \
+         SELECT $1, (SELECT stripe_customer_id FROM billing_accounts WHERE user_id = $1) \
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM qr_type_details WHERE qr_id IN (SELECT id FROM qr_codes WHERE user_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE qr_codes SET status = 'deleted', deleted_at = coalesce(deleted_at, now()), \
+           name = NULL, target_url = NULL, design_json = NULL, rules = '[]', utm = '{}' \
+         WHERE user_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM outbound_emails WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

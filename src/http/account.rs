@@ -217,6 +217,26 @@ pub async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct DeleteAccountBody {
+    /// Required when the account has a password.
+    password: Option<String>,
+}
+
+/// Delete the caller's account: personal data erased, codes answer 404, scans anonymised.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    request_body = DeleteAccountBody, responses((status = 204, description = "Deleted"),
+    (status = 422, description = "Wrong password")))]
+#[delete("/me")]
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<DeleteAccountBody>,
+) -> ApiResult<HttpResponse> {
+    lifecycle::delete_account(&state, &caller.origin, &caller.principal, body.0.password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(change_password)
         .service(forgot_password)
@@ -225,5 +245,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resend_verification)
         .service(change_email)
         .service(sessions)
-        .service(revoke_session);
+        .service(revoke_session)
+        .service(delete_account);
 }

@@ -330,3 +330,125 @@ async fn an_operator_can_hold_back_webhooks_and_checkout_until_the_address_is_ve
     assert_eq!(s, StatusCode::CREATED, "{b}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn deleting_an_account_erases_it_and_its_codes_stop() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let (t, id) = app.register("leaving@example.com").await;
+    let (_, qr) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "Card", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/me"}),
+        )
+        .await;
+    let short = format!("/r/{}", qr["short_code"].as_str().unwrap());
+    let scan = || async {
+        app.http
+            .get(app.url(&short))
+            .header("user-agent", IPHONE)
+            .header("x-forwarded-for", "198.51.100.23")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(scan().await, StatusCode::FOUND);
+    let ch = qrsaas::analytics::client(&app.settings);
+    let scans = || {
+        let ch = ch.clone();
+        let id = id.clone();
+        async move {
+            ch.query("SELECT ip, user_agent FROM scan_events WHERE user_id = toUUID(?)")
+                .bind(id)
+                .fetch_all::<(String, String)>()
+                .await
+                .unwrap()
+        }
+    };
+    eventually("the scan stored", || async {
+        (scans().await.len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(scans().await[0].0, "198.51.100.0");
+
+    // The password is required.
+    let (s, b) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            Some(&t),
+            Some(json!({"password": "guess guess"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["password"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            Some(&t),
+            Some(json!({"password": PW})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Gone: the session, the login, the code (404 page, no scan), the personal data.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&t)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "leaving@example.com", PW, "x").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(scan().await, StatusCode::NOT_FOUND);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+    let (name, target, status): (Option<String>, Option<String>, String) =
+        sqlx::query_as("SELECT name, target_url, status FROM qr_codes WHERE id = $1::uuid")
+            .bind(qr["id"].as_str().unwrap())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((name, target, status.as_str()), (None, None, "deleted"));
+    let mails: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbound_emails WHERE to_address = 'leaving@example.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(mails, 0, "no copy of the address in the outbox");
+    // Kept for the operator: that it happened (audited, by id) and the Stripe customer slot.
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deleted_accounts WHERE user_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(kept, 1);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_logs WHERE action = 'user.delete' AND entity_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    // Scans stay counted but carry nothing that identifies the visitor.
+    eventually("scans anonymised", || async {
+        let rows = scans().await;
+        (rows.len() == 1 && rows[0] == (String::new(), String::new())).then_some(())
+    })
+    .await;
+    // The address is free again.
+    app.register("leaving@example.com").await;
+    app.stop().await.unwrap();
+}

@@ -110,6 +110,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/auth/sessions"),
     ("delete", "/api/v1/auth/sessions/{id}"),
     ("get", "/api/v1/me"),
+    ("delete", "/api/v1/me"),
     ("patch", "/api/v1/me"),
     ("post", "/api/v1/api-keys"),
     ("get", "/api/v1/api-keys"),
