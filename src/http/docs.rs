@@ -43,7 +43,7 @@ use super::{
         notifications::unsubscribe,
     ),
     components(schemas(
-        crate::error::ErrorBody,
+        crate::error::ErrorBody, super::analytics::Source,
         crate::notify::events::EventType, crate::notify::events::QrCodeData,
         crate::notify::events::ScansBatchData, crate::notify::events::ScanData,
         crate::notify::events::MilestoneData, crate::notify::events::ExportCompletedData,

@@ -428,3 +428,23 @@ async fn cors_allows_only_configured_origins() {
     assert!(evil.headers().get("access-control-allow-origin").is_none());
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn openapi_has_no_dangling_references() {
+    let app = TestApp::spawn().await;
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut dangling: Vec<&str> = text
+        .match_indices("#/components/schemas/")
+        .map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .filter(|name| !schemas.contains_key(*name))
+        .collect();
+    dangling.sort_unstable();
+    dangling.dedup();
+    assert!(dangling.is_empty(), "dangling schema references: {dangling:?}");
+    app.stop().await.unwrap();
+}
