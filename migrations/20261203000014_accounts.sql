@@ -31,3 +31,26 @@ CREATE TABLE deleted_accounts (
     stripe_customer_id TEXT,
     deleted_at         TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- Destinations this service refuses (phishing, malware hosts): a host (matching itself and its
+-- subdomains) or a pattern with `*`. More come from the file named by
+-- QRSAAS_TARGETS__BLOCKLIST_FILE.
+CREATE TABLE destination_blocklist (
+    id          UUID PRIMARY KEY,
+    pattern     TEXT NOT NULL UNIQUE,
+    reason      TEXT,
+    created_by  UUID REFERENCES users(id) ON DELETE SET NULL,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- "Report this code" from landing pages, for the operator's queue.
+CREATE TABLE abuse_reports (
+    id          UUID PRIMARY KEY,
+    qr_id       UUID NOT NULL REFERENCES qr_codes(id) ON DELETE CASCADE,
+    reason      TEXT NOT NULL CHECK (reason IN ('phishing', 'malware', 'spam', 'illegal', 'other')),
+    details     TEXT,
+    reporter_ip TEXT,
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX abuse_reports_open ON abuse_reports (status, created_at DESC);

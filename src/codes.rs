@@ -221,6 +221,20 @@ fn qr_type(row: &QrRow) -> ApiResult<QrType> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown qr_type {}", row.qr_type)))
 }
 
+/// The redirect destinations of a code (its target, its rules' redirects) by field name.
+fn destinations<'a>(target: Option<&'a str>, rules: &'a [Rule]) -> Vec<(String, &'a str)> {
+    let mut out: Vec<(String, &str)> = target
+        .map(|t| ("target_url".to_owned(), t))
+        .into_iter()
+        .collect();
+    for (i, r) in rules.iter().enumerate() {
+        if let crate::domain::rules::Action::Redirect(url) = &r.then {
+            out.push((format!("rules[{i}].then.redirect"), url.as_str()));
+        }
+    }
+    out
+}
+
 /// The owner's `default_design` (settings), for codes created without a design. It was
 /// validated when saved; one that no longer parses (an older format) falls back to plain.
 async fn default_design(conn: &mut sqlx::PgConnection, owner: Uuid) -> ApiResult<Design> {
@@ -530,6 +544,8 @@ pub async fn create(
     if !new.design_given {
         new.design = default_design(&mut tx, owner).await?;
     }
+    let urls = destinations(new.target_url.as_ref().map(TargetUrl::as_str), &new.rules);
+    crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
     check_refs(
         &mut tx,
         owner,
@@ -689,6 +705,13 @@ pub async fn update(
         .as_ref()
         .map(TargetUrl::as_str)
         .or(before.target_url.as_deref());
+    // Destinations this change sets (unchanged ones were checked when they were set; a
+    // blocklist entry added since blocked those codes already).
+    let urls = destinations(
+        patch.target_url.as_ref().map(TargetUrl::as_str),
+        patch.rules.as_deref().unwrap_or(&[]),
+    );
+    crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
     let design_json = serde_json::to_value(&design).map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&data);
     let rules = match patch.rules {

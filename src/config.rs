@@ -97,6 +97,9 @@ pub struct TargetSettings {
     /// Private and link-local addresses and internal names as targets (on-premises use);
     /// loopback and this service's own hosts stay refused.
     pub allow_private: bool,
+    /// A file of blocked destinations (hosts or `*` patterns, one per line, `#` comments),
+    /// read at start-up, besides those added through the admin API.
+    pub blocklist_file: Option<std::path::PathBuf>,
 }
 
 /// Outgoing webhooks.

@@ -5,6 +5,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod abuse;
 pub mod accounts;
 pub mod actors;
 pub mod admin;

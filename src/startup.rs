@@ -150,6 +150,9 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, A
         webhooks: Arc::new(crate::notify::webhooks::Webhooks::from_settings(&settings)?),
         sms: crate::notify::sms::Twilio::from_settings(&settings.sms)?
             .map(|t| Arc::new(t) as Arc<dyn crate::notify::sms::SmsProvider>),
+        blocklist_file: Arc::new(crate::abuse::blocklist::load_file(
+            settings.targets.blocklist_file.as_deref(),
+        )?),
         decode_budget: Arc::new(crate::uploads::DecodeBudget::new(
             settings.upload_decode_budget_mb,
         )),

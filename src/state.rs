@@ -40,6 +40,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::notify::webhooks::Webhooks>,
     /// The SMS provider, when one is configured.
     pub sms: Option<Arc<dyn crate::notify::sms::SmsProvider>>,
+    /// Blocked destinations from the configured file (the API's live in Postgres).
+    pub blocklist_file: Arc<Vec<String>>,
     /// Memory for decoding uploaded images, shared by all uploads.
     pub decode_budget: Arc<crate::uploads::DecodeBudget>,
     /// Uncached short-code lookups per client address.

@@ -6,6 +6,7 @@
 //! `migrate` subcommand of this same binary cannot provide. The integration tests execute every
 //! statement here against a real database instead.
 
+pub mod abuse;
 pub mod account_tokens;
 pub mod api_keys;
 pub mod audit;

@@ -1,6 +1,6 @@
 //! `/api/v1/admin/users`.
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -236,6 +236,143 @@ pub async fn search_codes(
     })))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct BlockView {
+    id: Uuid,
+    /// A host (blocks it and its subdomains) or a pattern with `*` over the whole host.
+    pattern: String,
+    reason: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<crate::db::abuse::BlockRow> for BlockView {
+    fn from(r: crate::db::abuse::BlockRow) -> Self {
+        BlockView {
+            id: r.id,
+            pattern: r.pattern,
+            reason: r.reason,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The destination blocklist entries added through the API (the configured file's are not
+/// listed; they are fixed at start-up).
+#[utoipa::path(get, path = "/api/v1/admin/blocklist", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<BlockView>), (status = 403, description = "Not an admin")))]
+#[get("/admin/blocklist")]
+pub async fn blocklist(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+) -> ApiResult<web::Json<Vec<BlockView>>> {
+    let rows = crate::db::abuse::list(&state.db).await?;
+    Ok(web::Json(rows.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BlockBody {
+    pattern: String,
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BlockAdded {
+    entry: BlockView,
+    /// Live codes whose target the entry caught, now blocked.
+    codes_blocked: usize,
+}
+
+/// Block a destination: new targets matching it are refused (422), and live codes pointing
+/// there are blocked now.
+#[utoipa::path(post, path = "/api/v1/admin/blocklist", tag = "admin", security(("bearer" = [])), request_body = BlockBody,
+    responses((status = 201, body = BlockAdded), (status = 409, description = "Already on the list"),
+    (status = 422, description = "Not a host or pattern"), (status = 403, description = "Not an admin")))]
+#[post("/admin/blocklist")]
+pub async fn add_block(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    body: Json<BlockBody>,
+) -> ApiResult<HttpResponse> {
+    let c = admin.0;
+    let b = body.0;
+    let pattern = crate::abuse::blocklist::parse_pattern(&b.pattern)
+        .map_err(|e| crate::error::ApiError::field("pattern", e))?;
+    let reason = b.reason.filter(|r| !r.trim().is_empty());
+    let (row, n) =
+        crate::abuse::blocklist::add(&state, &c.origin, &c.principal, pattern, reason).await?;
+    Ok(HttpResponse::Created().json(BlockAdded {
+        entry: row.into(),
+        codes_blocked: n,
+    }))
+}
+
+/// Remove a blocklist entry (codes it blocked stay blocked until unblocked one by one).
+#[utoipa::path(delete, path = "/api/v1/admin/blocklist/{id}", tag = "admin", security(("bearer" = [])),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such entry"), (status = 403, description = "Not an admin")))]
+#[delete("/admin/blocklist/{id}")]
+pub async fn remove_block(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let c = admin.0;
+    crate::abuse::blocklist::remove(&state, &c.origin, &c.principal, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// `open` or `resolved`; all when absent.
+    status: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportView {
+    id: Uuid,
+    qr_id: Uuid,
+    short_code: String,
+    target_url: Option<String>,
+    /// The code's status now (block it with `POST /api/v1/admin/qr-codes/{id}/block`).
+    code_status: String,
+    reason: String,
+    details: Option<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Abuse reports from landing pages ("Report this code"), newest first.
+#[utoipa::path(get, path = "/api/v1/admin/reports", tag = "admin", security(("bearer" = [])), params(ReportQuery, PageQuery),
+    responses((status = 200, body = ListResponse<ReportView>), (status = 403, description = "Not an admin")))]
+#[get("/admin/reports")]
+pub async fn reports(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    q: web::Query<ReportQuery>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<ReportView>>> {
+    let w = page.window()?;
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
+    if status.is_some_and(|s| s != "open" && s != "resolved") {
+        return Err(crate::error::ApiError::field(
+            "status",
+            "must be open or resolved",
+        ));
+    }
+    let (items, total) = crate::db::abuse::reports(&state.db, status, w.limit, w.offset).await?;
+    let paged = crate::db::Paged { items, total };
+    Ok(web::Json(ListResponse::new(paged, w, |r| ReportView {
+        id: r.id,
+        qr_id: r.qr_id,
+        short_code: r.short_code,
+        target_url: r.target_url,
+        code_status: r.code_status,
+        reason: r.reason,
+        details: r.details,
+        status: r.status,
+        created_at: r.created_at,
+    })))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_users)
         .service(get_user)
@@ -244,5 +381,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(block_code)
         .service(unblock_code)
         .service(stats)
-        .service(search_codes);
+        .service(search_codes)
+        .service(blocklist)
+        .service(add_block)
+        .service(remove_block)
+        .service(reports);
 }

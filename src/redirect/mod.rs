@@ -297,7 +297,9 @@ async fn dispatch(
         (None, &Method::POST) => Page::Unlock,
         (Some("download"), &Method::GET | &Method::HEAD) => Page::Download,
         (Some("logo"), &Method::GET | &Method::HEAD) => Page::Logo,
-        (None, _) => return not_allowed(&req, "GET, HEAD, POST"),
+        (Some("report"), &Method::GET | &Method::HEAD) => Page::ReportForm,
+        (Some("report"), &Method::POST) => Page::Report,
+        (None | Some("report"), _) => return not_allowed(&req, "GET, HEAD, POST"),
         (Some("download" | "logo"), _) => return not_allowed(&req, "GET, HEAD"),
         _ => return pages::not_found(),
     };
@@ -309,6 +311,20 @@ async fn dispatch(
         Page::Scan { count } => scan(&state, &req, code, count).await,
         Page::Download => download(&state, &req, code).await,
         Page::Logo => logo(&state, &req, code).await,
+        Page::ReportForm => match resolve(&state, &req, code.as_str()).await {
+            Ok(Resolved::Found(_)) => pages::report_form(code.as_str(), None),
+            Ok(Resolved::Missing) => pages::not_found(),
+            Err(why) => why.page(),
+        },
+        Page::Report => {
+            match web::Form::<ReportForm>::from_request(&req, &mut payload.into_inner()).await {
+                Ok(form) => report(&state, &req, code, form.into_inner()).await,
+                Err(e) => pages::error(
+                    e.as_response_error().status_code(),
+                    "This form could not be read. Go back and try again.",
+                ),
+            }
+        }
         Page::Unlock => {
             match web::Form::<unlock::PasswordForm>::from_request(&req, &mut payload.into_inner())
                 .await
@@ -338,6 +354,41 @@ enum Page {
     Unlock,
     Download,
     Logo,
+    ReportForm,
+    Report,
+}
+
+#[derive(serde::Deserialize)]
+struct ReportForm {
+    reason: String,
+    details: Option<String>,
+}
+
+/// "Report this code" from a landing page: into the operator's queue (never a scan).
+async fn report(
+    state: &AppState,
+    req: &HttpRequest,
+    code: ShortCode,
+    f: ReportForm,
+) -> HttpResponse {
+    let ip = client_ip(req, &state.settings.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    match crate::abuse::reports::file(state, code.as_str(), &f.reason, f.details.as_deref(), &ip)
+        .await
+    {
+        Ok(_) => pages::report_thanks(),
+        Err(crate::error::ApiError::NotFound) => pages::not_found(),
+        Err(crate::error::ApiError::Validation(errors)) => {
+            let why = errors.values().next().cloned().unwrap_or_default();
+            let mut page = pages::report_form(code.as_str(), Some(&why));
+            *page.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+        Err(e) => pages::error(
+            actix_web::ResponseError::status_code(&e),
+            "Your report could not be taken just now. Please try again later.",
+        ),
+    }
 }
 
 impl Page {
@@ -347,6 +398,7 @@ impl Page {
             Page::Scan { .. } | Page::Unlock => "/r/{short_code}",
             Page::Download => "/r/{short_code}/download",
             Page::Logo => "/r/{short_code}/logo",
+            Page::ReportForm | Page::Report => "/r/{short_code}/report",
         }
     }
 }

@@ -53,7 +53,13 @@ fn owned_page(status: StatusCode, e: &Entry, title: &str, body: &str) -> HttpRes
     } else {
         format!("<header class=\"brand\">{logo}{name}</header>")
     };
-    styled_page(status, title, body, &css, &header)
+    // Anyone who scanned the code can flag it for the operator.
+    let body = format!(
+        "{body}<p class=\"muted\" style=\"margin-top:2rem;font-size:.85rem\">\
+         <a href=\"/r/{}/report\">Report this code</a></p>",
+        esc(&e.short_code)
+    );
+    styled_page(status, title, &body, &css, &header)
 }
 
 fn styled_page(
@@ -83,6 +89,38 @@ input{{box-sizing:border-box;width:100%;font-size:1rem;padding:.8rem;border:1px 
         .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(html)
+}
+
+/// The "report this code" form.
+pub fn report_form(code: &str, problem: Option<&str>) -> HttpResponse {
+    let problem = problem.map_or(String::new(), |p| {
+        format!("<p class=\"err\">{}</p>", esc(p))
+    });
+    let options: String = crate::abuse::reports::REASONS
+        .iter()
+        .map(|r| format!("<option value=\"{r}\">{r}</option>"))
+        .collect();
+    page(
+        StatusCode::OK,
+        "Report this code",
+        &format!(
+            "<h1>Report this code</h1>{problem}<p class=\"muted\">Tell us what is wrong with \
+             where this code leads. The service's operator reviews every report.</p>\
+             <form method=\"post\" action=\"/r/{c}/report\"><p><select name=\"reason\">{options}\
+             </select></p><p><textarea name=\"details\" maxlength=\"2000\" rows=\"4\" \
+             style=\"width:100%\" placeholder=\"What happened (optional)\"></textarea></p>\
+             <button class=\"btn\" type=\"submit\">Send report</button></form>",
+            c = esc(code)
+        ),
+    )
+}
+
+pub fn report_thanks() -> HttpResponse {
+    page(
+        StatusCode::OK,
+        "Thank you",
+        "<h1>Thank you</h1><p class=\"muted\">Your report is in the operator's queue.</p>",
+    )
 }
 
 /// A plain error page for people (the API answers JSON; these routes are opened in browsers).

@@ -453,3 +453,203 @@ async fn the_console_counts_searches_every_tenant_and_unblocks() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_blocklist_refuses_new_targets_blocks_live_codes_and_reports_reach_the_queue() {
+    let file = std::env::temp_dir().join(format!("blocklist-{}.txt", uuid::Uuid::new_v4()));
+    std::fs::write(&file, "# from the operator's feed\nfilebad.example\n").unwrap();
+    let app = TestApp::spawn_with(|s| s.targets.blocklist_file = Some(file.clone())).await;
+    let (admin, _) = app.register("ops@example.com").await;
+    let (alice, _) = app.register("alice@example.com").await;
+    qrsaas::admin::promote(&app.settings, "ops@example.com")
+        .await
+        .unwrap();
+    became_admin(&app, &admin).await;
+    let create = |target: &str| {
+        let app = &app;
+        let alice = alice.clone();
+        let body = json!({"name": "c", "qr_type": "url", "dynamic": true, "target_url": target});
+        async move { app.post("/api/v1/qr-codes", Some(&alice), body).await }
+    };
+    let (_, bad) = create("https://a.evil-login.example.net/x").await;
+    let (_, good) = create("https://cafe.example.com/").await;
+    let scan = |qr: &serde_json::Value| {
+        let url = app.url(&format!("/r/{}", qr["short_code"].as_str().unwrap()));
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(scan(&bad).await, StatusCode::FOUND);
+
+    // An entry blocks the live code it catches, at once, and nothing else.
+    let (s, added) = app
+        .post(
+            "/api/v1/admin/blocklist",
+            Some(&admin),
+            json!({"pattern": "Evil-Login.example.net.", "reason": "phishing kit"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{added}");
+    assert_eq!(added["entry"]["pattern"], "evil-login.example.net");
+    assert_eq!(added["codes_blocked"], 1);
+    assert_eq!(scan(&bad).await, StatusCode::GONE);
+    assert_eq!(scan(&good).await, StatusCode::FOUND);
+    let (s, _) = app
+        .post(
+            "/api/v1/admin/blocklist",
+            Some(&admin),
+            json!({"pattern": "evil-login.example.net"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = app
+        .post(
+            "/api/v1/admin/blocklist",
+            Some(&admin),
+            json!({"pattern": "*"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    app.post(
+        "/api/v1/admin/blocklist",
+        Some(&admin),
+        json!({"pattern": "*paypal*"}),
+    )
+    .await;
+
+    // New targets, retargets and rule redirects are refused, naming the field; the file's
+    // entries count too.
+    for target in [
+        "https://login.evil-login.example.net/",
+        "https://paypal-secure.example.org/",
+        "https://filebad.example/",
+    ] {
+        let (s, b) = create(target).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{target}: {b}");
+        assert_eq!(
+            b["error"]["fields"]["target_url"],
+            "points at a destination this service blocks"
+        );
+    }
+    let gid = good["id"].as_str().unwrap();
+    let (s, b) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{gid}"),
+            Some(&alice),
+            json!({"target_url": "https://evil-login.example.net/"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["target_url"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, b) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{gid}"),
+            Some(&alice),
+            json!({"rules": [{"if": {"device": ["ios"]}, "then": {"redirect": "https://www.paypal.evil.io/"}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["fields"]["rules[0].then.redirect"].is_string(),
+        "{b}"
+    );
+    let (_, list) = app.get("/api/v1/admin/blocklist", Some(&admin)).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let entry = added["entry"]["id"].as_str().unwrap();
+    let (s, _) = app
+        .delete(&format!("/api/v1/admin/blocklist/{entry}"), Some(&admin))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        create("https://login.evil-login.example.net/").await.0,
+        StatusCode::CREATED
+    );
+
+    // Reports: the landing page links the form; a report reaches the operator's queue.
+    let (_, card) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&alice),
+            json!({"name": "v", "qr_type": "vcard", "dynamic": true, "data": {"first_name": "Ann"}}),
+        )
+        .await;
+    let code = card["short_code"].as_str().unwrap();
+    let page = app
+        .http
+        .get(app.url(&format!("/r/{code}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("href=\"/r/{code}/report\"")),
+        "{page}"
+    );
+    let form = app
+        .http
+        .get(app.url(&format!("/r/{code}/report")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    assert!(form.text().await.unwrap().contains("name=\"reason\""));
+    let post = |reason: &'static str| {
+        app.http
+            .post(app.url(&format!("/r/{code}/report")))
+            .form(&[("reason", reason), ("details", "asks for my bank password")])
+            .send()
+    };
+    let res = post("fraud-ish").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("must be phishing"));
+    let res = post("phishing").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("Thank you"));
+    let (s, q) = app
+        .get("/api/v1/admin/reports?status=open", Some(&admin))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(q["total"], 1, "{q}");
+    assert_eq!(
+        (
+            q["items"][0]["short_code"].as_str(),
+            q["items"][0]["reason"].as_str(),
+            q["items"][0]["details"].as_str()
+        ),
+        (
+            Some(code),
+            Some("phishing"),
+            Some("asks for my bank password")
+        )
+    );
+    assert_eq!(
+        app.get("/api/v1/admin/reports", Some(&alice)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // One address cannot flood the queue.
+    for _ in 0..4 {
+        post("spam").await.unwrap();
+    }
+    assert_eq!(
+        post("spam").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Everything the operator did is audited.
+    let (_, log) = app
+        .get("/api/v1/admin/audit-logs?per_page=100", Some(&admin))
+        .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"blocklist.add") && actions.contains(&"blocklist.remove"),
+        "{actions:?}"
+    );
+    app.stop().await.unwrap();
+}

@@ -154,6 +154,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/qr-codes/{id}/unblock"),
     ("get", "/api/v1/admin/qr-codes"),
     ("get", "/api/v1/admin/stats"),
+    ("get", "/api/v1/admin/blocklist"),
+    ("post", "/api/v1/admin/blocklist"),
+    ("delete", "/api/v1/admin/blocklist/{id}"),
+    ("get", "/api/v1/admin/reports"),
     ("get", "/api/v1/qr-codes/{id}/analytics"),
     ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
     ("get", "/api/v1/analytics"),
@@ -445,6 +449,9 @@ async fn openapi_has_no_dangling_references() {
         .collect();
     dangling.sort_unstable();
     dangling.dedup();
-    assert!(dangling.is_empty(), "dangling schema references: {dangling:?}");
+    assert!(
+        dangling.is_empty(),
+        "dangling schema references: {dangling:?}"
+    );
     app.stop().await.unwrap();
 }
