@@ -223,6 +223,18 @@ impl TestApp {
         self.call(reqwest::Method::DELETE, path, token, None).await
     }
 
+    /// The actions of the audit log at `path` (`/api/v1/audit-logs` or the admin one), newest
+    /// first.
+    pub async fn audit_actions(&self, path: &str, token: &str) -> Vec<String> {
+        let (_, log) = self.get(&format!("{path}?per_page=100"), Some(token)).await;
+        log["items"]
+            .as_array()
+            .expect("audit items")
+            .iter()
+            .filter_map(|i| i["action"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Registers a user and returns (token, user id).
     pub async fn register(&self, email: &str) -> (String, String) {
         let (status, body) = self
