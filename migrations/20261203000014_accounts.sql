@@ -54,3 +54,16 @@ CREATE TABLE abuse_reports (
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX abuse_reports_open ON abuse_reports (status, created_at DESC);
+
+-- Optional two-factor sign-in (TOTP, RFC 6238). The secret is pending until a first code
+-- confirms it; the last accepted time step refuses a code's replay. Recovery codes are single
+-- use and kept as hashes.
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_enabled_at TIMESTAMPTZ;
+ALTER TABLE users ADD COLUMN totp_last_step BIGINT;
+CREATE TABLE recovery_codes (
+    user_id    UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash  BYTEA NOT NULL,
+    used_at    TIMESTAMPTZ,
+    PRIMARY KEY (user_id, code_hash)
+);

@@ -22,6 +22,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("wrong e-mail or password")]
     InvalidCredentials,
+    /// 401 `totp_required`: the password was right; the account also needs a code.
+    #[error("two-factor sign-in is on: send totp_code (or a recovery_code) with the password")]
+    TotpRequired,
     #[error("{0}")]
     Forbidden(&'static str),
     /// 403 `email_unverified`: the operator requires a verified address for this.
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::TotpRequired => "totp_required",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::EmailUnverified => "email_unverified",
@@ -159,7 +163,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::TotpRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) | ApiError::InsufficientScope(_) | ApiError::EmailUnverified => {
                 StatusCode::FORBIDDEN
             }

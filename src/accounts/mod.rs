@@ -4,6 +4,7 @@ pub mod google;
 pub mod lifecycle;
 pub mod scopes;
 pub mod secrets;
+pub mod totp;
 
 use chrono::{Duration, Utc};
 use serde::Serialize;
@@ -194,11 +195,19 @@ pub(crate) async fn start_session(
     Ok(token)
 }
 
+/// The second factor sent with a password login, if any.
+#[derive(Default, Clone, Copy)]
+pub struct SecondFactor<'a> {
+    pub code: Option<&'a str>,
+    pub recovery: Option<&'a str>,
+}
+
 pub async fn login(
     state: &AppState,
     origin: &Origin,
     email: &str,
     password: String,
+    second: SecondFactor<'_>,
 ) -> ApiResult<(UserRow, String)> {
     let [per_ip, per_pair, per_email] = login_limits(state);
     let email_key = hex::encode(secrets::sha256(&email.trim().to_lowercase()));
@@ -222,11 +231,17 @@ pub async fn login(
     if user.suspended_at.is_some() {
         return Err(ApiError::Forbidden("this account is suspended"));
     }
+    let mut tx = state.db.begin().await?;
+    // A wrong second factor counts as a failed login (the same budgets).
+    if !totp::second_factor(&mut tx, &user, second.code, second.recovery).await? {
+        state.limiter.hit(&per_ip, &origin.ip).await;
+        state.limiter.hit(&per_pair, &pair_key).await;
+        state.limiter.hit(&per_email, &email_key).await;
+        return Err(ApiError::InvalidCredentials);
+    }
     // The owner got in from here: this address's failures are forgiven (the global count
     // stays: it is what a distributed guesser is measured by).
     state.limiter.reset(&per_pair, &pair_key).await;
-
-    let mut tx = state.db.begin().await?;
     let token = start_session(&mut tx, state, &user, origin).await?;
     audit::record(
         &mut tx,

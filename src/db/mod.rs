@@ -24,6 +24,7 @@ pub mod sessions;
 pub mod settings;
 pub mod statements;
 pub mod templates;
+pub mod totp;
 pub mod uploads;
 pub mod users;
 pub mod webhooks;

@@ -217,6 +217,75 @@ pub async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct TotpSetup {
+    /// Base32, for typing into an authenticator app.
+    secret: String,
+    /// `otpauth://totp/…`, for showing as a QR code.
+    otpauth_url: String,
+}
+
+/// Start two-factor set-up: a secret for the authenticator app, pending until confirmed.
+#[utoipa::path(post, path = "/api/v1/auth/totp/setup", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = TotpSetup), (status = 409, description = "Already on")))]
+#[post("/auth/totp/setup")]
+pub async fn totp_setup(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<web::Json<TotpSetup>> {
+    let (secret, otpauth_url) = crate::accounts::totp::setup(&state, &caller.principal).await?;
+    Ok(web::Json(TotpSetup {
+        secret,
+        otpauth_url,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TotpCode {
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Each signs in once instead of a code; shown only now.
+    recovery_codes: Vec<String>,
+}
+
+/// Turn two-factor sign-in on with the app's current code; answers the recovery codes.
+#[utoipa::path(post, path = "/api/v1/auth/totp/enable", tag = "accounts", security(("bearer" = [])),
+    request_body = TotpCode, responses((status = 200, body = RecoveryCodes),
+    (status = 409, description = "Already on"), (status = 422, description = "Wrong code or no set-up")))]
+#[post("/auth/totp/enable")]
+pub async fn totp_enable(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<TotpCode>,
+) -> ApiResult<web::Json<RecoveryCodes>> {
+    let recovery_codes =
+        crate::accounts::totp::enable(&state, &caller.origin, &caller.principal, &body.0.code)
+            .await?;
+    Ok(web::Json(RecoveryCodes { recovery_codes }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordBody {
+    password: String,
+}
+
+/// Turn two-factor sign-in off (the password required).
+#[utoipa::path(post, path = "/api/v1/auth/totp/disable", tag = "accounts", security(("bearer" = [])),
+    request_body = PasswordBody, responses((status = 204, description = "Off"), (status = 422, description = "Wrong password")))]
+#[post("/auth/totp/disable")]
+pub async fn totp_disable(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<PasswordBody>,
+) -> ApiResult<HttpResponse> {
+    crate::accounts::totp::disable(&state, &caller.origin, &caller.principal, body.0.password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct DeleteAccountBody {
     /// Required when the account has a password.
@@ -246,5 +315,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(change_email)
         .service(sessions)
         .service(revoke_session)
-        .service(delete_account);
+        .service(delete_account)
+        .service(totp_setup)
+        .service(totp_enable)
+        .service(totp_disable);
 }

@@ -58,6 +58,10 @@ pub async fn register(
 pub struct LoginBody {
     email: String,
     password: String,
+    /// The authenticator app's current code, when two-factor sign-in is on.
+    totp_code: Option<String>,
+    /// Or one of the recovery codes (each works once).
+    recovery_code: Option<String>,
 }
 
 /// Exchange e-mail and password for a session token.
@@ -71,7 +75,11 @@ pub async fn login(
     body: Json<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
-    let (user, token) = accounts::login(&state, &origin, &b.email, b.password).await?;
+    let second = accounts::SecondFactor {
+        code: b.totp_code.as_deref(),
+        recovery: b.recovery_code.as_deref(),
+    };
+    let (user, token) = accounts::login(&state, &origin, &b.email, b.password, second).await?;
     Ok(HttpResponse::Ok().json(AuthResponse {
         user: user.into(),
         token,

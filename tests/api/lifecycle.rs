@@ -446,3 +446,95 @@ async fn deleting_an_account_erases_it_and_its_codes_stop() {
     app.register("leaving@example.com").await;
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_factor_sign_in_with_codes_and_recovery_codes() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("twofa@example.com").await;
+    let (s, setup) = app
+        .post("/api/v1/auth/totp/setup", Some(&t), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{setup}");
+    let url = setup["otpauth_url"].as_str().unwrap();
+    assert!(
+        url.starts_with("otpauth://totp/qrsaas:twofa%40example.com?"),
+        "{url}"
+    );
+    // The authenticator app's side, from the URL alone.
+    let app_totp = totp_rs::TOTP::from_url(url).unwrap();
+    let now = chrono::Utc::now().timestamp() as u64;
+    let (s, b) = app
+        .post(
+            "/api/v1/auth/totp/enable",
+            Some(&t),
+            json!({"code": "12345x"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["fields"]["code"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let first = app_totp.generate(now);
+    let (s, b) = app
+        .post("/api/v1/auth/totp/enable", Some(&t), json!({"code": first}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let recovery: Vec<String> = serde_json::from_value(b["recovery_codes"].clone()).unwrap();
+    assert_eq!(recovery.len(), 10);
+
+    let login = |extra: Value| {
+        let mut body = json!({"email": "twofa@example.com", "password": PW});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        app.post("/api/v1/auth/login", None, body)
+    };
+    // The password alone is not enough now.
+    let (s, b) = login(json!({})).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("totp_required"))
+    );
+    // A code works once: the one that enabled it cannot be replayed.
+    let (s, b) = login(json!({"totp_code": first})).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let next = app_totp.generate(now + 30);
+    assert_eq!(login(json!({"totp_code": next})).await.0, StatusCode::OK);
+    // A recovery code works once.
+    assert_eq!(
+        login(json!({"recovery_code": recovery[3]})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(json!({"recovery_code": recovery[3]})).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Off again, with the password; then the password alone signs in.
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/totp/disable",
+            Some(&t),
+            json!({"password": "nope nope nope"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/totp/disable",
+            Some(&t),
+            json!({"password": PW}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(login(json!({})).await.0, StatusCode::OK);
+    let actions = app.audit_actions("/api/v1/audit-logs", &t).await;
+    assert!(
+        actions.iter().any(|a| a == "user.totp_enable")
+            && actions.iter().any(|a| a == "user.totp_disable"),
+        "{actions:?}"
+    );
+    app.stop().await.unwrap();
+}
