@@ -100,6 +100,30 @@ impl Modify for Bearer {
             ];
             for (method, op) in ops {
                 let Some(op) = op else { continue };
+                // Every JSON body is read by the one extractor: these refusals apply to all.
+                let json_body = op
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|b| b.content.contains_key("application/json"));
+                if json_body {
+                    let responses = &mut op.responses.responses;
+                    responses.entry("400".into()).or_insert_with(|| {
+                        Response::new("`bad_request`: the body is not JSON").into()
+                    });
+                    responses.entry("413".into()).or_insert_with(|| {
+                        Response::new("`payload_too_large`: the body is over the limit").into()
+                    });
+                    responses.entry("415".into()).or_insert_with(|| {
+                        Response::new("`unsupported_media_type`: not application/json").into()
+                    });
+                    responses.entry("422".into()).or_insert_with(|| {
+                        Response::new(
+                            "`validation_failed`: `fields` names each refused field (a wrong \
+                             type, a missing or unknown field, a key given twice, a NUL)",
+                        )
+                        .into()
+                    });
+                }
                 if op.security.as_ref().is_none_or(Vec::is_empty) {
                     continue;
                 }

@@ -144,7 +144,9 @@ impl FromRequest for AdminCaller {
 /// `page` (from 1) and `per_page` (1–100, default 20).
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 

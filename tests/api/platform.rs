@@ -458,3 +458,35 @@ async fn openapi_has_no_dangling_references() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn openapi_states_the_limits_and_refusals_the_server_enforces() {
+    let app = TestApp::spawn().await;
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    let params = doc["paths"]["/api/v1/qr-codes"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let per_page = params.iter().find(|p| p["name"] == "per_page").unwrap();
+    assert_eq!(
+        (
+            per_page["schema"]["minimum"].as_f64(),
+            per_page["schema"]["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(100.0))
+    );
+    let page = params.iter().find(|p| p["name"] == "page").unwrap();
+    assert_eq!(page["schema"]["minimum"].as_f64(), Some(1.0));
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path}: {status} undocumented"
+                    );
+                }
+            }
+        }
+    }
+    app.stop().await.unwrap();
+}
