@@ -44,3 +44,30 @@ pub async fn file(
     metrics::counter!("abuse_reports_total").increment(1);
     Ok(id)
 }
+
+/// Closes a report (after blocking the code, or finding nothing wrong); audited.
+pub async fn resolve(
+    state: &AppState,
+    origin: &crate::accounts::Origin,
+    admin: &crate::accounts::Principal,
+    id: Uuid,
+) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    if !db::abuse::resolve_report(&mut *tx, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    crate::audit::record(
+        &mut tx,
+        &origin.actor(Some(admin)),
+        crate::audit::Change::<(), _> {
+            action: "abuse_report.resolve",
+            entity_type: "abuse_report",
+            entity_id: Some(id.to_string()),
+            before: None,
+            after: Some(&serde_json::json!({"status": "resolved"})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -138,3 +138,12 @@ pub async fn reports(
     .await?;
     Ok((items, total))
 }
+
+/// Marks a report resolved; false when there is no such report.
+pub async fn resolve_report(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query("UPDATE abuse_reports SET status = 'resolved' WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}

@@ -373,6 +373,20 @@ pub async fn reports(
     })))
 }
 
+/// Close an abuse report.
+#[utoipa::path(post, path = "/api/v1/admin/reports/{id}/resolve", tag = "admin", security(("bearer" = [])),
+    responses((status = 204, description = "Resolved"), (status = 404, description = "No such report"), (status = 403, description = "Not an admin")))]
+#[post("/admin/reports/{id}/resolve")]
+pub async fn resolve_report(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let c = admin.0;
+    crate::abuse::reports::resolve(&state, &c.origin, &c.principal, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_users)
         .service(get_user)
@@ -385,5 +399,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(blocklist)
         .service(add_block)
         .service(remove_block)
-        .service(reports);
+        .service(reports)
+        .service(resolve_report);
 }

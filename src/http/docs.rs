@@ -26,7 +26,7 @@ use super::{
         audit::mine, audit::all,
         admin::list_users, admin::update_user, admin::block_code, admin::unblock_code,
         admin::stats, admin::search_codes, admin::blocklist, admin::add_block, admin::remove_block,
-        admin::reports,
+        admin::reports, admin::resolve_report,
         codes::create, codes::list, codes::get_one, codes::update, codes::remove, codes::image,
         catalog::get_merchant, catalog::put_merchant, catalog::create_product, catalog::list_products,
         catalog::get_product, catalog::update_product, catalog::delete_product,

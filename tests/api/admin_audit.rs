@@ -622,6 +622,7 @@ async fn the_blocklist_refuses_new_targets_blocks_live_codes_and_reports_reach_t
         app.get("/api/v1/admin/reports", Some(&alice)).await.0,
         StatusCode::FORBIDDEN
     );
+    let report = q["items"][0]["id"].as_str().unwrap().to_owned();
     // One address cannot flood the queue.
     for _ in 0..4 {
         post("spam").await.unwrap();
@@ -630,6 +631,30 @@ async fn the_blocklist_refuses_new_targets_blocks_live_codes_and_reports_reach_t
         post("spam").await.unwrap().status(),
         StatusCode::TOO_MANY_REQUESTS
     );
+    // Closed reports leave the open queue.
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/admin/reports/{report}/resolve"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, open) = app
+        .get("/api/v1/admin/reports?status=open", Some(&admin))
+        .await;
+    assert!(
+        open["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != report.as_str()),
+        "{open}"
+    );
+    let (_, done) = app
+        .get("/api/v1/admin/reports?status=resolved", Some(&admin))
+        .await;
+    assert_eq!(done["total"], 1);
     // Everything the operator did is audited.
     let actions = app.audit_actions("/api/v1/admin/audit-logs", &admin).await;
     assert!(

@@ -161,6 +161,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/blocklist"),
     ("delete", "/api/v1/admin/blocklist/{id}"),
     ("get", "/api/v1/admin/reports"),
+    ("post", "/api/v1/admin/reports/{id}/resolve"),
     ("get", "/api/v1/qr-codes/{id}/analytics"),
     ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
     ("get", "/api/v1/analytics"),
