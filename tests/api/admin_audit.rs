@@ -659,7 +659,8 @@ async fn the_blocklist_refuses_new_targets_blocks_live_codes_and_reports_reach_t
     let actions = app.audit_actions("/api/v1/admin/audit-logs", &admin).await;
     assert!(
         actions.iter().any(|a| a == "blocklist.add")
-            && actions.iter().any(|a| a == "blocklist.remove"),
+            && actions.iter().any(|a| a == "blocklist.remove")
+            && actions.iter().any(|a| a == "abuse_report.resolve"),
         "{actions:?}"
     );
     app.stop().await.unwrap();
