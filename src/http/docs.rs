@@ -33,6 +33,7 @@ use super::{
         uploads::upload, uploads::download,
         templates::list, templates::preview, templates::fill, templates::page,
         crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
+        crate::redirect::report,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
         jobs::bulk_create, jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
         billing::plans, billing::subscription, billing::usage, billing::credits, billing::checkout,

@@ -358,13 +358,21 @@ enum Page {
     Report,
 }
 
-#[derive(serde::Deserialize)]
-struct ReportForm {
+/// The report form (`application/x-www-form-urlencoded`).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct ReportForm {
+    /// phishing, malware, spam, illegal or other
     reason: String,
+    /// What happened (at most 2,000 characters).
     details: Option<String>,
 }
 
 /// "Report this code" from a landing page: into the operator's queue (never a scan).
+#[utoipa::path(post, path = "/r/{short_code}/report", tag = "public", params(ShortCodeParam),
+    request_body(content = ReportForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/html", description = "Thank-you page"),
+    (status = 404, description = "Unknown code"), (status = 422, content_type = "text/html", description = "The form again, with the problem"),
+    (status = 429, description = "Too many reports from this address")))]
 async fn report(
     state: &AppState,
     req: &HttpRequest,

@@ -153,6 +153,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/r/{short_code}/download"),
     ("post", "/r/{short_code}"),
     ("get", "/r/{short_code}/logo"),
+    ("post", "/r/{short_code}/report"),
     ("post", "/api/v1/admin/qr-codes/{id}/block"),
     ("post", "/api/v1/admin/qr-codes/{id}/unblock"),
     ("get", "/api/v1/admin/qr-codes"),
