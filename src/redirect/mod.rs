@@ -222,10 +222,11 @@ async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Reso
     if let Some(r) = cache.get(code) {
         return Ok(r);
     }
-    // Not cached: a query, paid from the client's budget (made-up codes must not turn into
-    // unlimited queries).
-    if let Some(ip) = client_ip(req, &state.settings.trusted_proxies)
-        && !state.lookups.take(ip)
+    // Not cached: a query. A client that keeps asking for codes that do not exist has a
+    // budget of such lookups (made-up codes must not turn into unlimited queries).
+    let ip = client_ip(req, &state.settings.trusted_proxies);
+    if let Some(ip) = ip
+        && !state.lookups.allows(ip)
     {
         metrics::counter!("redirect_lookups_refused_total").increment(1);
         return Err(Unresolved::OverBudget);
@@ -236,6 +237,9 @@ async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Reso
     // cost a cached redirect a sixth of its instructions.
     match Box::pin(load(state, code)).await {
         Ok(r) => {
+            if let (Resolved::Missing, Some(ip)) = (&r, ip) {
+                state.lookups.spend(ip);
+            }
             state
                 .bus
                 .caches()

@@ -321,7 +321,7 @@ async fn targets_that_loop_back_or_reach_inside_are_refused() {
 }
 
 #[tokio::test]
-async fn made_up_short_codes_spend_a_per_address_budget_of_lookups() {
+async fn made_up_short_codes_spend_a_per_address_budget_live_ones_never_do() {
     let app = TestApp::spawn_with(|s| {
         s.redirect_lookups_per_minute = 5;
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
@@ -340,12 +340,12 @@ async fn made_up_short_codes_spend_a_per_address_budget_of_lookups() {
         let req = app.http.get(app.url(&path)).header("x-forwarded-for", ip);
         async move { req.send().await.unwrap() }
     };
-    // The live code is looked up once (1 of 5), then served from the cache.
+    // Live codes never spend the budget, however many an address looks up.
     assert_eq!(
         from("198.51.100.7", live.clone()).await.status(),
         StatusCode::FOUND
     );
-    for i in 0..4 {
+    for i in 0..5 {
         let res = from("198.51.100.7", format!("/r/madeup{i:02}")).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
