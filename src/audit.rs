@@ -29,6 +29,20 @@ pub struct Change<'a, B: Serialize, A: Serialize> {
     pub after: Option<&'a A>,
 }
 
+impl<'a> Change<'a, (), ()> {
+    /// Something happened to an entity that has no images to keep (a sign-in, a revoked
+    /// session, a password change: never the secret itself).
+    pub fn event(action: &'a str, entity_type: &'a str, id: impl ToString) -> Self {
+        Change {
+            action,
+            entity_type,
+            entity_id: Some(id.to_string()),
+            before: None,
+            after: None,
+        }
+    }
+}
+
 impl<'a, A: Serialize> Change<'a, (), A> {
     /// An entity came into being.
     pub fn created(action: &'a str, entity_type: &'a str, id: impl ToString, after: &'a A) -> Self {

@@ -46,18 +46,7 @@ async fn audit_user(
         user_id: Some(user.id),
         ..origin.actor(None)
     };
-    audit::record(
-        tx,
-        &actor,
-        Change::<(), ()> {
-            action,
-            entity_type: "user",
-            entity_id: Some(user.id.to_string()),
-            before: None,
-            after: None,
-        },
-    )
-    .await
+    audit::record(tx, &actor, Change::event(action, "user", user.id)).await
 }
 
 /// Changes the caller's password (the current one required); every other session ends.
@@ -265,16 +254,7 @@ pub async fn verify_email(state: &AppState, origin: &Origin, token: &str) -> Api
     match (taken.purpose.as_str(), taken.new_email.as_deref()) {
         ("change_email", Some(address)) => db::users::set_email(&mut *tx, taken.user_id, address)
             .await
-            .map_err(|e| {
-                if db::is_unique_violation(&e) {
-                    ApiError::Conflict {
-                        code: "email_taken",
-                        message: "an account with this e-mail already exists".into(),
-                    }
-                } else {
-                    e.into()
-                }
-            })?,
+            .map_err(super::email_taken)?,
         _ => db::users::mark_verified(&mut *tx, taken.user_id).await?,
     }
     let user = db::users::by_id(&mut *tx, taken.user_id)
@@ -317,13 +297,7 @@ pub async fn revoke_session(
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<(), ()> {
-            action: "session.revoke",
-            entity_type: "session",
-            entity_id: Some(id.to_string()),
-            before: None,
-            after: None,
-        },
+        Change::event("session.revoke", "session", id),
     )
     .await?;
     tx.commit().await?;

@@ -143,16 +143,7 @@ pub async fn register(
         },
     )
     .await
-    .map_err(|e| {
-        if db::is_unique_violation(&e) {
-            ApiError::Conflict {
-                code: "email_taken",
-                message: "an account with this e-mail already exists".into(),
-            }
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(email_taken)?;
     let actor = Actor {
         user_id: Some(user.id),
         ..origin.actor(None)
@@ -170,6 +161,18 @@ pub async fn register(
     notify::emails::dispatch(state, email_id).await;
     notify::emails::dispatch(state, verify_id).await;
     Ok((user, token))
+}
+
+/// 409 `email_taken` when a write hit the unique address of another account.
+pub(crate) fn email_taken(e: sqlx::Error) -> ApiError {
+    if db::is_unique_violation(&e) {
+        ApiError::Conflict {
+            code: "email_taken",
+            message: "an account with this e-mail already exists".into(),
+        }
+    } else {
+        e.into()
+    }
 }
 
 /// Creates a session row inside `tx` and returns the token (shown to the client once).
@@ -274,13 +277,7 @@ pub async fn logout(state: &AppState, origin: &Origin, p: &Principal) -> ApiResu
     audit::record(
         &mut tx,
         &origin.actor(Some(p)),
-        Change::<(), ()> {
-            action: "auth.logout",
-            entity_type: "session",
-            entity_id: Some(session_id.to_string()),
-            before: None,
-            after: None,
-        },
+        Change::event("auth.logout", "session", session_id),
     )
     .await?;
     tx.commit().await?;

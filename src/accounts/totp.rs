@@ -40,26 +40,6 @@ fn accepted_step(t: &TOTP, code: &str, last: Option<i64>) -> Option<i64> {
         .find(|step| last.is_none_or(|l| *step > l))
 }
 
-async fn audit_change(
-    tx: &mut sqlx::PgConnection,
-    origin: &Origin,
-    p: &Principal,
-    action: &'static str,
-) -> ApiResult<()> {
-    audit::record(
-        tx,
-        &origin.actor(Some(p)),
-        Change::<(), ()> {
-            action,
-            entity_type: "user",
-            entity_id: Some(p.user.id.to_string()),
-            before: None,
-            after: None,
-        },
-    )
-    .await
-}
-
 /// Starts set-up: a new secret (pending until a code confirms it) and its `otpauth://` URL for
 /// the authenticator app's QR code.
 pub async fn setup(state: &AppState, p: &Principal) -> ApiResult<(String, String)> {
@@ -110,7 +90,12 @@ pub async fn enable(
         .collect();
     let hashes: Vec<Vec<u8>> = codes.iter().map(|c| secrets::sha256(c)).collect();
     db::totp::replace_recovery_codes(&mut tx, p.user.id, &hashes).await?;
-    audit_change(&mut tx, origin, p, "user.totp_enable").await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::event("user.totp_enable", "user", p.user.id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(codes)
 }
@@ -130,7 +115,12 @@ pub async fn disable(
     }
     let mut tx = state.db.begin().await?;
     db::totp::disable(&mut tx, p.user.id).await?;
-    audit_change(&mut tx, origin, p, "user.totp_disable").await?;
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::event("user.totp_disable", "user", p.user.id),
+    )
+    .await?;
     tx.commit().await?;
     state.bus.publish(Invalidate::User { id: p.user.id }).await;
     Ok(())

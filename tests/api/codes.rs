@@ -925,15 +925,7 @@ async fn parallel_uploads_of_huge_images_share_one_memory_budget() {
          hold over a gigabyte"
     );
     // The budgets are visible, and nothing is held once the uploads are done.
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("upload_decode_budget_bytes 167772160"),
         "{metrics}"

@@ -373,15 +373,7 @@ async fn made_up_short_codes_spend_a_per_address_budget_live_ones_never_do() {
         from("198.51.100.8", "/r/madeup99".into()).await.status(),
         StatusCode::NOT_FOUND
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("redirect_lookups_refused_total 1"),
         "{metrics}"

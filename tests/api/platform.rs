@@ -49,15 +49,7 @@ async fn metrics_label_routes_by_pattern_not_raw_path() {
         .get(&format!("/api/v1/projects/{id}"), Some(&token))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains(r#"route="/api/v1/projects/{id}""#), "{text}");
     assert!(

@@ -223,6 +223,17 @@ impl TestApp {
         self.call(reqwest::Method::DELETE, path, token, None).await
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        res.text().await.expect("metrics body")
+    }
+
     /// The actions of the audit log at `path` (`/api/v1/audit-logs` or the admin one), newest
     /// first.
     pub async fn audit_actions(&self, path: &str, token: &str) -> Vec<String> {
