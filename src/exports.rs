@@ -1,14 +1,13 @@
 //! Bulk export: a ZIP of one image per code plus `manifest.csv`, built by the `exports` worker and
 //! kept in the store until it expires.
 //!
-//! The ZIP is written by a blocking thread to a scratch file while codes are rendered on the
-//! render pool a few at a time, so memory stays flat whatever the number of codes; entries are
-//! stored, not recompressed (PNG and PDF are compressed already). The job row in Postgres
+//! The ZIP is written by a blocking thread to a scratch file (`crate::archive`) while codes are
+//! rendered on the render pool a few at a time, so memory stays flat whatever the number of
+//! codes; images are stored, not recompressed (PNG and PDF are compressed already). The job row in Postgres
 //! (`crate::db::jobs`) carries state, progress and attempts: a redelivered job rebuilds the file
 //! from scratch, a finished one is a no-op, a cancelled one stops at the next progress update.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{Duration, Utc};
@@ -19,6 +18,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Origin, Principal};
 use crate::analytics::report::csv_cell;
+use crate::archive::{Packing, ZipSink};
 use crate::audit::{self, Change};
 use crate::codes;
 use crate::db::{self, jobs::JobRow};
@@ -174,23 +174,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     // never writes into the other's file, and the loser removes only its own.
     let attempt = format!("{}-{}", job.id, job.attempts);
     let path = scratch.join(format!("export-{attempt}.zip"));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, bytes::Bytes)>(IN_FLIGHT * 2);
-    let file_path = path.clone();
-    // The ZIP writer: a blocking thread fed through a small channel (back-pressure on renders).
-    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let file = std::io::BufWriter::new(std::fs::File::create(&file_path)?);
-        let mut zip = zip::ZipWriter::new(file);
-        let stored = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(false);
-        while let Some((name, bytes)) = rx.blocking_recv() {
-            zip.start_file(name, stored)?;
-            zip.write_all(&bytes)?;
-        }
-        let mut file = zip.finish()?;
-        file.flush()?;
-        Ok(file.get_ref().metadata()?.len())
-    });
+    let zip = ZipSink::create(path.clone());
 
     let ext = params.format.extension();
     let mut taken = HashSet::new();
@@ -231,8 +215,8 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
             csv_cell(&payload),
             csv_cell(&name)
         ));
-        if tx.send((name, bytes)).await.is_err() {
-            break; // the writer failed; its error is reported below
+        if zip.entry(name, Packing::Stored, bytes).await.is_err() {
+            break; // the writer failed; `finish` reports why
         }
         done += 1;
         if done.is_multiple_of(PROGRESS_EVERY)
@@ -247,10 +231,9 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     }
     drop(renders);
     if !cancelled {
-        let _ = tx.send(("manifest.csv".into(), manifest.into())).await;
+        let _ = zip.entry("manifest.csv", Packing::Stored, manifest).await;
     }
-    drop(tx);
-    let written = writer.await?;
+    let written = zip.finish().await;
     if cancelled {
         let _ = tokio::fs::remove_file(&path).await;
         return Ok(()); // cancelled
@@ -299,7 +282,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The export's ZIP for its owner, as a stream.
+/// The export's ZIP (codes, or the account's data) for its owner, as a stream.
 pub async fn download(
     state: &AppState,
     p: &Principal,
@@ -307,8 +290,13 @@ pub async fn download(
 ) -> ApiResult<crate::storage::ByteStream> {
     let job = db::jobs::get(&state.db, Some(p.user.id), id)
         .await?
-        .filter(|j| j.kind == "export")
+        .filter(|j| j.kind == "export" || j.kind == crate::accounts::export::KIND)
         .ok_or(ApiError::NotFound)?;
+    // A whole account's data (sessions, audit trail, billing) is more than `exports:read`
+    // promises: it takes the scope that could have asked for it.
+    if job.kind == crate::accounts::export::KIND && !p.allows("account:admin") {
+        return Err(ApiError::InsufficientScope("account:admin"));
+    }
     if job.status != "succeeded" {
         return Err(ApiError::Conflict {
             code: "not_ready",

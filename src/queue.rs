@@ -95,7 +95,7 @@ impl Queues {
     /// `depth` of every queue, by queue name.
     pub async fn depths(&self) -> std::collections::BTreeMap<String, Option<u64>> {
         use qrsaas_jobs::*;
-        let (a, b, c, d, e, f, g, h, i) = tokio::join!(
+        let (a, b, c, d, e, f, g, h, i, j) = tokio::join!(
             self.depth::<IngestScans>(),
             self.depth::<SendEmail>(),
             self.depth::<SyncQrMetadata>(),
@@ -105,6 +105,7 @@ impl Queues {
             self.depth::<Maintenance>(),
             self.depth::<DeliverWebhook>(),
             self.depth::<SendSms>(),
+            self.depth::<ExportAccount>(),
         );
         [
             (IngestScans::QUEUE, a),
@@ -116,6 +117,7 @@ impl Queues {
             (Maintenance::QUEUE, g),
             (DeliverWebhook::QUEUE, h),
             (SendSms::QUEUE, i),
+            (ExportAccount::QUEUE, j),
         ]
         .into_iter()
         .map(|(q, n)| (q.to_owned(), n))

@@ -2,7 +2,7 @@
 //! the admins' list of jobs with a retry for the dead ones. The job row in Postgres
 //! (`crate::db::jobs`) is the truth; the queue only carries its id and run number.
 
-use qrsaas_jobs::{BulkCreate, ExportCodes};
+use qrsaas_jobs::{BulkCreate, ExportAccount, ExportCodes};
 use uuid::Uuid;
 
 use crate::accounts::{Origin, Principal};
@@ -19,6 +19,12 @@ pub async fn enqueue(state: &AppState, job: &JobRow) -> ApiResult<()> {
     let sent = match job.kind.as_str() {
         "export" => state.queues.enqueue(ExportCodes { job_id: id, run }).await,
         "bulk_create" => state.queues.enqueue(BulkCreate { job_id: id, run }).await,
+        crate::accounts::export::KIND => {
+            state
+                .queues
+                .enqueue(ExportAccount { job_id: id, run })
+                .await
+        }
         other => Err(anyhow::anyhow!("unknown job kind {other}")),
     };
     if let Err(e) = sent {

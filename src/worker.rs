@@ -12,8 +12,8 @@ use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::*;
 use chrono::Utc;
 use qrsaas_jobs::{
-    BulkCreate, DeliverWebhook, ExportCodes, IngestScans, Job, Maintenance, MaintenanceTask,
-    RollupDay, SendEmail, SendSms, SyncQrMetadata,
+    BulkCreate, DeliverWebhook, ExportAccount, ExportCodes, IngestScans, Job, Maintenance,
+    MaintenanceTask, RollupDay, SendEmail, SendSms, SyncQrMetadata,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -122,6 +122,12 @@ async fn export(job: ExportCodes, app: Data<AppState>) -> Result<(), BoxDynError
         .map_err(|e| -> BoxDynError { e.into() })
 }
 
+async fn export_account(job: ExportAccount, app: Data<AppState>) -> Result<(), BoxDynError> {
+    crate::accounts::export::run(&app, job.job_id)
+        .await
+        .map_err(|e| -> BoxDynError { e.into() })
+}
+
 async fn bulk_create(job: BulkCreate, app: Data<AppState>) -> Result<(), BoxDynError> {
     crate::bulk::run(&app, job.job_id)
         .await
@@ -199,7 +205,8 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
                 + q.vacuum::<BulkCreate>(age).await?
                 + q.vacuum::<Maintenance>(age).await?
                 + q.vacuum::<DeliverWebhook>(age).await?
-                + q.vacuum::<SendSms>(age).await?;
+                + q.vacuum::<SendSms>(age).await?
+                + q.vacuum::<ExportAccount>(age).await?;
             tracing::info!(
                 deleted = n,
                 "finished jobs' payloads vacuumed from the queues"
@@ -278,6 +285,7 @@ pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> 
     let rollup_retry = retry_policy::<RollupDay>()?;
     let export_retry = retry_policy::<ExportCodes>()?;
     let bulk_retry = retry_policy::<BulkCreate>()?;
+    let account_export_retry = retry_policy::<ExportAccount>()?;
     let webhook_retry = retry_policy::<DeliverWebhook>()?;
     let sms_retry = retry_policy::<SendSms>()?;
     let deps = MaintenanceDeps {
@@ -391,6 +399,16 @@ pub async fn run(app: AppState, actors: Actors, shutdown: CancellationToken) -> 
                     .data(app.clone())
                     .retry(export_retry.clone())
                     .build(export)
+            }
+        })
+        .register({
+            let (l, app) = (lane.clone(), app.clone());
+            move |n| {
+                WorkerBuilder::new(l.name::<ExportAccount>(n))
+                    .backend(l.queues.storage::<ExportAccount>().poll_with_interval(POLL))
+                    .data(app.clone())
+                    .retry(account_export_retry.clone())
+                    .build(export_account)
             }
         })
         .register(move |n| {

@@ -460,6 +460,22 @@ impl Job for ExportCodes {
     }
 }
 
+/// Build the ZIP of everything an account holds (its owner's "download my data"). Like
+/// [`ExportCodes`], the job's state lives in Postgres (`jobs`, kind `account_export`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportAccount {
+    pub job_id: Uuid,
+    #[serde(default)]
+    pub run: i32,
+}
+
+impl Job for ExportAccount {
+    const QUEUE: &'static str = "account_exports";
+    fn idempotency_key(&self) -> String {
+        format!("account_export:{}:{}", self.job_id, self.run)
+    }
+}
+
 /// Create the rows of a bulk create (stored with the job in Postgres). Each row's code gets an
 /// id derived from the job and row number, so a re-run finds the codes it already made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! Accounts: registration, password login, sessions, API keys, profile, and who is calling.
 
+pub mod export;
 pub mod google;
 pub mod lifecycle;
 pub mod scopes;
@@ -236,7 +237,15 @@ pub async fn login(
     }
     let mut tx = state.db.begin().await?;
     // A wrong second factor counts as a failed login (the same budgets).
-    if !totp::second_factor(&mut tx, &user, second.code, second.recovery).await? {
+    if !totp::second_factor(
+        &mut tx,
+        &state.settings,
+        &user,
+        second.code,
+        second.recovery,
+    )
+    .await?
+    {
         state.limiter.hit(&per_ip, &origin.ip).await;
         state.limiter.hit(&per_pair, &pair_key).await;
         state.limiter.hit(&per_email, &email_key).await;

@@ -6,8 +6,10 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use super::{Origin, Principal, secrets};
 use crate::audit::{self, Change};
 use crate::cache::Invalidate;
+use crate::config::Settings;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
+use crate::notify::seal::Sealer;
 use crate::state::AppState;
 
 const STEP: u64 = 30;
@@ -40,6 +42,24 @@ fn accepted_step(t: &TOTP, code: &str, last: Option<i64>) -> Option<i64> {
         .find(|step| last.is_none_or(|l| *step > l))
 }
 
+/// TOTP secrets are stored sealed with the server key (a leaked database gives no one the
+/// second factor).
+fn sealer(settings: &Settings) -> Sealer {
+    Sealer::for_purpose(
+        "totp secrets",
+        secrecy::ExposeSecret::expose_secret(&settings.secret_key),
+    )
+}
+
+/// The stored secret in the clear. Secrets stored before sealing was introduced are base32,
+/// which never looks sealed, and are used as they are.
+fn open(settings: &Settings, stored: &str) -> ApiResult<String> {
+    if !stored.starts_with("v1:") {
+        return Ok(stored.to_owned());
+    }
+    sealer(settings).open(stored).map_err(ApiError::internal)
+}
+
 /// Starts set-up: a new secret (pending until a code confirms it) and its `otpauth://` URL for
 /// the authenticator app's QR code.
 pub async fn setup(state: &AppState, p: &Principal) -> ApiResult<(String, String)> {
@@ -56,7 +76,7 @@ pub async fn setup(state: &AppState, p: &Principal) -> ApiResult<(String, String
     let Secret::Encoded(secret) = Secret::generate_secret().to_encoded() else {
         return Err(ApiError::internal(anyhow::anyhow!("secret encoding")));
     };
-    db::totp::set_pending(&mut *tx, p.user.id, &secret).await?;
+    db::totp::set_pending(&mut *tx, p.user.id, &sealer(&state.settings).seal(&secret)).await?;
     tx.commit().await?;
     let url = totp(&secret, &p.user.email)?.get_url();
     Ok((secret, url))
@@ -82,6 +102,7 @@ pub async fn enable(
     let secret = row
         .totp_secret
         .ok_or_else(|| ApiError::field("code", "start with POST /api/v1/auth/totp/setup"))?;
+    let secret = open(&state.settings, &secret)?;
     let step = accepted_step(&totp(&secret, &p.user.email)?, code, None)
         .ok_or_else(|| ApiError::field("code", "is not the current code"))?;
     db::totp::enable(&mut *tx, p.user.id, step).await?;
@@ -131,6 +152,7 @@ pub async fn disable(
 /// code. `Ok(false)`: wrong; `Err(TotpRequired)`: none given.
 pub async fn second_factor(
     conn: &mut sqlx::PgConnection,
+    settings: &Settings,
     user: &db::users::UserRow,
     code: Option<&str>,
     recovery: Option<&str>,
@@ -143,6 +165,12 @@ pub async fn second_factor(
     };
     match (code, recovery) {
         (Some(code), _) => {
+            // A secret sealed under another server key (the key was changed) accepts no code;
+            // the recovery codes, stored as hashes, still work.
+            let Ok(secret) = open(settings, &secret) else {
+                tracing::error!(user = %user.id, "TOTP secret does not open with this server key");
+                return Ok(false);
+            };
             match accepted_step(&totp(&secret, &user.email)?, code, row.totp_last_step) {
                 Some(step) => {
                     db::totp::accept_step(&mut *conn, user.id, step).await?;

@@ -47,3 +47,44 @@ pub async fn anonymise_owner(
         .execute()
         .await
 }
+
+/// One raw scan as its owner's data export lists it (`scans.csv`).
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+pub struct ScanLine {
+    pub event_id: String,
+    pub qr_id: String,
+    pub short_code: String,
+    /// `YYYY-MM-DD hh:mm:ss`, UTC.
+    pub scanned_at: String,
+    pub country: String,
+    pub region: String,
+    pub city: String,
+    pub device_type: String,
+    pub os: String,
+    pub os_version: String,
+    pub browser: String,
+    pub browser_version: String,
+    pub referer: String,
+    pub is_bot: u8,
+    /// Whole only where the owner turned IP anonymisation off; otherwise the truncated form.
+    pub ip: String,
+}
+
+/// Every raw scan of an owner's codes still within retention, oldest first, as a cursor (an
+/// account can have millions). Text columns are cast so the row shape does not depend on the
+/// server's LowCardinality support.
+pub fn owner_scans(
+    client: &clickhouse::Client,
+    owner: uuid::Uuid,
+) -> Result<clickhouse::query::RowCursor<ScanLine>, clickhouse::error::Error> {
+    client
+        .query(
+            "SELECT toString(event_id), toString(qr_id), short_code, \
+             toString(scanned_at, 'UTC'), toString(country), region, \
+             city, toString(device_type), toString(os), os_version, toString(browser), \
+             browser_version, referer, is_bot, ip \
+             FROM scan_events WHERE user_id = toUUID(?) ORDER BY scanned_at, event_id",
+        )
+        .bind(owner.to_string())
+        .fetch::<ScanLine>()
+}

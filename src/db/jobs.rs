@@ -46,6 +46,43 @@ pub async fn insert(
     .await
 }
 
+/// Inserts an account data export; None when one of the account's is already queued or
+/// running (one at a time, by a unique index).
+pub async fn insert_account_export(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    user_id: Uuid,
+    total: i32,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO jobs (id, user_id, kind, params, progress_total) \
+         VALUES ($1, $2, 'account_export', '{{}}', $3) \
+         ON CONFLICT (user_id) WHERE kind = 'account_export' AND status IN ('queued', 'running') \
+         DO NOTHING RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(user_id)
+    .bind(total)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The account's queued or running job of `kind`.
+pub async fn in_flight(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    kind: &str,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE user_id = $1 AND kind = $2 \
+         AND status IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1"
+    )))
+    .bind(user_id)
+    .bind(kind)
+    .fetch_optional(db)
+    .await
+}
+
 /// The job, if `user_id` owns it (or any job when `user_id` is None: admins).
 pub async fn get(
     db: impl PgExecutor<'_>,

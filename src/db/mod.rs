@@ -7,6 +7,7 @@
 //! statement here against a real database instead.
 
 pub mod abuse;
+pub mod account_data;
 pub mod account_tokens;
 pub mod api_keys;
 pub mod audit;

@@ -306,6 +306,18 @@ pub async fn delete_account(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Download all one's data: queues a ZIP of the account's records (JSON and CSV), its uploads
+/// and its scans; an e-mail says when it is ready. Asked again while one is under way, it
+/// answers that job.
+#[utoipa::path(post, path = "/api/v1/me/export", tag = "accounts", security(("bearer" = [])),
+    responses((status = 202, body = super::jobs::Accepted, description = "Queued; follow it at /api/v1/jobs/{job_id}, download from its result_url"),
+    (status = 503, description = "The job queue is unavailable")))]
+#[post("/me/export")]
+pub async fn export_account(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let job = crate::accounts::export::request(&state, &caller.origin, &caller.principal).await?;
+    Ok(HttpResponse::Accepted().json(super::jobs::Accepted { job_id: job.id }))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(change_password)
         .service(forgot_password)
@@ -316,6 +328,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(sessions)
         .service(revoke_session)
         .service(delete_account)
+        .service(export_account)
         .service(totp_setup)
         .service(totp_enable)
         .service(totp_disable);

@@ -19,7 +19,7 @@ use super::{
         account::change_password, account::forgot_password, account::reset_password,
         account::verify_email, account::resend_verification, account::change_email,
         account::sessions, account::revoke_session, account::delete_account,
-        account::totp_setup, account::totp_enable, account::totp_disable,
+        account::totp_setup, account::totp_enable, account::totp_disable, account::export_account,
         me::get_me, me::patch_me, me::create_key, me::list_keys, me::get_key, me::revoke_key,
         projects::create, projects::list, projects::get_one, projects::update, projects::remove,
         settings::get_settings, settings::put_settings,

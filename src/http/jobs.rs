@@ -25,7 +25,7 @@ pub struct Progress {
 #[derive(Serialize, ToSchema)]
 pub struct JobView {
     id: Uuid,
-    /// `export` or `bulk_create`.
+    /// `export`, `bulk_create` or `account_export`.
     kind: String,
     /// queued, running, succeeded, failed or cancelled.
     status: String,
@@ -48,7 +48,8 @@ pub struct JobView {
 
 impl From<JobRow> for JobView {
     fn from(j: JobRow) -> Self {
-        let result_url = (j.kind == "export" && j.status == "succeeded" && j.file_key.is_some())
+        let downloadable = j.kind == "export" || j.kind == crate::accounts::export::KIND;
+        let result_url = (downloadable && j.status == "succeeded" && j.file_key.is_some())
             .then(|| format!("/api/v1/exports/{}/download", j.id));
         JobView {
             id: j.id,
@@ -71,7 +72,8 @@ impl From<JobRow> for JobView {
 
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
-    job_id: Uuid,
+    /// Follow it at `/api/v1/jobs/{job_id}`.
+    pub(super) job_id: Uuid,
 }
 
 #[derive(Deserialize, ToSchema)]

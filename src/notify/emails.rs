@@ -8,8 +8,10 @@
 //! `List-Unsubscribe-Post`) that turns that preference off.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use fluent_bundle::FluentValue;
 use hmac::{Hmac, Mac};
-use minijinja::{Environment, Value, context};
+use minijinja::value::Kwargs;
+use minijinja::{AutoEscape, Environment, State, Value, context};
 use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
@@ -19,6 +21,7 @@ use crate::db::{self, emails::NewEmail, statements::StatementRow, users::UserRow
 use crate::domain::Branding;
 use crate::domain::plan::Plan;
 use crate::error::{ApiError, ApiResult};
+use crate::i18n::{Lang, arg};
 use crate::state::AppState;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -49,6 +52,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "export_ready.txt",
         include_str!("templates/export_ready.txt"),
+    ),
+    (
+        "account_export_ready.html",
+        include_str!("templates/account_export_ready.html"),
+    ),
+    (
+        "account_export_ready.txt",
+        include_str!("templates/account_export_ready.txt"),
     ),
     (
         "usage_statement.html",
@@ -143,13 +154,14 @@ impl Pref {
         .find(|p| p.as_str() == s)
     }
 
+    /// Why the recipient gets it: a message id of the catalogue.
     fn reason(self) -> &'static str {
         match self {
-            Pref::ScanAlerts => "scan alerts are on in your settings",
-            Pref::WeeklySummary => "the weekly summary is on in your settings",
-            Pref::MonthlyStatement => "monthly statements are on in your settings",
-            Pref::JobFailures => "job-failure alerts are on in your settings",
-            Pref::UsageAlerts => "usage alerts are on in your settings",
+            Pref::ScanAlerts => "mail-reason-scan-alerts",
+            Pref::WeeklySummary => "mail-reason-weekly-summary",
+            Pref::MonthlyStatement => "mail-reason-monthly-statement",
+            Pref::JobFailures => "mail-reason-job-failures",
+            Pref::UsageAlerts => "mail-reason-usage-alerts",
         }
     }
 }
@@ -165,6 +177,9 @@ impl Mailer {
     /// Fails on a template that does not compile: better at start than on the first alert.
     pub fn new(s: &Settings) -> anyhow::Result<Mailer> {
         let mut env = Environment::new();
+        env.add_function("t", translate);
+        env.add_filter("b", |v: Value| wrap("b", v));
+        env.add_filter("code", |v: Value| wrap("code", v));
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
@@ -218,6 +233,54 @@ impl Mailer {
     }
 }
 
+/// `t(id, name=value, …)` in a template: the catalogue's message in the recipient's language
+/// (`lang` in the context). In HTML templates each argument is escaped unless it is already
+/// safe markup (`|b`), and the message is inserted as markup: the catalogue's text is ours.
+fn translate(state: &State, id: &str, kwargs: Kwargs) -> Result<Value, minijinja::Error> {
+    let lang = Lang::from_tag(
+        &state
+            .lookup("lang")
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    );
+    let html = matches!(state.auto_escape(), AutoEscape::Html);
+    let mut args: Vec<(String, FluentValue<'static>)> = Vec::new();
+    for key in kwargs.args() {
+        let v: Value = kwargs.get(key)?;
+        let arg = if html && !v.is_safe() && !v.is_number() {
+            Value::from(crate::html::escape(&v.to_string()))
+        } else {
+            v
+        };
+        args.push((key.to_owned(), fluent_value(&arg)));
+    }
+    kwargs.assert_all_used()?;
+    let args: Vec<(&str, FluentValue)> =
+        args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let out = lang.t(id, &args);
+    Ok(if html {
+        Value::from_safe_string(out)
+    } else {
+        Value::from(out)
+    })
+}
+
+/// Numbers stay numbers (Fluent picks plural forms by them); everything else is text.
+fn fluent_value(v: &Value) -> FluentValue<'static> {
+    match i64::try_from(v.clone()) {
+        Ok(n) if v.is_number() => FluentValue::from(n),
+        _ => FluentValue::from(v.to_string()),
+    }
+}
+
+/// `x|b`, `x|code` (HTML templates only): the value, escaped, inside that element.
+fn wrap(tag: &str, v: Value) -> Value {
+    Value::from_safe_string(format!(
+        "<{tag}>{}</{tag}>",
+        crate::html::escape(&v.to_string())
+    ))
+}
+
 #[derive(Serialize)]
 struct Brand {
     name: String,
@@ -231,37 +294,41 @@ fn brand(b: &Branding) -> Brand {
     }
 }
 
-/// Renders `kind` for `user` in their branding (with the unsubscribe link of `pref`, if any)
-/// and writes it into the outbox; returns its id.
+/// Renders `kind` for `user` in their language and branding (with the unsubscribe link of
+/// `pref`, if any) and writes it into the outbox; returns its id. `ctx` builds the template's
+/// values in the recipient's language; the subject is the catalogue's `{kind}-subject`, formatted
+/// with the same values.
 async fn compose(
     tx: &mut sqlx::PgConnection,
     mailer: &Mailer,
     user: &UserRow,
     kind: &str,
-    subject: &str,
     pref: Option<Pref>,
-    ctx: Value,
+    ctx: impl FnOnce(Lang) -> Value,
 ) -> ApiResult<Uuid> {
-    compose_to(tx, mailer, user, &user.email, kind, subject, pref, ctx).await
+    compose_to(tx, mailer, user, &user.email, kind, pref, ctx).await
 }
 
 /// `compose` to another address than the account's (a new address being confirmed).
-#[allow(clippy::too_many_arguments)]
 async fn compose_to(
     tx: &mut sqlx::PgConnection,
     mailer: &Mailer,
     user: &UserRow,
     to: &str,
     kind: &str,
-    subject: &str,
     pref: Option<Pref>,
-    ctx: Value,
+    ctx: impl FnOnce(Lang) -> Value,
 ) -> ApiResult<Uuid> {
     let settings = db::settings::get(&mut *tx, user.id).await?;
+    let lang = Lang::from_tag(&settings.locale);
     let branding: Branding = serde_json::from_value(settings.branding.0).unwrap_or_default();
     let unsubscribe = pref.map(|p| mailer.unsubscribe_url(user.id, p));
+    let ctx = ctx(lang);
+    let subject = subject(lang, kind, &ctx);
+    let there = lang.text("mail-there");
     let full = context! {
-        name => user.name.as_deref().unwrap_or("there"),
+        lang => lang.tag(),
+        name => user.name.as_deref().unwrap_or(&there),
         brand => Value::from_serialize(brand(&branding)),
         unsubscribe_url => unsubscribe.clone(),
         reason => pref.map(Pref::reason),
@@ -283,7 +350,7 @@ async fn compose_to(
             user_id: Some(user.id),
             kind,
             to_address: to,
-            subject,
+            subject: &subject,
             body_text: &text,
             body_html: Some(&html),
             headers: &headers,
@@ -293,23 +360,31 @@ async fn compose_to(
     Ok(id)
 }
 
+/// The subject line: `{kind}-subject` with the e-mail's plain values as arguments.
+fn subject(lang: Lang, kind: &str, ctx: &Value) -> String {
+    let args: Vec<(String, FluentValue<'static>)> = ctx
+        .try_iter()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| {
+            let v = ctx.get_item(&k).ok()?;
+            (v.is_number() || v.as_str().is_some()).then(|| (k.to_string(), fluent_value(&v)))
+        })
+        .collect();
+    let args: Vec<(&str, FluentValue)> =
+        args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    lang.t(&format!("{kind}-subject"), &args)
+}
+
 /// Writes the welcome e-mail for a new user into the outbox; returns its id.
 pub async fn welcome(
     tx: &mut sqlx::PgConnection,
     state: &AppState,
     user: &UserRow,
 ) -> ApiResult<Uuid> {
-    let ctx = context! { email => &user.email, docs_url => state.settings.public_url("/docs") };
-    compose(
-        tx,
-        &state.mail,
-        user,
-        "welcome",
-        "Welcome to qrsaas",
-        None,
-        ctx,
-    )
-    .await
+    let docs_url = state.settings.public_url("/docs");
+    let ctx = |_| context! { email => &user.email, docs_url };
+    compose(tx, &state.mail, user, "welcome", None, ctx).await
 }
 
 /// The password-reset link (one hour, single use).
@@ -319,9 +394,8 @@ pub async fn password_reset(
     user: &UserRow,
     url: &str,
 ) -> ApiResult<Uuid> {
-    let ctx = context! { email => &user.email, url };
-    let subject = "Reset your qrsaas password";
-    compose(tx, &state.mail, user, "password_reset", subject, None, ctx).await
+    let ctx = |_| context! { email => &user.email, url };
+    compose(tx, &state.mail, user, "password_reset", None, ctx).await
 }
 
 /// The link that confirms `address` belongs to `user` (sign-up, or a change of address, in
@@ -335,19 +409,8 @@ pub async fn verify_email(
     hours: i64,
 ) -> ApiResult<Uuid> {
     let change = address != user.email;
-    let ctx = context! { address, url, hours, change };
-    let subject = "Confirm your e-mail address";
-    compose_to(
-        tx,
-        &state.mail,
-        user,
-        address,
-        "verify_email",
-        subject,
-        None,
-        ctx,
-    )
-    .await
+    let ctx = |_| context! { address, url, hours, change };
+    compose_to(tx, &state.mail, user, address, "verify_email", None, ctx).await
 }
 
 /// "Your export is ready". Called in the transaction that marks the export succeeded, which
@@ -360,9 +423,20 @@ pub async fn export_ready(
     url: &str,
     expires: &str,
 ) -> ApiResult<Uuid> {
-    let ctx = context! { codes, url, expires };
-    let subject = "Your QR code export is ready";
-    compose(tx, &state.mail, user, "export_ready", subject, None, ctx).await
+    let ctx = |_| context! { codes, url, expires };
+    compose(tx, &state.mail, user, "export_ready", None, ctx).await
+}
+
+/// "Your data is ready" (the account export). Once per job, like `export_ready`.
+pub async fn account_export_ready(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: &UserRow,
+    url: &str,
+    expires: &str,
+) -> ApiResult<Uuid> {
+    let ctx = |_| context! { url, expires };
+    compose(tx, &state.mail, user, "account_export_ready", None, ctx).await
 }
 
 /// Enqueues delivery of an outbox e-mail. Never fails the caller: the change is committed and the
@@ -381,39 +455,43 @@ pub async fn statement(
     plan: &Plan,
 ) -> ApiResult<Uuid> {
     let month = s.month.format("%B %Y").to_string();
-    let of = |n: i64, limit: Option<u64>| match limit {
-        Some(l) => format!("{n} of {l}"),
-        None => n.to_string(),
-    };
     let l = &plan.limits;
-    let scans = match s.scans_over_quota {
-        0 => of(s.scans, l.scans_per_month),
-        over => format!("{} ({over} over quota)", of(s.scans, l.scans_per_month)),
-    };
-    let rows = vec![
-        ("Plan", plan.name.clone()),
-        ("Scans", scans),
-        (
-            "QR codes created",
-            of(i64::from(s.codes_created), l.codes_per_month),
-        ),
-        ("Exports", of(i64::from(s.exports), l.exports_per_month)),
-        ("Credits spent", s.credits_spent.to_string()),
-    ];
     let usage_url = state.settings.public_url("/api/v1/billing/statements");
-    let ctx = context! { month => &month, rows, usage_url };
-    let subject = format!("Your qrsaas usage statement for {month}");
+    let ctx = |lang: Lang| {
+        let of = |n: i64, limit: Option<u64>| match limit {
+            Some(l) => lang.t("usage_statement-of", &[("n", arg(n)), ("limit", arg(l))]),
+            None => n.to_string(),
+        };
+        let scans = match s.scans_over_quota {
+            0 => of(s.scans, l.scans_per_month),
+            over => lang.t(
+                "usage_statement-over",
+                &[
+                    ("value", arg(of(s.scans, l.scans_per_month))),
+                    ("over", arg(over)),
+                ],
+            ),
+        };
+        let rows = vec![
+            (lang.text("usage_statement-plan"), plan.name.clone()),
+            (lang.text("usage_statement-scans"), scans),
+            (
+                lang.text("usage_statement-codes"),
+                of(i64::from(s.codes_created), l.codes_per_month),
+            ),
+            (
+                lang.text("usage_statement-exports"),
+                of(i64::from(s.exports), l.exports_per_month),
+            ),
+            (
+                lang.text("usage_statement-credits"),
+                s.credits_spent.to_string(),
+            ),
+        ];
+        context! { month => &month, rows, usage_url }
+    };
     let pref = Some(Pref::MonthlyStatement);
-    compose(
-        tx,
-        &state.mail,
-        user,
-        "usage_statement",
-        &subject,
-        pref,
-        ctx,
-    )
-    .await
+    compose(tx, &state.mail, user, "usage_statement", pref, ctx).await
 }
 
 /// What a usage alert says.
@@ -434,30 +512,35 @@ pub async fn usage_alert(
     user: &UserRow,
     a: &UsageAlert<'_>,
 ) -> ApiResult<Uuid> {
-    let what = a.quota.replace('_', " ");
-    let (headline, next) = if a.threshold >= 100 {
-        (
-            format!("You have reached your {what} quota"),
-            if a.quota == "scans_per_month" {
-                "Your codes keep working and every scan is still recorded; scans beyond the quota \
-                 count as over quota."
-            } else {
-                "New ones are refused until the next period, unless you upgrade or hold credits."
-            },
-        )
-    } else {
-        (
-            format!("You have used {}% of your {what} quota", a.threshold),
-            "Nothing changes yet; upgrade or buy credits before you reach it.",
-        )
-    };
-    let ctx = context! {
-        headline => &headline, next, plan => a.plan, used => a.used, limit => a.limit,
-        period_start => a.period_start.to_string(), period_end => a.period_end.to_string(),
-        url => state.settings.public_url("/api/v1/billing/subscription"),
+    let url = state.settings.public_url("/api/v1/billing/subscription");
+    let ctx = |lang: Lang| {
+        let what = lang.text(&format!("quota-{}", a.quota));
+        let (headline, next) = if a.threshold >= 100 {
+            (
+                lang.t("usage_alert-reached", &[("what", arg(what))]),
+                if a.quota == "scans_per_month" {
+                    lang.text("usage_alert-scans-go-on")
+                } else {
+                    lang.text("usage_alert-refused")
+                },
+            )
+        } else {
+            (
+                lang.t(
+                    "usage_alert-used",
+                    &[("what", arg(what)), ("threshold", arg(a.threshold))],
+                ),
+                lang.text("usage_alert-not-yet"),
+            )
+        };
+        context! {
+            headline, next, plan => a.plan, used => a.used, limit => a.limit,
+            period_start => a.period_start.to_string(), period_end => a.period_end.to_string(),
+            url,
+        }
     };
     let pref = Some(Pref::UsageAlerts);
-    compose(tx, &state.mail, user, "usage_alert", &headline, pref, ctx).await
+    compose(tx, &state.mail, user, "usage_alert", pref, ctx).await
 }
 
 /// A subscription payment failed: the plan is kept until `grace_ends`.
@@ -470,9 +553,8 @@ pub async fn payment_failed(
     hint: &str,
 ) -> ApiResult<Uuid> {
     let until = grace_ends.format("%Y-%m-%d %H:%M UTC").to_string();
-    let ctx = context! { plan, until, hint };
-    let subject = "Your payment did not go through";
-    compose(tx, &state.mail, user, "payment_failed", subject, None, ctx).await
+    let ctx = |_| context! { plan, until, hint };
+    compose(tx, &state.mail, user, "payment_failed", None, ctx).await
 }
 
 /// The grace period ended without payment: the account is on `fallback` now.
@@ -483,17 +565,8 @@ pub async fn plan_ended(
     plan: &str,
     fallback: &str,
 ) -> ApiResult<Uuid> {
-    let ctx = context! { plan, fallback };
-    compose(
-        tx,
-        &state.mail,
-        user,
-        "plan_ended",
-        "Your plan has ended",
-        None,
-        ctx,
-    )
-    .await
+    let ctx = |_| context! { plan, fallback };
+    compose(tx, &state.mail, user, "plan_ended", None, ctx).await
 }
 
 /// Credits bought through Checkout were added.
@@ -504,9 +577,8 @@ pub async fn credits_added(
     credits: u32,
     balance: i64,
 ) -> ApiResult<Uuid> {
-    let ctx = context! { credits, balance };
-    let subject = "Credits added to your account";
-    compose(tx, &state.mail, user, "credits_added", subject, None, ctx).await
+    let ctx = |_| context! { credits, balance };
+    compose(tx, &state.mail, user, "credits_added", None, ctx).await
 }
 
 /// A code reached a scan milestone.
@@ -517,14 +589,15 @@ pub async fn scan_milestone(
     m: &super::events::MilestoneData,
 ) -> ApiResult<Uuid> {
     let name = m.name.clone().unwrap_or_else(|| m.short_code.clone());
-    let ctx = context! {
-        code_name => &name, milestone => m.milestone,
-        short_url => state.settings.public_url(&format!("/r/{}", m.short_code)),
-        analytics_url => state.settings.public_url(&format!("/api/v1/qr-codes/{}/analytics", m.qr_id)),
+    let ctx = |_| {
+        context! {
+            code_name => &name, milestone => m.milestone,
+            short_url => state.settings.public_url(&format!("/r/{}", m.short_code)),
+            analytics_url => state.settings.public_url(&format!("/api/v1/qr-codes/{}/analytics", m.qr_id)),
+        }
     };
-    let subject = format!("{name} reached {} scans", m.milestone);
     let pref = Some(Pref::ScanAlerts);
-    compose(tx, &state.mail, user, "scan_milestone", &subject, pref, ctx).await
+    compose(tx, &state.mail, user, "scan_milestone", pref, ctx).await
 }
 
 /// A code's scans in a weekly summary.
@@ -544,22 +617,24 @@ pub async fn weekly_summary(
     previous: u64,
     top: Vec<TopCode>,
 ) -> ApiResult<Uuid> {
-    let change = match (scans, previous) {
-        (_, 0) if scans == 0 => "no change".to_owned(),
-        (_, 0) => "up from none".to_owned(),
-        (s, p) => {
-            let pct = (s as f64 - p as f64) * 100.0 / p as f64;
-            format!("{}{pct:.0}%", if pct >= 0.0 { "+" } else { "" })
+    let week_end = week_start + chrono::Days::new(6);
+    let analytics_url = state.settings.public_url("/api/v1/analytics");
+    let ctx = |lang: Lang| {
+        let change = match (scans, previous) {
+            (_, 0) if scans == 0 => lang.text("weekly_summary-no-change"),
+            (_, 0) => lang.text("weekly_summary-up-from-none"),
+            (s, p) => {
+                let pct = (s as f64 - p as f64) * 100.0 / p as f64;
+                format!("{}{pct:.0}%", if pct >= 0.0 { "+" } else { "" })
+            }
+        };
+        context! {
+            week_start => week_start.to_string(), week_end => week_end.to_string(), scans,
+            previous, change, top, analytics_url,
         }
     };
-    let week_end = week_start + chrono::Days::new(6);
-    let ctx = context! {
-        week_start => week_start.to_string(), week_end => week_end.to_string(), scans, previous,
-        change => &change, top, analytics_url => state.settings.public_url("/api/v1/analytics"),
-    };
-    let subject = format!("Your week: {scans} scans ({change})");
     let pref = Some(Pref::WeeklySummary);
-    compose(tx, &state.mail, user, "weekly_summary", &subject, pref, ctx).await
+    compose(tx, &state.mail, user, "weekly_summary", pref, ctx).await
 }
 
 /// A job spent its retries.
@@ -569,15 +644,17 @@ pub async fn job_failed(
     user: &UserRow,
     job: &super::events::JobFailedData,
 ) -> ApiResult<Uuid> {
-    let kind = job.kind.replace('_', " ");
-    let ctx = context! {
-        kind => &kind, job_id => job.job_id.to_string(), attempts => job.attempts,
-        error => &job.error,
-        job_url => state.settings.public_url(&format!("/api/v1/jobs/{}", job.job_id)),
+    let job_url = state
+        .settings
+        .public_url(&format!("/api/v1/jobs/{}", job.job_id));
+    let ctx = |lang: Lang| {
+        context! {
+            kind => lang.text(&format!("job-kind-{}", job.kind)), job_id => job.job_id.to_string(),
+            attempts => job.attempts, error => &job.error, job_url,
+        }
     };
-    let subject = format!("Your {kind} job failed");
     let pref = Some(Pref::JobFailures);
-    compose(tx, &state.mail, user, "job_failed", &subject, pref, ctx).await
+    compose(tx, &state.mail, user, "job_failed", pref, ctx).await
 }
 
 /// We turned a webhook endpoint off.
@@ -588,22 +665,14 @@ pub async fn webhook_disabled(
     url: &str,
     reason: &str,
 ) -> ApiResult<Uuid> {
-    let why = match reason {
-        "gone" => "it answered 410 Gone, which asks senders to stop".to_owned(),
-        _ => "it has failed every delivery for days".to_owned(),
+    let ctx = |lang: Lang| {
+        let why = match reason {
+            "gone" => lang.text("webhook_disabled-gone"),
+            _ => lang.text("webhook_disabled-failing"),
+        };
+        context! { url, why }
     };
-    let ctx = context! { url, why };
-    let subject = "Your webhook endpoint was turned off";
-    compose(
-        tx,
-        &state.mail,
-        user,
-        "webhook_disabled",
-        subject,
-        None,
-        ctx,
-    )
-    .await
+    compose(tx, &state.mail, user, "webhook_disabled", None, ctx).await
 }
 
 #[cfg(test)]
@@ -618,7 +687,7 @@ mod tests {
         let ctx = context! {
             name => "<Ann>", email => "a@example.com", docs_url => "http://x/docs",
             brand => context! { name => "Cafe & Co", color => "#123456" },
-            unsubscribe_url => &url, reason => Pref::ScanAlerts.reason(),
+            unsubscribe_url => &url, reason => Pref::ScanAlerts.reason(), lang => "en",
         };
         let (text, html) = m.render("welcome", &ctx).unwrap();
         assert!(text.contains("Hi <Ann>,") && text.contains(&url), "{text}");

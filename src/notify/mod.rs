@@ -8,7 +8,7 @@ pub mod events;
 pub mod live;
 mod notifier;
 pub mod scans;
-mod seal;
+pub mod seal;
 pub mod sms;
 pub mod webhooks;
 

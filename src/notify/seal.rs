@@ -1,6 +1,6 @@
-//! Webhook signing secrets at rest: they must be usable to sign, so they cannot be hashed like
-//! API keys; they are sealed with XChaCha20-Poly1305 under a key derived from the server secret
-//! (`QRSAAS_SECRET_KEY`), so a leaked database does not leak them.
+//! Secrets at rest that must stay usable (webhook signing secrets, TOTP secrets), so they cannot
+//! be hashed like API keys: sealed with XChaCha20-Poly1305 under a key derived from the server
+//! secret (`QRSAAS_SECRET_KEY`) per purpose, so a leaked database does not leak them.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,8 +18,14 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(server_secret: &str) -> Sealer {
+        Sealer::for_purpose("webhook secrets", server_secret)
+    }
+
+    /// A sealer whose key is the server secret's for one purpose only (webhook secrets, TOTP
+    /// secrets): a key for one never opens the other's.
+    pub fn for_purpose(purpose: &str, server_secret: &str) -> Sealer {
         let key = Sha256::new()
-            .chain_update(b"qrsaas webhook secrets\0")
+            .chain_update(format!("qrsaas {purpose}\0").as_bytes())
             .chain_update(server_secret.as_bytes())
             .finalize();
         Sealer {

@@ -70,6 +70,8 @@ pub struct Entry {
     pub brand: Branding,
     /// The owner turned IP anonymisation off.
     pub keep_ip: bool,
+    /// The owner's language (`locale` setting), for the code's pages.
+    pub lang: crate::i18n::Lang,
 }
 
 /// A cache entry: a code, or the knowledge that there is none (so floods of unknown codes do
@@ -131,6 +133,7 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         password_fingerprint: unlock::fingerprint(&rules),
         brand: serde_json::from_value(prefs.branding.0).unwrap_or_default(),
         keep_ip: !prefs.anonymize_ip,
+        lang: crate::i18n::Lang::from_tag(&prefs.locale),
         rules,
         tz,
         scans: AtomicU64::new(row.scans_total.max(0) as u64),
@@ -264,10 +267,11 @@ enum Unresolved {
 }
 
 impl Unresolved {
-    fn page(self) -> HttpResponse {
+    fn page(self, req: &HttpRequest) -> HttpResponse {
+        let lang = pages::visitor_lang(req);
         match self {
-            Unresolved::Unavailable => pages::unavailable(),
-            Unresolved::OverBudget => pages::too_many_lookups(),
+            Unresolved::Unavailable => pages::unavailable(lang),
+            Unresolved::OverBudget => pages::too_many_lookups(lang),
         }
     }
 }
@@ -305,20 +309,22 @@ async fn dispatch(
         (Some("report"), &Method::POST) => Page::Report,
         (None | Some("report"), _) => return not_allowed(&req, "GET, HEAD, POST"),
         (Some("download" | "logo"), _) => return not_allowed(&req, "GET, HEAD"),
-        _ => return pages::not_found(),
+        _ => return pages::not_found(pages::visitor_lang(&req)),
     };
     req.extensions_mut().insert(RouteLabel(page.route()));
     let Some(code) = ShortCode::from_path(code) else {
-        return pages::not_found();
+        return pages::not_found(pages::visitor_lang(&req));
     };
     match page {
         Page::Scan { count } => scan(&state, &req, code, count).await,
         Page::Download => download(&state, &req, code).await,
         Page::Logo => logo(&state, &req, code).await,
         Page::ReportForm => match resolve(&state, &req, code.as_str()).await {
-            Ok(Resolved::Found(_)) => pages::report_form(code.as_str(), None),
-            Ok(Resolved::Missing) => pages::not_found(),
-            Err(why) => why.page(),
+            Ok(Resolved::Found(_)) => {
+                pages::report_form(pages::visitor_lang(&req), code.as_str(), None)
+            }
+            Ok(Resolved::Missing) => pages::not_found(pages::visitor_lang(&req)),
+            Err(why) => why.page(&req),
         },
         Page::Report => {
             match web::Form::<ReportForm>::from_request(&req, &mut payload.into_inner()).await {
@@ -388,11 +394,11 @@ async fn report(
     match crate::abuse::reports::file(state, code.as_str(), &f.reason, f.details.as_deref(), &ip)
         .await
     {
-        Ok(_) => pages::report_thanks(),
-        Err(crate::error::ApiError::NotFound) => pages::not_found(),
+        Ok(_) => pages::report_thanks(pages::visitor_lang(req)),
+        Err(crate::error::ApiError::NotFound) => pages::not_found(pages::visitor_lang(req)),
         Err(crate::error::ApiError::Validation(errors)) => {
             let why = errors.values().next().cloned().unwrap_or_default();
-            let mut page = pages::report_form(code.as_str(), Some(&why));
+            let mut page = pages::report_form(pages::visitor_lang(req), code.as_str(), Some(&why));
             *page.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
             page
         }
@@ -423,12 +429,12 @@ impl Page {
     (status = 503, description = "Not cached and the database is unreachable")))]
 async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool) -> HttpResponse {
     let entry = match resolve(state, req, code.as_str()).await {
-        Err(why) => return why.page(),
-        Ok(Resolved::Missing) => return pages::not_found(),
+        Err(why) => return why.page(req),
+        Ok(Resolved::Missing) => return pages::not_found(pages::visitor_lang(req)),
         Ok(Resolved::Found(e)) => e,
     };
     match entry.status {
-        EntryStatus::Blocked => return pages::blocked(),
+        EntryStatus::Blocked => return pages::blocked(pages::visitor_lang(req)),
         EntryStatus::Paused => return pages::paused(&entry),
         EntryStatus::Active => {}
     }
@@ -537,9 +543,9 @@ async fn download(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpR
             _ => pages::download(&e),
         },
         Ok(Resolved::Found(e)) if e.status == EntryStatus::Paused => pages::paused(&e),
-        Ok(Resolved::Found(_)) => pages::blocked(),
-        Ok(Resolved::Missing) => pages::not_found(),
-        Err(why) => why.page(),
+        Ok(Resolved::Found(_)) => pages::blocked(pages::visitor_lang(req)),
+        Ok(Resolved::Missing) => pages::not_found(pages::visitor_lang(req)),
+        Err(why) => why.page(req),
     }
 }
 
@@ -548,10 +554,10 @@ async fn download(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpR
     (status = 200, content_type = "image/png", description = "The owner's logo"), (status = 404, description = "No logo")))]
 async fn logo(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpResponse {
     let Ok(Resolved::Found(e)) = resolve(state, req, code.as_str()).await else {
-        return pages::not_found();
+        return pages::not_found(pages::visitor_lang(req));
     };
     let Some(id) = e.brand.logo_upload_id else {
-        return pages::not_found();
+        return pages::not_found(pages::visitor_lang(req));
     };
     match crate::uploads::read(state, e.owner, id).await {
         Ok((_, bytes)) => HttpResponse::Ok()
@@ -559,7 +565,7 @@ async fn logo(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpRespo
             .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .body(bytes),
-        Err(_) => pages::not_found(),
+        Err(_) => pages::not_found(pages::visitor_lang(req)),
     }
 }
 

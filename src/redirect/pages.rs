@@ -8,9 +8,19 @@ use crate::domain::QrData;
 use crate::domain::design::luminance;
 use crate::domain::qr::WifiEncryption;
 use crate::html::escape as esc;
+use crate::i18n::{Lang, arg};
 
-fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
-    styled_page(status, title, body, "", "")
+/// The language of a page that belongs to no account: the visitor's.
+pub fn visitor_lang(req: &actix_web::HttpRequest) -> Lang {
+    Lang::negotiate(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+fn page(status: StatusCode, lang: Lang, title: &str, body: &str) -> HttpResponse {
+    styled_page(status, lang, title, body, "", "")
 }
 
 /// Text colour readable on `bg` (dark on light backgrounds, light on dark ones).
@@ -56,21 +66,23 @@ fn owned_page(status: StatusCode, e: &Entry, title: &str, body: &str) -> HttpRes
     // Anyone who scanned the code can flag it for the operator.
     let body = format!(
         "{body}<p class=\"muted\" style=\"margin-top:2rem;font-size:.85rem\">\
-         <a href=\"/r/{}/report\">Report this code</a></p>",
-        esc(&e.short_code)
+         <a href=\"/r/{}/report\">{}</a></p>",
+        esc(&e.short_code),
+        esc(&e.lang.text("page-report-link"))
     );
-    styled_page(status, title, &body, &css, &header)
+    styled_page(status, e.lang, title, &body, &css, &header)
 }
 
 fn styled_page(
     status: StatusCode,
+    lang: Lang,
     title: &str,
     body: &str,
     brand_css: &str,
     header: &str,
 ) -> HttpResponse {
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
 <style>body{{margin:0;font-family:system-ui,-apple-system,sans-serif;background:#f6f8fa;color:#1f2328}}\
 main{{max-width:30rem;margin:0 auto;padding:2rem 1.25rem}}h1{{font-size:1.5rem}}\
@@ -81,7 +93,8 @@ text-decoration:none;font-weight:600;margin:1rem 0;border:0;width:100%;font-size
 input{{box-sizing:border-box;width:100%;font-size:1rem;padding:.8rem;border:1px solid #d1d9e0;border-radius:.5rem}}\
 .brand{{display:flex;align-items:center;gap:.75rem;font-weight:700;font-size:1.1rem}}.logo{{max-height:3rem;max-width:8rem}}\
 {brand_css}</style></head><body><main>{header}{body}</main></body></html>",
-        t = esc(title)
+        t = esc(title),
+        lang = lang.tag()
     );
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -92,7 +105,7 @@ input{{box-sizing:border-box;width:100%;font-size:1rem;padding:.8rem;border:1px 
 }
 
 /// The "report this code" form.
-pub fn report_form(code: &str, problem: Option<&str>) -> HttpResponse {
+pub fn report_form(lang: Lang, code: &str, problem: Option<&str>) -> HttpResponse {
     let problem = problem.map_or(String::new(), |p| {
         format!("<p class=\"err\">{}</p>", esc(p))
     });
@@ -100,26 +113,52 @@ pub fn report_form(code: &str, problem: Option<&str>) -> HttpResponse {
         .iter()
         .map(|r| format!("<option value=\"{r}\">{r}</option>"))
         .collect();
+    let title = lang.text("page-report-title");
     page(
         StatusCode::OK,
-        "Report this code",
+        lang,
+        &title,
         &format!(
-            "<h1>Report this code</h1>{problem}<p class=\"muted\">Tell us what is wrong with \
-             where this code leads. The service's operator reviews every report.</p>\
+            "<h1>{t}</h1>{problem}<p class=\"muted\">{intro}</p>\
              <form method=\"post\" action=\"/r/{c}/report\"><p><select name=\"reason\">{options}\
              </select></p><p><textarea name=\"details\" maxlength=\"2000\" rows=\"4\" \
-             style=\"width:100%\" placeholder=\"What happened (optional)\"></textarea></p>\
-             <button class=\"btn\" type=\"submit\">Send report</button></form>",
+             style=\"width:100%\" placeholder=\"{details}\"></textarea></p>\
+             <button class=\"btn\" type=\"submit\">{send}</button></form>",
+            t = esc(&title),
+            intro = esc(&lang.text("page-report-intro")),
+            details = esc(&lang.text("page-report-details")),
+            send = esc(&lang.text("page-report-send")),
             c = esc(code)
         ),
     )
 }
 
-pub fn report_thanks() -> HttpResponse {
-    page(
+pub fn report_thanks(lang: Lang) -> HttpResponse {
+    message_page(
         StatusCode::OK,
-        "Thank you",
-        "<h1>Thank you</h1><p class=\"muted\">Your report is in the operator's queue.</p>",
+        lang,
+        "page-report-thanks-title",
+        "page-report-thanks-title",
+        Some("page-report-thanks-body"),
+    )
+}
+
+/// A page of a title, a heading and a line, each a catalogue message.
+fn message_page(
+    status: StatusCode,
+    lang: Lang,
+    title: &str,
+    heading: &str,
+    body: Option<&str>,
+) -> HttpResponse {
+    let body = body.map_or(String::new(), |b| {
+        format!("<p class=\"muted\">{}</p>", esc(&lang.text(b)))
+    });
+    page(
+        status,
+        lang,
+        &lang.text(title),
+        &format!("<h1>{}</h1>{body}", esc(&lang.text(heading))),
     )
 }
 
@@ -128,6 +167,7 @@ pub fn error(status: StatusCode, message: &str) -> HttpResponse {
     let title = status.canonical_reason().unwrap_or("Error");
     page(
         status,
+        Lang::En,
         title,
         &format!(
             "<h1>{}</h1><p class=\"muted\">{}</p>",
@@ -137,27 +177,33 @@ pub fn error(status: StatusCode, message: &str) -> HttpResponse {
     )
 }
 
-pub fn not_found() -> HttpResponse {
-    page(
+pub fn not_found(lang: Lang) -> HttpResponse {
+    message_page(
         StatusCode::NOT_FOUND,
-        "Code not found",
-        "<h1>This code does not exist</h1><p class=\"muted\">It may have been deleted by its owner.</p>",
+        lang,
+        "page-not-found-title",
+        "page-not-found-heading",
+        Some("page-not-found-body"),
     )
 }
 
-pub fn blocked() -> HttpResponse {
-    page(
+pub fn blocked(lang: Lang) -> HttpResponse {
+    message_page(
         StatusCode::GONE,
-        "Code unavailable",
-        "<h1>This code is no longer available</h1><p class=\"muted\">It was disabled by the service.</p>",
+        lang,
+        "page-blocked-title",
+        "page-blocked-heading",
+        Some("page-blocked-body"),
     )
 }
 
-pub fn unavailable() -> HttpResponse {
-    let mut r = page(
+pub fn unavailable(lang: Lang) -> HttpResponse {
+    let mut r = message_page(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Try again",
-        "<h1>Please try again in a moment</h1>",
+        lang,
+        "page-unavailable-title",
+        "page-unavailable-heading",
+        None,
     );
     r.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -165,51 +211,45 @@ pub fn unavailable() -> HttpResponse {
 }
 
 /// A client that asked for too many codes we had to look up (most of them made up).
-pub fn too_many_lookups() -> HttpResponse {
-    let mut r = page(
+pub fn too_many_lookups(lang: Lang) -> HttpResponse {
+    let mut r = message_page(
         StatusCode::TOO_MANY_REQUESTS,
-        "Too many requests",
-        "<h1>Too many requests</h1><p class=\"muted\">Please wait a minute and scan again.</p>",
+        lang,
+        "page-too-many-title",
+        "page-too-many-heading",
+        Some("page-too-many-body"),
     );
     r.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
     r
 }
 
-pub fn paused(e: &Entry) -> HttpResponse {
+/// A page of one of the owner's codes that says why it does not lead anywhere now.
+fn state_page(status: StatusCode, e: &Entry, what: &str) -> HttpResponse {
+    let l = e.lang;
+    let heading = l.t(&format!("page-{what}-heading"), &[("name", arg(title(e)))]);
     owned_page(
-        StatusCode::OK,
+        status,
         e,
-        "Paused",
+        &l.text(&format!("page-{what}-title")),
         &format!(
-            "<h1>{} is paused</h1><p class=\"muted\">The owner has paused this code. Try again later.</p>",
-            esc(title(e))
+            "<h1>{}</h1><p class=\"muted\">{}</p>",
+            esc(&heading),
+            esc(&l.text(&format!("page-{what}-body")))
         ),
     )
+}
+
+pub fn paused(e: &Entry) -> HttpResponse {
+    state_page(StatusCode::OK, e, "paused")
 }
 
 pub fn expired(e: &Entry) -> HttpResponse {
-    owned_page(
-        StatusCode::GONE,
-        e,
-        "Expired",
-        &format!(
-            "<h1>{} has expired</h1><p class=\"muted\">This code is no longer active.</p>",
-            esc(title(e))
-        ),
-    )
+    state_page(StatusCode::GONE, e, "expired")
 }
 
 pub fn limit_reached(e: &Entry) -> HttpResponse {
-    owned_page(
-        StatusCode::GONE,
-        e,
-        "Limit reached",
-        &format!(
-            "<h1>{} has reached its scan limit</h1><p class=\"muted\">It no longer accepts scans.</p>",
-            esc(title(e))
-        ),
-    )
+    state_page(StatusCode::GONE, e, "limit")
 }
 
 /// Why the password form is shown again.
@@ -222,37 +262,39 @@ pub enum PasswordProblem {
 
 /// The password form; it posts to the code's own URL, so the password never enters a URL.
 pub fn password(e: &Entry, problem: PasswordProblem) -> HttpResponse {
+    let l = e.lang;
+    let alert = |id: &str| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(&l.text(id)));
     let (status, note) = match problem {
-        PasswordProblem::None => (StatusCode::OK, ""),
-        PasswordProblem::Wrong => (
-            StatusCode::FORBIDDEN,
-            "<p class=\"err\" role=\"alert\">Wrong password. Try again.</p>",
-        ),
+        PasswordProblem::None => (StatusCode::OK, String::new()),
+        PasswordProblem::Wrong => (StatusCode::FORBIDDEN, alert("page-password-wrong")),
         PasswordProblem::TooMany => (
             StatusCode::TOO_MANY_REQUESTS,
-            "<p class=\"err\" role=\"alert\">Too many attempts. Try again in a few minutes.</p>",
+            alert("page-password-too-many"),
         ),
     };
     owned_page(
         status,
         e,
-        "Password required",
+        &l.text("page-password-title"),
         &format!(
-            "<h1>{} is protected</h1><p class=\"muted\">Enter the password to continue.</p>{note}\
+            "<h1>{}</h1><p class=\"muted\">{}</p>{note}\
 <form method=\"post\" action=\"/r/{}\"><input type=\"password\" name=\"password\" id=\"password\" \
-required autocomplete=\"current-password\" aria-label=\"Password\">\
-<button class=\"btn\" type=\"submit\">Continue</button></form>",
-            esc(title(e)),
-            esc(&e.short_code)
+required autocomplete=\"current-password\" aria-label=\"{}\">\
+<button class=\"btn\" type=\"submit\">{}</button></form>",
+            esc(&l.t("page-password-heading", &[("name", arg(title(e)))])),
+            esc(&l.text("page-password-intro")),
+            esc(&e.short_code),
+            esc(&l.text("page-password-label")),
+            esc(&l.text("page-continue")),
         ),
     )
 }
 
-fn title(e: &Entry) -> &str {
+fn title(e: &Entry) -> String {
     if e.name.is_empty() {
-        "This code"
+        e.lang.text("page-this-code")
     } else {
-        &e.name
+        e.name.clone()
     }
 }
 
@@ -268,103 +310,117 @@ fn button(href: &str, label: &str) -> String {
 pub fn landing(e: &Entry) -> HttpResponse {
     let content = e.content.as_deref().unwrap_or("");
     let download = format!("/r/{}/download", e.short_code);
+    let l = e.lang;
+    let tr = |id: &str| l.text(id);
     let body = match &e.data {
         Some(QrData::Vcard(v)) => {
             let name = [v.first_name.as_str(), v.last_name.as_deref().unwrap_or("")].join(" ");
             let mut rows = String::new();
             for (l, v) in [
-                ("Organisation", &v.organization),
-                ("Title", &v.title),
-                ("Website", &v.website),
-                ("Address", &v.address),
-                ("Note", &v.note),
+                ("page-organisation", &v.organization),
+                ("page-job-title", &v.title),
+                ("page-website", &v.website),
+                ("page-address", &v.address),
+                ("page-note", &v.note),
             ] {
                 if let Some(v) = v {
-                    rows.push_str(&row(l, v));
+                    rows.push_str(&row(&tr(l), v));
                 }
             }
             let phones: String = v
                 .phones
                 .iter()
-                .map(|p| format!("<dt>Phone</dt><dd><a href=\"tel:{0}\">{0}</a></dd>", esc(p)))
+                .map(|p| {
+                    format!(
+                        "<dt>{1}</dt><dd><a href=\"tel:{0}\">{0}</a></dd>",
+                        esc(p),
+                        esc(&tr("page-phone"))
+                    )
+                })
                 .collect();
             let emails: String = v
                 .emails
                 .iter()
                 .map(|m| {
                     format!(
-                        "<dt>E-mail</dt><dd><a href=\"mailto:{0}\">{0}</a></dd>",
-                        esc(m)
+                        "<dt>{1}</dt><dd><a href=\"mailto:{0}\">{0}</a></dd>",
+                        esc(m),
+                        esc(&tr("page-email"))
                     )
                 })
                 .collect();
             format!(
                 "<h1>{}</h1><dl>{rows}{phones}{emails}</dl>{}",
                 esc(name.trim()),
-                button(&download, "Save contact")
+                button(&download, &tr("page-save-contact"))
             )
         }
         Some(QrData::Event(ev)) => {
-            let mut rows = row("Starts", &ev.start) + &row("Ends", &ev.end);
+            let mut rows = row(&tr("page-starts"), &ev.start) + &row(&tr("page-ends"), &ev.end);
             if let Some(tz) = &ev.tz {
-                rows.push_str(&row("Time zone", tz));
+                rows.push_str(&row(&tr("page-time-zone"), tz));
             }
-            for (l, v) in [("Where", &ev.location), ("About", &ev.description)] {
+            for (l, v) in [
+                ("page-where", &ev.location),
+                ("page-about", &ev.description),
+            ] {
                 if let Some(v) = v {
-                    rows.push_str(&row(l, v));
+                    rows.push_str(&row(&tr(l), v));
                 }
             }
             format!(
                 "<h1>{}</h1><dl>{rows}</dl>{}",
                 esc(&ev.summary),
-                button(&download, "Add to calendar")
+                button(&download, &tr("page-add-to-calendar"))
             )
         }
         Some(QrData::Wifi(w)) => {
             let security = match w.encryption {
-                WifiEncryption::Wpa => "WPA/WPA2",
-                WifiEncryption::Wep => "WEP",
-                WifiEncryption::NoPass => "Open network",
+                WifiEncryption::Wpa => "WPA/WPA2".to_owned(),
+                WifiEncryption::Wep => "WEP".to_owned(),
+                WifiEncryption::NoPass => tr("page-open-network"),
             };
             let pw = w.password.as_deref().unwrap_or("");
             let copy = if pw.is_empty() {
                 String::new()
             } else {
                 format!(
-                    "<button class=\"btn\" id=\"copy\" data-pw=\"{}\" onclick=\"navigator.clipboard.writeText(this.dataset.pw);this.textContent='Copied'\">Copy password</button>",
-                    esc(pw)
+                    "<button class=\"btn\" id=\"copy\" data-pw=\"{}\" data-done=\"{}\" onclick=\"navigator.clipboard.writeText(this.dataset.pw);this.textContent=this.dataset.done\">{}</button>",
+                    esc(pw),
+                    esc(&tr("page-copied")),
+                    esc(&tr("page-copy-password"))
                 )
             };
             format!(
-                "<h1>Wi-Fi: {}</h1><dl>{}{}{}</dl>{copy}<p class=\"muted\">Or scan the code with your camera app to join.</p>",
-                esc(&w.ssid),
-                row("Network", &w.ssid),
-                row("Security", security),
+                "<h1>{}</h1><dl>{}{}{}</dl>{copy}<p class=\"muted\">{}</p>",
+                esc(&l.t("page-wifi-heading", &[("ssid", arg(w.ssid.as_str()))])),
+                row(&tr("page-network"), &w.ssid),
+                row(&tr("page-security"), &security),
                 if pw.is_empty() {
                     String::new()
                 } else {
                     format!(
-                        "<dt>Password</dt><dd><code id=\"pw\">{}</code></dd>",
+                        "<dt>{}</dt><dd><code id=\"pw\">{}</code></dd>",
+                        esc(&tr("page-password-label")),
                         esc(pw)
                     )
-                }
+                },
+                esc(&tr("page-wifi-hint"))
             )
         }
         Some(QrData::Payment(p)) => {
             let amount = p
                 .amount
                 .as_deref()
-                .map_or("Enter the amount in your UPI app".to_owned(), |a| {
-                    format!("₹{a}")
-                });
-            let mut rows = row("Amount", &amount);
+                .map_or(tr("page-amount-open"), |a| format!("₹{a}"));
+            let mut rows = row(&tr("page-amount"), &amount);
             for (l, v) in [
-                ("For", &p.label),
-                ("Where", &p.location),
-                ("Note", &p.description),
+                ("page-for", &p.label),
+                ("page-where", &p.location),
+                ("page-note", &p.description),
             ] {
                 if let Some(v) = v {
-                    rows.push_str(&row(l, v));
+                    rows.push_str(&row(&tr(l), v));
                 }
             }
             let payee = content
@@ -378,27 +434,28 @@ pub fn landing(e: &Entry) -> HttpResponse {
                 })
                 .unwrap_or_default();
             format!(
-                "<h1>Pay {}</h1><dl>{rows}</dl>{}<p class=\"muted\">Opens your UPI app (GPay, PhonePe, Paytm, BHIM …).</p>",
-                esc(&payee),
-                button(content, "Pay with UPI")
+                "<h1>{}</h1><dl>{rows}</dl>{}<p class=\"muted\">{}</p>",
+                esc(&l.t("page-pay-heading", &[("payee", arg(payee))])),
+                button(content, &tr("page-pay-with-upi")),
+                esc(&tr("page-upi-hint"))
             )
         }
         Some(QrData::Text(t)) => format!(
             "<h1>{}</h1><p style=\"white-space:pre-wrap\">{}</p>",
-            esc(title(e)),
+            esc(&title(e)),
             esc(&t.text)
         ),
         Some(QrData::Email(m)) => format!(
             "<h1>{}</h1><dl>{}</dl>{}",
-            esc(title(e)),
-            row("To", &m.to),
-            button(content, "Write e-mail")
+            esc(&title(e)),
+            row(&tr("page-to"), &m.to),
+            button(content, &tr("page-write-email"))
         ),
         Some(QrData::Phone(p)) => format!(
             "<h1>{}</h1><dl>{}</dl>{}",
-            esc(title(e)),
-            row("Number", &p.number),
-            button(content, "Call")
+            esc(&title(e)),
+            row(&tr("page-number"), &p.number),
+            button(content, &tr("page-call"))
         ),
         Some(QrData::Sms(s)) => {
             let href = format!(
@@ -408,20 +465,20 @@ pub fn landing(e: &Entry) -> HttpResponse {
             );
             format!(
                 "<h1>{}</h1><dl>{}</dl>{}",
-                esc(title(e)),
-                row("To", &s.number),
-                button(&href, "Send SMS")
+                esc(&title(e)),
+                row(&tr("page-to"), &s.number),
+                button(&href, &tr("page-send-sms"))
             )
         }
         Some(QrData::Geo(g)) => format!(
             "<h1>{}</h1><dl>{}</dl>{}",
-            esc(title(e)),
-            row("Location", &format!("{}, {}", g.lat, g.lng)),
-            button(content, "Open in maps")
+            esc(&title(e)),
+            row(&tr("page-location"), &format!("{}, {}", g.lat, g.lng)),
+            button(content, &tr("page-open-in-maps"))
         ),
-        Some(QrData::Url) | None => return not_found(),
+        Some(QrData::Url) | None => return not_found(l),
     };
-    owned_page(StatusCode::OK, e, title(e), &body)
+    owned_page(StatusCode::OK, e, &title(e), &body)
 }
 
 /// The vCard or iCalendar file of a code.
@@ -429,10 +486,10 @@ pub fn download(e: &Entry) -> HttpResponse {
     let (mime, ext) = match e.data {
         Some(QrData::Vcard(_)) => ("text/vcard; charset=utf-8", "vcf"),
         Some(QrData::Event(_)) => ("text/calendar; charset=utf-8", "ics"),
-        _ => return not_found(),
+        _ => return not_found(e.lang),
     };
     let Some(content) = &e.content else {
-        return not_found();
+        return not_found(e.lang);
     };
     HttpResponse::Ok()
         .content_type(mime)

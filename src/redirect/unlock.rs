@@ -107,8 +107,8 @@ pub async fn submit(
     form: PasswordForm,
 ) -> HttpResponse {
     let e = match resolve(state, req, code.as_str()).await {
-        Err(why) => return why.page(),
-        Ok(Resolved::Missing) => return pages::not_found(),
+        Err(why) => return why.page(req),
+        Ok(Resolved::Missing) => return pages::not_found(pages::visitor_lang(req)),
         Ok(Resolved::Found(e)) => e,
     };
     let back = || {

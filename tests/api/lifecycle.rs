@@ -481,6 +481,17 @@ async fn two_factor_sign_in_with_codes_and_recovery_codes() {
     assert_eq!(s, StatusCode::OK, "{b}");
     let recovery: Vec<String> = serde_json::from_value(b["recovery_codes"].clone()).unwrap();
     assert_eq!(recovery.len(), 10);
+    // The secret is stored sealed with the server key, not as the app received it.
+    let stored: String =
+        sqlx::query_scalar("SELECT totp_secret FROM users WHERE email = 'twofa@example.com'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let secret = setup["secret"].as_str().unwrap();
+    assert!(
+        stored.starts_with("v1:") && !stored.contains(secret),
+        "{stored}"
+    );
 
     let login = |extra: Value| {
         let mut body = json!({"email": "twofa@example.com", "password": PW});
@@ -536,5 +547,306 @@ async fn two_factor_sign_in_with_codes_and_recovery_codes() {
             && actions.iter().any(|a| a == "user.totp_disable"),
         "{actions:?}"
     );
+    app.stop().await.unwrap();
+}
+
+/// Every entry of a ZIP, by name.
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a ZIP");
+    (0..archive.len())
+        .map(|i| {
+            let mut f = archive.by_index(i).unwrap();
+            let mut out = Vec::new();
+            f.read_to_end(&mut out).unwrap();
+            (f.name().to_owned(), out)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn downloading_all_ones_data_gives_every_record_and_no_secret() {
+    let http_only = qrsaas::startup::Parts {
+        http: true,
+        workers: false,
+        scheduler: false,
+        migrate: true,
+    };
+    let app = TestApp::spawn_parts(http_only, |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let (t, id) = app.register("mine@example.com").await;
+    let (s, _) = app
+        .put(
+            "/api/v1/settings",
+            Some(&t),
+            json!({"locale": "en-IN", "timezone": "Asia/Kolkata"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, project) = app
+        .post("/api/v1/projects", Some(&t), json!({"name": "Shop"}))
+        .await;
+    let (s, qr) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "=HYPERLINK(1)", "qr_type": "url", "dynamic": true,
+                   "target_url": "https://example.com/menu", "project_id": project["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{qr}");
+    let (_, note) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "Note", "qr_type": "text", "dynamic": false, "data": {"text": "hi"}}),
+        )
+        .await;
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(64, 64, image::Rgba([200, 10, 10, 255]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let res = app
+        .http
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&t)
+        .multipart(
+            reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(png)
+                    .file_name("logo.png")
+                    .mime_str("image/png")
+                    .unwrap(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let upload: Value = res.json().await.unwrap();
+    let (s, key) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&t),
+            json!({"name": "reader", "scopes": ["exports:read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let narrow = key["key"].as_str().unwrap().to_owned();
+    let (s, hook) = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&t),
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["job.failed"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let hook_secret = hook["secret"].as_str().unwrap().to_owned();
+    let short = format!("/r/{}", qr["short_code"].as_str().unwrap());
+    for _ in 0..2 {
+        let s = app
+            .http
+            .get(app.url(&short))
+            .header("user-agent", IPHONE)
+            .header("x-forwarded-for", "198.51.100.23")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s, StatusCode::FOUND);
+    }
+
+    // One export at a time: asked twice while queued, the same job; once it is cancelled, a
+    // new one.
+    let ask = || async {
+        let (s, b) = app.post("/api/v1/me/export", Some(&t), json!({})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        b["job_id"].as_str().unwrap().to_owned()
+    };
+    let first = ask().await;
+    assert_eq!(ask().await, first);
+    let (s, _) = app
+        .post(&format!("/api/v1/jobs/{first}/cancel"), Some(&t), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .post("/api/v1/me/export", Some(&narrow), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a narrow key cannot ask for it");
+
+    // Workers come up: the scans are stored, then the export runs.
+    let worker = app.replica_with_workers().await;
+    let ch = app.clickhouse();
+    eventually("the scans stored", || async {
+        let n: u64 = ch
+            .query("SELECT count() FROM scan_events WHERE user_id = toUUID(?)")
+            .bind(&id)
+            .fetch_one()
+            .await
+            .unwrap();
+        (n == 2).then_some(())
+    })
+    .await;
+    let job = ask().await;
+    assert_ne!(job, first);
+    let done = eventually("the export to finish", || async {
+        let (_, j) = app.get(&format!("/api/v1/jobs/{job}"), Some(&t)).await;
+        (j["status"] != "queued" && j["status"] != "running").then_some(j)
+    })
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["kind"], "account_export");
+    assert_eq!(
+        (
+            done["result"]["codes"].as_i64(),
+            done["result"]["scans"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
+    let url = format!("/api/v1/exports/{job}/download");
+    assert_eq!(done["result_url"], url.as_str());
+    let mail = eventually("the ready e-mail", || async {
+        app.smtp
+            .to("mine@example.com")
+            .into_iter()
+            .find(|m| m.subject() == "Your qrsaas data export is ready")
+    })
+    .await;
+    assert!(mail.text().contains(&url), "{}", mail.text());
+
+    // Only its owner, with a credential that could have asked for it, downloads it.
+    let fetch = |token: String| {
+        let req = app.http.get(app.url(&url)).bearer_auth(token);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (other, _) = app.register("nosy@example.com").await;
+    assert_eq!(fetch(other).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch(narrow.clone()).await.0, StatusCode::FORBIDDEN);
+    let (s, zip) = fetch(t.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let files = unzip(&zip);
+    let json = |name: &str| -> Vec<Value> {
+        serde_json::from_slice(files.get(name).unwrap_or_else(|| panic!("{name} missing")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+
+    // The values the user holds.
+    let account = json("account.json");
+    assert_eq!(account.len(), 1);
+    assert_eq!(account[0]["email"], "mine@example.com");
+    assert!(account[0].get("password_hash").is_none());
+    let settings = json("settings.json");
+    assert_eq!(
+        (
+            settings[0]["locale"].as_str(),
+            settings[0]["timezone"].as_str()
+        ),
+        (Some("en-IN"), Some("Asia/Kolkata"))
+    );
+    let codes = json("qr_codes.json");
+    let names: Vec<&str> = codes.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["=HYPERLINK(1)", "Note"]);
+    assert_eq!(codes[1]["type_data"]["text"], "hi", "{}", codes[1]);
+    assert_eq!(codes[0]["target_url"], "https://example.com/menu");
+    assert_eq!(json("projects.json")[0]["name"], "Shop");
+    assert_eq!(json("uploads.json")[0]["id"], upload["id"]);
+    let logo = &files[&format!("uploads/{}.png", upload["id"].as_str().unwrap())];
+    assert_eq!(image::load_from_memory(logo).unwrap().width(), 64);
+    let keys = json("api_keys.json");
+    assert_eq!(keys[0]["scopes"], json!(["exports:read"]));
+    assert_eq!(
+        json("webhook_endpoints.json")[0]["url"],
+        "http://127.0.0.1:9/hook"
+    );
+    assert!(!json("sessions.json").is_empty());
+    let actions: Vec<String> = json("audit_log.json")
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(actions.iter().any(|a| a == "account.export"), "{actions:?}");
+    for billing in [
+        "account",
+        "subscriptions",
+        "daily_usage",
+        "statements",
+        "credits",
+    ] {
+        json(&format!("billing/{billing}.json")); // present and valid, if empty on a new account
+    }
+    assert_eq!(
+        json("products.json"),
+        Vec::<Value>::new(),
+        "empty sections are []"
+    );
+
+    let text = |name: &str| String::from_utf8(files[name].clone()).unwrap();
+    let codes_csv = text("qr_codes.csv");
+    let lines: Vec<&str> = codes_csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{codes_csv}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "{},'=HYPERLINK(1),url,true,",
+            qr["id"].as_str().unwrap()
+        )),
+        "neutralised: {}",
+        lines[1]
+    );
+    assert!(lines[1].contains(&format!("/r/{}", qr["short_code"].as_str().unwrap())));
+    assert!(
+        lines[1].contains(",Shop,2,"),
+        "project and scans: {}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with(&format!(
+        "{},Note,text,false,",
+        note["id"].as_str().unwrap()
+    )));
+    let scans_csv = text("scans.csv");
+    let scans: Vec<Vec<&str>> = scans_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(scans.len(), 2, "{scans_csv}");
+    for s in &scans {
+        assert_eq!(s[1], qr["id"].as_str().unwrap());
+        assert_eq!((s[8], s[9], s[10]), ("iOS", "17.0", "Safari"), "{s:?}");
+        assert_eq!((s[13], s[14]), ("false", "198.51.100.0"), "{s:?}");
+    }
+    assert!(text("README.txt").contains("scans.csv"));
+
+    // No secret leaves: password and key hashes, the TOTP secret, the webhook secret, the
+    // session token and its hash.
+    let everything: String = files
+        .values()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    let (pw_hash, key_hash, token_hash): (String, String, String) = sqlx::query_as(
+        "SELECT u.password_hash, encode(k.key_hash, 'hex'), \
+                (SELECT encode(token_hash, 'hex') FROM sessions WHERE user_id = u.id LIMIT 1) \
+         FROM users u JOIN api_keys k ON k.user_id = u.id WHERE u.id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    for secret in [&pw_hash, &key_hash, &token_hash, &hook_secret, &narrow, &t] {
+        assert!(!everything.contains(secret.as_str()), "a secret leaked");
+    }
+    assert!(!everything.contains("$argon2"));
+
+    // The cancelled request never ran.
+    let (_, j) = app.get(&format!("/api/v1/jobs/{first}"), Some(&t)).await;
+    assert_eq!(
+        (j["status"].as_str(), j["attempts"].as_i64()),
+        (Some("cancelled"), Some(0))
+    );
+    worker.stop().await.unwrap();
     app.stop().await.unwrap();
 }

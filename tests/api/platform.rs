@@ -107,6 +107,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/me"),
     ("delete", "/api/v1/me"),
     ("patch", "/api/v1/me"),
+    ("post", "/api/v1/me/export"),
     ("post", "/api/v1/api-keys"),
     ("get", "/api/v1/api-keys"),
     ("get", "/api/v1/api-keys/{id}"),

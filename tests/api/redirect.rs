@@ -714,3 +714,116 @@ async fn password_protected_codes_ask_once_check_server_side_and_rate_limit() {
     assert!(refused.text().await.unwrap().contains("Too many attempts"));
     app.stop().await.unwrap();
 }
+
+/// The owner's `locale` picks the language of their codes' pages and of their e-mails; pages
+/// that belong to no account follow the visitor's Accept-Language.
+#[tokio::test]
+async fn pages_and_emails_speak_the_owners_language() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("dukaan@example.com").await;
+    app.put(
+        "/api/v1/merchant",
+        Some(&t),
+        json!({"display_name": "Chai Wala", "upi_vpa": "chai@okbank"}),
+    )
+    .await;
+    let pay = create(&app, &t, json!({"name": "Counter", "qr_type": "payment", "dynamic": true, "data": {"journey_type": "basic", "label": "Table 4"}})).await;
+    let paused = create(&app, &t, json!({"name": "Menu", "qr_type": "url", "dynamic": true, "target_url": "https://example.com/menu"})).await;
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{}", paused["id"].as_str().unwrap()),
+            Some(&t),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let page = |code: &Value, accept: &'static str| {
+        let req = app
+            .http
+            .get(app.url(&format!("/r/{}", code["short_code"].as_str().unwrap())))
+            .header("user-agent", IPHONE)
+            .header("accept-language", accept);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    // English by default, whatever the visitor prefers.
+    let html = page(&pay, "hi-IN").await;
+    assert!(
+        html.contains("<html lang=\"en\">")
+            && html.contains("Pay with UPI")
+            && html.contains("Enter the amount in your UPI app"),
+        "{html}"
+    );
+    assert!(page(&paused, "hi").await.contains("Menu is paused"));
+
+    let (s, b) = app
+        .put(
+            "/api/v1/settings",
+            Some(&t),
+            json!({"locale": "hi-IN", "timezone": "Asia/Kolkata"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["locale"].as_str()),
+        (StatusCode::OK, Some("hi-IN")),
+        "{b}"
+    );
+    // The owner's language on every replica's next request (the cached entries are dropped).
+    let html = page(&pay, "en-US").await;
+    assert!(html.contains("<html lang=\"hi\">"), "{html}");
+    for text in [
+        "Chai Wala को भुगतान करें",
+        "UPI से भुगतान करें",
+        "अपने UPI ऐप में राशि डालें",
+        "Table 4",
+        "इस कोड की शिकायत करें",
+    ] {
+        assert!(html.contains(text), "{text} not in {html}");
+    }
+    let html = page(&paused, "en-US").await;
+    assert!(
+        html.contains("Menu रोका गया है") && html.contains("मालिक ने इस कोड को रोक दिया है"),
+        "{html}"
+    );
+
+    // A page of no account: the visitor's language.
+    let missing = json!({"short_code": "nosuchcode"});
+    assert!(
+        page(&missing, "hi-IN,hi;q=0.9,en;q=0.5")
+            .await
+            .contains("यह कोड मौजूद नहीं है")
+    );
+    assert!(
+        page(&missing, "de-DE,en;q=0.5")
+            .await
+            .contains("This code does not exist")
+    );
+
+    // E-mails in the owner's language: subject and body.
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/password/forgot",
+            None,
+            json!({"email": "dukaan@example.com"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let mail = eventually("the reset e-mail", || async {
+        app.smtp
+            .to("dukaan@example.com")
+            .into_iter()
+            .find(|m| m.subject() == "अपना qrsaas पासवर्ड रीसेट करें")
+    })
+    .await;
+    let text = mail.text();
+    assert!(
+        text.contains("नमस्ते") && text.contains("नया पासवर्ड चुनने के लिए खोलें"),
+        "{text}"
+    );
+    assert!(mail.html().contains("<html lang=\"hi\">"));
+    assert!(
+        mail.html().contains("<b>dukaan@example.com</b>"),
+        "{}",
+        mail.html()
+    );
+    app.stop().await.unwrap();
+}
