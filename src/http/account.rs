@@ -51,15 +51,17 @@ pub struct ForgotBody {
     email: String,
 }
 
+/// A request taken; what happens next. (Named apart from the jobs' `Accepted`: OpenAPI
+/// components share one namespace.)
 #[derive(Serialize, ToSchema)]
-pub struct Accepted {
+pub struct Notice {
     message: &'static str,
 }
 
 /// Ask for a password-reset link. The answer is the same whether or not the address has an
 /// account; the link works once, for an hour.
 #[utoipa::path(post, path = "/api/v1/auth/password/forgot", tag = "accounts", request_body = ForgotBody,
-    responses((status = 202, body = Accepted), (status = 429, description = "Too many requests from this address")))]
+    responses((status = 202, body = Notice), (status = 429, description = "Too many requests from this address")))]
 #[post("/auth/password/forgot")]
 pub async fn forgot_password(
     state: web::Data<AppState>,
@@ -67,7 +69,7 @@ pub async fn forgot_password(
     body: Json<ForgotBody>,
 ) -> ApiResult<HttpResponse> {
     lifecycle::forgot_password(&state, &origin, &body.0.email).await?;
-    Ok(HttpResponse::Accepted().json(Accepted {
+    Ok(HttpResponse::Accepted().json(Notice {
         message: "if an account has this address, a reset link is on its way",
     }))
 }
@@ -115,14 +117,15 @@ pub async fn verify_email(
 
 /// Send the caller a new verification link.
 #[utoipa::path(post, path = "/api/v1/auth/verify-email/resend", tag = "accounts", security(("bearer" = [])),
-    responses((status = 202, body = Accepted), (status = 409, description = "Already verified")))]
+    responses((status = 202, body = Notice), (status = 409, description = "Already verified"),
+    (status = 429, description = "Too many links asked for")))]
 #[post("/auth/verify-email/resend")]
 pub async fn resend_verification(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
     lifecycle::resend_verification(&state, &caller.principal).await?;
-    Ok(HttpResponse::Accepted().json(Accepted {
+    Ok(HttpResponse::Accepted().json(Notice {
         message: "a new link is on its way",
     }))
 }
@@ -136,7 +139,7 @@ pub struct ChangeEmailBody {
 /// Move the account to another address: a link goes to the new address, and the change takes
 /// effect when it is followed.
 #[utoipa::path(post, path = "/api/v1/auth/email/change", tag = "accounts", security(("bearer" = [])),
-    request_body = ChangeEmailBody, responses((status = 202, body = Accepted), (status = 422, description = "Wrong password or invalid address")))]
+    request_body = ChangeEmailBody, responses((status = 202, body = Notice), (status = 422, description = "Wrong password or invalid address")))]
 #[post("/auth/email/change")]
 pub async fn change_email(
     state: web::Data<AppState>,
@@ -146,7 +149,7 @@ pub async fn change_email(
     let b = body.0;
     parse_fields!(email: "new_email" => Email::parse(&b.new_email));
     lifecycle::change_email(&state, &caller.origin, &caller.principal, b.password, email).await?;
-    Ok(HttpResponse::Accepted().json(Accepted {
+    Ok(HttpResponse::Accepted().json(Notice {
         message: "a confirmation link is on its way to the new address",
     }))
 }

@@ -132,7 +132,8 @@ pub struct CallbackQuery {
 /// The provider redirects here; answers a session like login.
 #[utoipa::path(get, path = "/api/v1/auth/google/callback", tag = "accounts", params(CallbackQuery), responses(
     (status = 200, body = AuthResponse), (status = 400, description = "Bad or replayed state"),
-    (status = 401, description = "The provider refused"), (status = 403, description = "Unverified e-mail or suspended")))]
+    (status = 401, description = "The provider refused"), (status = 403, description = "Unverified e-mail or suspended"),
+    (status = 404, description = "Google sign-in is not configured on this server")))]
 #[get("/auth/google/callback")]
 pub async fn google_callback(
     state: web::Data<AppState>,

@@ -33,7 +33,7 @@ use super::{
         uploads::upload, uploads::download,
         templates::list, templates::preview, templates::fill, templates::page,
         crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
-        crate::redirect::report,
+        crate::redirect::report_form, crate::redirect::report,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
         jobs::bulk_create, jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
         billing::plans, billing::subscription, billing::usage, billing::credits, billing::checkout,
@@ -54,7 +54,7 @@ use super::{
         crate::notify::events::UsageThresholdData, crate::notify::events::SubscriptionUpdatedData,
         crate::notify::events::PingData,
     )),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &Strict),
     tags(
         (name = "accounts", description = "Sign-up, sessions, API keys, profile, settings"),
         (name = "projects", description = "Folders for QR codes"),
@@ -141,6 +141,125 @@ impl Modify for Bearer {
                     )
                     .into()
                 });
+            }
+        }
+    }
+}
+
+/// What the server's strict input handling means for the document: a parameter that does not
+/// parse or is out of range is a 400/422 on every operation that takes parameters, and a
+/// request body object takes no property it does not list (`additionalProperties: false`, at
+/// every depth), as the JSON extractor enforces.
+struct Strict;
+
+impl Modify for Strict {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let Ok(mut doc) = serde_json::to_value(&*api) else {
+            return;
+        };
+        let mut refs = Vec::new();
+        if let Some(paths) = doc["paths"].as_object_mut() {
+            let ops = paths
+                .values_mut()
+                .filter_map(|i| i.as_object_mut())
+                .flat_map(|i| i.values_mut())
+                .filter(|op| op.get("responses").is_some());
+            for op in ops {
+                let takes_params = op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+                // A NUL in a query string is refused (400): free text parameters say so.
+                for param in op
+                    .get_mut("parameters")
+                    .and_then(|p| p.as_array_mut())
+                    .into_iter()
+                    .flatten()
+                {
+                    let in_query = param["in"] == "query";
+                    if let Some(schema) = param.get_mut("schema").and_then(|s| s.as_object_mut())
+                        && in_query
+                        && schema.get("type").is_some_and(|t| {
+                            t == "string"
+                                || t.as_array().is_some_and(|a| a.contains(&"string".into()))
+                        })
+                        && !["format", "enum", "pattern"]
+                            .iter()
+                            .any(|k| schema.contains_key(*k))
+                    {
+                        schema.insert("pattern".into(), "^[^\\u0000]*$".into());
+                    }
+                }
+                if takes_params && let Some(responses) = op["responses"].as_object_mut() {
+                    responses.entry("400").or_insert_with(|| {
+                        serde_json::json!({"description": "`bad_request`: a NUL character in the query"})
+                    });
+                    responses.entry("422").or_insert_with(|| {
+                        serde_json::json!({"description": "`validation_failed`: `fields` names the parameter that does not parse or is out of range"})
+                    });
+                }
+                // Every body this API declares is one the handler needs. (`get_mut`, not
+                // indexing: indexing a missing key would add it.)
+                if let Some(body) = op.get_mut("requestBody").and_then(|b| b.as_object_mut()) {
+                    body.insert("required".into(), true.into());
+                    // JSON bodies and multipart forms refuse what they do not list; the
+                    // landing pages' url-encoded forms, read by browsers, ignore it.
+                    for kind in ["application/json", "multipart/form-data"] {
+                        if let Some(schema) = body
+                            .get_mut("content")
+                            .and_then(|c| c.get_mut(kind))
+                            .and_then(|j| j.get_mut("schema"))
+                        {
+                            close(schema, &mut refs);
+                        }
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        while let Some(name) = refs.pop() {
+            let schema = doc
+                .get_mut("components")
+                .and_then(|c| c.get_mut("schemas"))
+                .and_then(|s| s.get_mut(&name));
+            if let Some(schema) = schema
+                && seen.insert(name.clone())
+            {
+                close(schema, &mut refs);
+            }
+        }
+        match serde_json::from_value(doc) {
+            Ok(strict) => *api = strict,
+            Err(e) => tracing::error!(error = %e, "OpenAPI document left as generated"),
+        }
+    }
+}
+
+/// Marks the objects of a request body schema closed, collecting the components it refers to.
+/// `allOf` parts are left open: each part sees only its own properties, so closing them would
+/// refuse every valid body.
+fn close(schema: &mut serde_json::Value, refs: &mut Vec<String>) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(r) = obj.get("$ref").and_then(|r| r.as_str()) {
+        if let Some(name) = r.strip_prefix("#/components/schemas/") {
+            refs.push(name.to_owned());
+        }
+        return;
+    }
+    if obj.contains_key("properties") && !obj.contains_key("additionalProperties") {
+        obj.insert("additionalProperties".into(), false.into());
+    }
+    if let Some(props) = obj.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        for v in props.values_mut() {
+            close(v, refs);
+        }
+    }
+    if let Some(items) = obj.get_mut("items") {
+        close(items, refs);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(list) = obj.get_mut(key).and_then(|l| l.as_array_mut()) {
+            for v in list {
+                close(v, refs);
             }
         }
     }

@@ -125,16 +125,34 @@ fn segments(template: &str) -> Vec<Option<String>> {
 }
 
 /// The `Allow` value for `path` (`GET, HEAD, POST` …), or `None` when no route has this path.
+/// A route written out literally is the one a path names (`/qr-codes/bulk` is not an id of
+/// `/qr-codes/{id}`), so its methods alone are allowed.
 pub fn allowed(path: &str) -> Option<String> {
+    literal_allowed(path).or_else(|| {
+        methods_of(path, |segment, part| match segment {
+            Some(literal) => literal == part,
+            None => !part.is_empty(),
+        })
+    })
+}
+
+/// The `Allow` value of a route whose path is all literal and equal to `path`
+/// (`/api/v1/qr-codes/bulk`), if there is one.
+pub fn literal_allowed(path: &str) -> Option<String> {
+    methods_of(path, |segment, part| segment == Some(part))
+}
+
+/// The `Allow` value of the routes whose every segment `fits` the path's.
+fn methods_of(path: &str, fits: impl Fn(Option<&str>, &str) -> bool) -> Option<String> {
     let parts: Vec<&str> = path.split('/').collect();
     let mut methods: Vec<&str> = routes()
         .iter()
         .filter(|r| {
             r.segments.len() == parts.len()
-                && r.segments.iter().zip(&parts).all(|(s, p)| match s {
-                    Some(literal) => literal == p,
-                    None => !p.is_empty(),
-                })
+                && r.segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| fits(s.as_deref(), p))
         })
         .flat_map(|r| r.methods.iter().copied())
         .collect();
@@ -151,7 +169,20 @@ pub fn allowed(path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::allowed;
+    use super::{allowed, literal_allowed};
+
+    #[test]
+    fn a_literal_route_is_told_from_a_parameter() {
+        assert_eq!(
+            literal_allowed("/api/v1/qr-codes/bulk").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(allowed("/api/v1/qr-codes/bulk").as_deref(), Some("POST"));
+        assert_eq!(
+            literal_allowed("/api/v1/qr-codes/0191f3c4-0000-7000-8000-000000000000"),
+            None
+        );
+    }
 
     #[test]
     fn allow_lists_the_methods_of_the_path() {

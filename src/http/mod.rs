@@ -37,7 +37,14 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.app_data(web::Data::new(state.clone()))
         // A path id that is not a UUID cannot name anything: same answer as an unknown id.
-        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+        .app_data(web::PathConfig::default().error_handler(|_, req| {
+            // `/qr-codes/bulk` reached `/qr-codes/{id}` under a method only the other has: the
+            // literal route is the one meant, so this is a wrong method, not an unknown id.
+            match edge::literal_allowed(req.path()) {
+                Some(allow) => ApiError::MethodNotAllowed { allow }.into(),
+                None => ApiError::NotFound.into(),
+            }
+        }))
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::field("query", e.to_string()).into()),

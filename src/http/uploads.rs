@@ -37,7 +37,8 @@ pub struct UploadForm {
 /// Upload an image (a logo) as multipart field `file`.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "qr-codes", security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses((status = 201, body = UploadView), (status = 413, description = "Over 2 MiB or 4096×4096"),
+    responses((status = 201, body = UploadView), (status = 400, description = "Not a multipart form with a `file` part"),
+        (status = 413, description = "Over 2 MiB or 4096×4096"),
         (status = 415, description = "Not PNG, JPEG or WebP"), (status = 422, description = "Corrupt image")))]
 #[post("")]
 pub async fn upload(
@@ -59,8 +60,11 @@ pub async fn upload(
     while let Some(field) = form.next().await {
         let mut field =
             field.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
-        if field.name() != Some("file") {
-            continue;
+        // As with JSON bodies, a part this route does not take is named, not ignored.
+        match field.name() {
+            Some("file") => {}
+            Some(other) => return Err(ApiError::field(other, "is not a known field")),
+            None => return Err(ApiError::field("body", "has a part without a name")),
         }
         let mut buf = web::BytesMut::new();
         while let Some(chunk) = field.next().await {

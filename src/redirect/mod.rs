@@ -319,13 +319,7 @@ async fn dispatch(
         Page::Scan { count } => scan(&state, &req, code, count).await,
         Page::Download => download(&state, &req, code).await,
         Page::Logo => logo(&state, &req, code).await,
-        Page::ReportForm => match resolve(&state, &req, code.as_str()).await {
-            Ok(Resolved::Found(_)) => {
-                pages::report_form(pages::visitor_lang(&req), code.as_str(), None)
-            }
-            Ok(Resolved::Missing) => pages::not_found(pages::visitor_lang(&req)),
-            Err(why) => why.page(&req),
-        },
+        Page::ReportForm => report_form(&state, &req, code).await,
         Page::Report => {
             match web::Form::<ReportForm>::from_request(&req, &mut payload.into_inner()).await {
                 Ok(form) => report(&state, &req, code, form.into_inner()).await,
@@ -377,11 +371,25 @@ pub struct ReportForm {
     details: Option<String>,
 }
 
+/// The "Report this code" form a landing page links to.
+#[utoipa::path(get, path = "/r/{short_code}/report", tag = "public", params(ShortCodeParam),
+    responses((status = 200, content_type = "text/html", description = "The form"),
+    (status = 404, content_type = "text/html", description = "Unknown code")))]
+async fn report_form(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpResponse {
+    match resolve(state, req, code.as_str()).await {
+        Ok(Resolved::Found(_)) => pages::report_form(pages::visitor_lang(req), code.as_str(), None),
+        Ok(Resolved::Missing) => pages::not_found(pages::visitor_lang(req)),
+        Err(why) => why.page(req),
+    }
+}
+
 /// "Report this code" from a landing page: into the operator's queue (never a scan).
 #[utoipa::path(post, path = "/r/{short_code}/report", tag = "public", params(ShortCodeParam),
     request_body(content = ReportForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/html", description = "Thank-you page"),
     (status = 404, description = "Unknown code"), (status = 422, content_type = "text/html", description = "The form again, with the problem"),
+    (status = 400, content_type = "text/html", description = "The form could not be read"),
+    (status = 415, content_type = "text/html", description = "Not a form"),
     (status = 429, description = "Too many reports from this address")))]
 async fn report(
     state: &AppState,

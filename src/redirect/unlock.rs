@@ -86,7 +86,7 @@ fn unlock_cookie(state: &AppState, e: &Entry, fp: &[u8; 32]) -> Cookie<'static> 
         .finish()
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct PasswordForm {
     password: String,
 }
@@ -94,8 +94,10 @@ pub struct PasswordForm {
 /// The password form's submission. On success: the unlock cookie and a 303 back to the code,
 /// whose GET then counts the scan and goes on with the remaining rules.
 #[utoipa::path(post, path = "/r/{short_code}", tag = "public", params(super::ShortCodeParam),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "password=…"),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
     responses(
+    (status = 400, content_type = "text/html", description = "The form has no password"),
+    (status = 415, content_type = "text/html", description = "Not a form"),
     (status = 303, description = "Correct: unlock cookie set, back to /r/{short_code}"),
     (status = 403, content_type = "text/html", description = "Wrong password: the form again"),
     (status = 429, content_type = "text/html", description = "Too many wrong passwords"),

@@ -782,6 +782,8 @@ async fn uploads_accept_images_and_refuse_the_rest() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let b: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(b["error"]["fields"]["other"], "is not a known field", "{b}");
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads")
         .fetch_one(&app.db)
         .await

@@ -146,6 +146,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/r/{short_code}/download"),
     ("post", "/r/{short_code}"),
     ("get", "/r/{short_code}/logo"),
+    ("get", "/r/{short_code}/report"),
     ("post", "/r/{short_code}/report"),
     ("post", "/api/v1/admin/qr-codes/{id}/block"),
     ("post", "/api/v1/admin/qr-codes/{id}/unblock"),
