@@ -57,6 +57,7 @@ async fn run() -> anyhow::Result<()> {
     };
     startup::migrate(&settings).await?;
     let (state, _) = startup::build_state(Arc::new(settings)).await?;
+    state.renderer.start();
     let origin = Origin {
         ip: "127.0.0.1".into(),
         request_id: "bench".into(),
@@ -86,10 +87,10 @@ async fn run() -> anyhow::Result<()> {
         .map(|i| json!({"name": format!("Table {i}"), "qr_type": "url", "dynamic": true, "target_url": format!("https://example.com/t/{i}")}))
         .collect();
     let t0 = Instant::now();
-    let job = qrsaas::bulk::create(&state, &origin, &p, rows)
+    let job = qrsaas::batch::bulk::create(&state, &origin, &p, rows)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    qrsaas::bulk::run(&state, job.id).await?;
+    qrsaas::batch::bulk::run(&state, job.id).await?;
     println!(
         "export benchmark — {CODES} URL codes (created in {:.1} s by bulk create), PNG 512 px, release build, {} cores",
         t0.elapsed().as_secs_f64(),
@@ -127,18 +128,18 @@ async fn run() -> anyhow::Result<()> {
             .collect();
     let mut peaks = Vec::new();
     for count in [1_000usize, CODES] {
-        let params = qrsaas::exports::ExportParams {
+        let params = qrsaas::batch::exports::ExportParams {
             qr_ids: Some(ids[..count].to_vec()),
             project_id: None,
             format: Format::Png,
             size: 512,
         };
-        let job = qrsaas::exports::create(&state, &origin, &p, params)
+        let job = qrsaas::batch::exports::create(&state, &origin, &p, params)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         reset_peak();
         let t0 = Instant::now();
-        qrsaas::exports::run(&state, job.id).await?;
+        qrsaas::batch::exports::run(&state, job.id).await?;
         let took = t0.elapsed().as_secs_f64();
         let peak = peak_mib();
         peaks.push(peak);

@@ -1,5 +1,7 @@
-//! In-process caches for the request path, kept coherent across replicas by one Redis pub/sub
-//! channel (`{namespace}:invalidate`).
+//! The cache-invalidation bus: in-process caches for the request path, kept coherent across
+//! replicas by one Redis pub/sub channel (`{namespace}:invalidate`). Each capability owns its
+//! cache (`accounts::cache`, `codes::cache`, `redirect::cache`) and registers it here as a
+//! [`Member`]; this module knows what can change ([`Invalidate`]), not what is cached.
 //!
 //! A change applies its invalidation locally at once and publishes it; every other replica's
 //! subscriber applies it on receipt (milliseconds). If Redis is unreachable, publishing fails
@@ -9,84 +11,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-use crate::accounts::Principal;
-use crate::redirect::Resolved;
-use crate::render::Format;
-
-/// How long a cached principal may outlive a missed invalidation.
-const PRINCIPAL_TTL: Duration = Duration::from_secs(60);
-/// How long a cached image may outlive a missed invalidation.
-const IMAGE_TTL: Duration = Duration::from_secs(600);
-/// How long a cached code may outlive a missed invalidation.
-const REDIRECT_TTL: Duration = Duration::from_secs(300);
-/// Unknown codes are remembered briefly: long enough to absorb an enumeration flood, short
-/// enough that a code created meanwhile (whose invalidation was missed) soon resolves.
-const MISSING_TTL: Duration = Duration::from_secs(30);
-
-/// Short code → code (or its absence), for `/r/{code}`. A read is the redirect's hot path: a
-/// shard's read lock and an `Arc` clone. (moka, used for the other caches, records every read
-/// for its LRU policy: 6 % of a redirect's CPU in a profile.) quick_cache has no TTL, so each
-/// entry carries its expiry, checked on read; an expired entry is reloaded and overwritten.
-pub struct RedirectCache {
-    entries: quick_cache::sync::Cache<String, (Resolved, Instant)>,
-}
-
-impl RedirectCache {
-    fn new(capacity: usize) -> RedirectCache {
-        RedirectCache {
-            entries: quick_cache::sync::Cache::new(capacity),
-        }
-    }
-
-    pub fn get(&self, code: &str) -> Option<Resolved> {
-        let (resolved, expires) = self.entries.get(code)?;
-        (Instant::now() < expires).then_some(resolved)
-    }
-
-    fn insert(&self, code: String, r: Resolved) {
-        let ttl = match r {
-            Resolved::Found(_) => REDIRECT_TTL,
-            Resolved::Missing => MISSING_TTL,
-        };
-        self.entries.insert(code, (r, Instant::now() + ttl));
-    }
-
-    fn invalidate(&self, code: &str) {
-        self.entries.remove(code);
-    }
-
-    fn invalidate_owner(&self, owner: Uuid) {
-        self.entries
-            .retain(|_, (r, _)| !matches!(r, Resolved::Found(e) if e.owner == owner));
-    }
-
-    fn clear(&self) {
-        self.entries.clear();
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ImageKey {
-    pub qr_id: Uuid,
-    pub format: Format,
-    pub size: u32,
-}
-
-#[derive(Debug)]
-pub struct CachedImage {
-    pub owner: Uuid,
-    pub etag: String,
-    pub bytes: Bytes,
-}
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,99 +31,61 @@ pub enum Invalidate {
     Owner { id: Uuid },
 }
 
-pub struct Caches {
-    /// Bumped by every invalidation. A reader takes it before loading from Postgres and inserts
-    /// only if it is unchanged, so a load that raced an invalidation cannot re-cache stale data.
-    epoch: AtomicU64,
-    /// Session-token or API-key hash → principal.
-    pub principals: moka::sync::Cache<Vec<u8>, Arc<Principal>>,
-    pub images: moka::sync::Cache<ImageKey, Arc<CachedImage>>,
-    pub redirects: RedirectCache,
+/// A cache the bus keeps coherent.
+pub trait Member: Send + Sync {
+    /// Drops the entries `inv` makes stale (and moves the cache's [`Epoch`] on).
+    fn apply(&self, inv: &Invalidate);
+    /// Drops every entry (and moves the cache's [`Epoch`] on).
+    fn clear(&self);
 }
 
+/// Bumped by every invalidation of a cache. A reader takes it before loading from Postgres and
+/// inserts only if it is unchanged, so a load that raced an invalidation cannot re-cache stale
+/// data.
+#[derive(Debug, Default)]
+pub struct Epoch(AtomicU64);
+
+impl Epoch {
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether nothing was invalidated since `seen` was taken.
+    pub fn unchanged_since(&self, seen: u64) -> bool {
+        self.current() == seen
+    }
+}
+
+/// The caches of a process.
+#[derive(Clone, Default)]
+pub struct Caches(Vec<Arc<dyn Member>>);
+
 impl Caches {
-    pub fn new(image_cache_mb: u64) -> Caches {
-        Caches {
-            epoch: AtomicU64::new(0),
-            principals: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(PRINCIPAL_TTL)
-                .support_invalidation_closures()
-                .build(),
-            images: moka::sync::Cache::builder()
-                .weigher(|_: &ImageKey, v: &Arc<CachedImage>| {
-                    v.bytes.len().try_into().unwrap_or(u32::MAX)
-                })
-                .max_capacity(image_cache_mb * 1024 * 1024)
-                .time_to_live(IMAGE_TTL)
-                .support_invalidation_closures()
-                .build(),
-            redirects: RedirectCache::new(1_000_000),
-        }
-    }
-
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Inserts a principal loaded since `epoch`, unless an invalidation happened meanwhile.
-    pub fn insert_principal(&self, epoch: u64, hash: Vec<u8>, p: Arc<Principal>) {
-        if self.epoch() == epoch {
-            self.principals.insert(hash, p);
-        }
-    }
-
-    pub fn insert_image(&self, epoch: u64, key: ImageKey, image: CachedImage) {
-        if self.epoch() == epoch {
-            self.images.insert(key, Arc::new(image));
-        }
-    }
-
-    pub fn insert_redirect(&self, epoch: u64, code: String, r: Resolved) {
-        if self.epoch() == epoch {
-            self.redirects.insert(code, r);
-        }
+    pub fn new(members: Vec<Arc<dyn Member>>) -> Caches {
+        Caches(members)
     }
 
     pub fn apply(&self, inv: &Invalidate) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        let result = match inv.clone() {
-            Invalidate::User { id } => self
-                .principals
-                .invalidate_entries_if(move |_, p| p.user.id == id)
-                .map(|_| ()),
-            Invalidate::Code { id, short_code } => {
-                self.redirects.invalidate(&short_code);
-                self.images
-                    .invalidate_entries_if(move |k, _| k.qr_id == id)
-                    .map(|_| ())
-            }
-            Invalidate::Owner { id } => {
-                self.redirects.invalidate_owner(id);
-                self.images
-                    .invalidate_entries_if(move |_, v| v.owner == id)
-                    .map(|_| ())
-            }
-        };
-        if let Err(e) = result {
-            // Only possible if closures were not enabled at build time; fall back to a full clear.
-            tracing::error!(error = %e, "targeted invalidation failed; clearing caches");
-            self.clear();
+        for m in &self.0 {
+            m.apply(inv);
         }
     }
 
     pub fn clear(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.principals.invalidate_all();
-        self.images.invalidate_all();
-        self.redirects.clear();
+        for m in &self.0 {
+            m.clear();
+        }
     }
 }
 
 /// Publishes invalidations to every replica (this one included).
 #[derive(Clone)]
 pub struct Bus {
-    caches: Arc<Caches>,
+    caches: Caches,
     redis: ConnectionManager,
     channel: String,
 }
@@ -202,16 +95,12 @@ pub fn channel(namespace: &str) -> String {
 }
 
 impl Bus {
-    pub fn new(caches: Arc<Caches>, redis: ConnectionManager, namespace: &str) -> Bus {
+    pub fn new(caches: Caches, redis: ConnectionManager, namespace: &str) -> Bus {
         Bus {
             caches,
             redis,
             channel: channel(namespace),
         }
-    }
-
-    pub fn caches(&self) -> &Caches {
-        &self.caches
     }
 
     /// Applies `inv` here and announces it. Call after the change has committed.
@@ -245,7 +134,7 @@ pub async fn announce(
 pub async fn subscribe(
     client: redis::Client,
     namespace: String,
-    caches: Arc<Caches>,
+    caches: Caches,
     shutdown: CancellationToken,
 ) {
     let channel = channel(&namespace);

@@ -4,15 +4,12 @@
 //! snake_case code and the status API.md fixes. Internal errors are logged with their cause and
 //! answered with a generic message, so nothing about our internals leaks to clients.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// Field name → why it was refused.
-pub type FieldErrors = BTreeMap<String, String>;
+pub use crate::domain::FieldErrors;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use apalis_core::backend::Vacuum;
 use apalis_redis::{Config, RedisStorage};
-use qrsaas_jobs::{Job, queue_name};
+use qrsaas_jobs::{Job, QUEUES, named_queue};
 use redis::aio::ConnectionManager;
 
 /// How long an enqueue's idempotency key is remembered: long enough to absorb retried requests
@@ -46,8 +46,12 @@ impl Queues {
     /// `storage`, fetching up to `batch` jobs per poll: queues whose jobs are many and short
     /// (webhook deliveries) would otherwise be held back by the fetch, not by the work.
     pub fn storage_batched<J: Job>(&self, batch: usize) -> RedisStorage<J> {
+        RedisStorage::new(self.redis.clone()).with_config(self.config(J::QUEUE, batch))
+    }
+
+    fn config(&self, queue: &str, batch: usize) -> Config {
         let mut config = Config::default()
-            .queue(queue_name::<J>(&self.namespace))
+            .queue(named_queue(&self.namespace, queue))
             .idempotency_ttl(Some(IDEMPOTENCY_TTL))
             .batch_size(batch.max(1))
             // Nothing listens to apalis' per-task pub/sub events: one PUBLISH less per task.
@@ -59,17 +63,19 @@ impl Queues {
         if let Some((every, missed)) = self.heartbeat {
             config = config.heartbeat_interval(every).missed_heartbeats(missed);
         }
-        RedisStorage::new(self.redis.clone()).with_config(config)
+        config
     }
 
-    /// Deletes the stored payloads and results of `J`'s jobs that finished more than `age` ago;
-    /// answers how many. apalis-redis keeps every finished job's payload until told to: a
+    /// Deletes the stored payloads and results of `queue`'s jobs that finished more than `age`
+    /// ago; answers how many. apalis-redis keeps every finished job's payload until told to: a
     /// `scans` block is megabytes, so without this Redis grows with every scan ever made.
-    pub async fn vacuum<J: Job>(&self, age: Duration) -> anyhow::Result<usize> {
-        self.storage::<J>()
+    pub async fn vacuum(&self, queue: &str, age: Duration) -> anyhow::Result<usize> {
+        // Vacuuming reads no payload, so the storage's job type does not matter.
+        RedisStorage::<()>::new(self.redis.clone())
+            .with_config(self.config(queue, DEFAULT_BATCH))
             .vacuum_before(age)
             .await
-            .map_err(|e| anyhow::anyhow!("vacuum of {}: {e}", J::QUEUE))
+            .map_err(|e| anyhow::anyhow!("vacuum of {queue}: {e}"))
     }
 
     /// `enqueue`, to run no earlier than `delay` from now (apalis-redis keeps it in its
@@ -81,10 +87,10 @@ impl Queues {
             .map_err(|e| anyhow::anyhow!("enqueue on {}: {e}", J::QUEUE))
     }
 
-    /// Jobs waiting in `J`'s queue (apalis-redis keeps them in the `:active` list); `None`
-    /// when Redis cannot be asked.
-    pub async fn depth<J: Job>(&self) -> Option<u64> {
-        let key = format!("{}:active", queue_name::<J>(&self.namespace));
+    /// Jobs waiting in `queue` (apalis-redis keeps them in the `:active` list); `None` when
+    /// Redis cannot be asked.
+    pub async fn depth(&self, queue: &str) -> Option<u64> {
+        let key = format!("{}:active", named_queue(&self.namespace, queue));
         redis::cmd("LLEN")
             .arg(key)
             .query_async::<u64>(&mut self.redis.clone())
@@ -94,34 +100,8 @@ impl Queues {
 
     /// `depth` of every queue, by queue name.
     pub async fn depths(&self) -> std::collections::BTreeMap<String, Option<u64>> {
-        use qrsaas_jobs::*;
-        let (a, b, c, d, e, f, g, h, i, j) = tokio::join!(
-            self.depth::<IngestScans>(),
-            self.depth::<SendEmail>(),
-            self.depth::<SyncQrMetadata>(),
-            self.depth::<RollupDay>(),
-            self.depth::<ExportCodes>(),
-            self.depth::<BulkCreate>(),
-            self.depth::<Maintenance>(),
-            self.depth::<DeliverWebhook>(),
-            self.depth::<SendSms>(),
-            self.depth::<ExportAccount>(),
-        );
-        [
-            (IngestScans::QUEUE, a),
-            (SendEmail::QUEUE, b),
-            (SyncQrMetadata::QUEUE, c),
-            (RollupDay::QUEUE, d),
-            (ExportCodes::QUEUE, e),
-            (BulkCreate::QUEUE, f),
-            (Maintenance::QUEUE, g),
-            (DeliverWebhook::QUEUE, h),
-            (SendSms::QUEUE, i),
-            (ExportAccount::QUEUE, j),
-        ]
-        .into_iter()
-        .map(|(q, n)| (q.to_owned(), n))
-        .collect()
+        let depths = futures::future::join_all(QUEUES.iter().map(|q| self.depth(q))).await;
+        QUEUES.iter().map(|q| (*q).to_owned()).zip(depths).collect()
     }
 
     pub async fn enqueue<J: Job>(&self, job: J) -> anyhow::Result<()> {

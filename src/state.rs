@@ -2,19 +2,20 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
-
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
+use crate::accounts::cache::PrincipalCache;
 use crate::accounts::google::GoogleSignIn;
 use crate::billing::Billing;
 use crate::cache::Bus;
+use crate::codes::cache::ImageCache;
 use crate::config::Settings;
 use crate::queue::Queues;
 use crate::ratelimit::RateLimiter;
+use crate::redirect::cache::RedirectCache;
 use crate::redirect::scans::ScanBuffer;
-use crate::render::actor::Renderer;
+use crate::render::actor::Pool;
 use crate::storage::Store;
 
 #[derive(Clone)]
@@ -26,10 +27,13 @@ pub struct AppState {
     pub queues: Queues,
     pub limiter: RateLimiter,
     pub google: Option<Arc<GoogleSignIn>>,
-    pub renderer: Addr<Renderer>,
+    pub renderer: Pool,
     pub store: Arc<dyn Store>,
-    /// In-process caches and their cross-replica invalidation.
+    /// Cross-replica invalidation of the caches below.
     pub bus: Bus,
+    pub principals: Arc<PrincipalCache>,
+    pub images: Arc<ImageCache>,
+    pub redirects: Arc<RedirectCache>,
     /// Scans waiting to be shipped to the queue.
     pub scans: Arc<ScanBuffer>,
     /// Plans, limits and the Stripe client.
@@ -43,7 +47,7 @@ pub struct AppState {
     /// Blocked destinations from the configured file (the API's live in Postgres).
     pub blocklist_file: Arc<Vec<String>>,
     /// Memory for decoding uploaded images, shared by all uploads.
-    pub decode_budget: Arc<crate::uploads::DecodeBudget>,
+    pub decode_budget: Arc<crate::codes::uploads::DecodeBudget>,
     /// Uncached short-code lookups per client address.
     pub lookups: crate::redirect::lookups::LookupBudget,
     /// Wakes this process's live scan streams.

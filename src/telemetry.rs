@@ -43,3 +43,8 @@ pub fn init_metrics() -> &'static PrometheusHandle {
 pub fn render_metrics() -> String {
     init_metrics().render()
 }
+
+/// The route of a request its handler routed by hand (see `redirect::routes`), for the HTTP
+/// metrics' route label.
+#[derive(Clone, Copy)]
+pub struct RouteLabel(pub &'static str);

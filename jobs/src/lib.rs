@@ -38,8 +38,29 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
 
 /// Full Redis queue name: every deployment (and every test) lives under its own namespace.
 pub fn queue_name<J: Job>(namespace: &str) -> String {
-    format!("{namespace}:queue:{}", J::QUEUE)
+    named_queue(namespace, J::QUEUE)
 }
+
+/// [`queue_name`] of a queue known by name.
+pub fn named_queue(namespace: &str, queue: &str) -> String {
+    format!("{namespace}:queue:{queue}")
+}
+
+/// Every queue, once: the table that the service's vacuum and queue depths read, and that its
+/// worker checks its consumers against at start-up (a queue added here without a consumer, or
+/// consumed without being listed, stops the worker from starting).
+pub const QUEUES: &[&str] = &[
+    IngestScans::QUEUE,
+    SendEmail::QUEUE,
+    SyncQrMetadata::QUEUE,
+    RollupDay::QUEUE,
+    ExportCodes::QUEUE,
+    ExportAccount::QUEUE,
+    BulkCreate::QUEUE,
+    Maintenance::QUEUE,
+    DeliverWebhook::QUEUE,
+    SendSms::QUEUE,
+];
 
 /// How a failing job is retried: exponential backoff with full jitter, capped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -56,10 +56,10 @@ pub async fn resolve(
     if !db::abuse::resolve_report(&mut *tx, id).await? {
         return Err(ApiError::NotFound);
     }
-    crate::audit::record(
+    crate::accounts::audit::record(
         &mut tx,
         &origin.actor(Some(admin)),
-        crate::audit::Change::<(), _> {
+        crate::accounts::audit::Change::<(), _> {
             action: "abuse_report.resolve",
             entity_type: "abuse_report",
             entity_id: Some(id.to_string()),

@@ -12,10 +12,10 @@ use futures::TryStreamExt;
 use qrsaas_jobs::{ExportAccount, Job};
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
 use crate::analytics::report::csv_cell;
 use crate::archive::{Packing, ZipSink};
-use crate::audit::{self, Change};
 use crate::db::{self, account_data, jobs::JobRow};
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -44,13 +44,21 @@ pub async fn request(state: &AppState, origin: &Origin, p: &Principal) -> ApiRes
     )
     .await?;
     tx.commit().await?;
-    crate::tasks::enqueue(state, &job).await?;
+    crate::batch::tasks::enqueue(state, &job).await?;
     Ok(job)
+}
+
+/// The `account_exports` queue's handler.
+pub async fn handle(
+    job: qrsaas_jobs::ExportAccount,
+    app: apalis::prelude::Data<AppState>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    run(&app, job.job_id).await.map_err(Into::into)
 }
 
 /// One run of an account export (its worker calls this).
 pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
-    crate::tasks::run(
+    crate::batch::tasks::run(
         state,
         job_id,
         ExportAccount::RETRY.max_attempts,

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use uuid::Uuid;
 
 use super::{Origin, Principal, secrets};
-use crate::audit::{self, Change};
+use crate::accounts::audit::{self, Change};
 use crate::cache::Invalidate;
 use crate::db::{self, account_tokens::NewToken, sessions::SessionRow, users::UserRow};
 use crate::domain::{Email, Password};

@@ -1,8 +1,15 @@
-//! Accounts: registration, password login, sessions, API keys, profile, and who is calling.
+//! Accounts: registration, password login, sessions, API keys, profile, and who is calling;
+//! with what hangs off an account: its projects, preferences, lifecycle (verification, reset,
+//! deletion, data export), two-factor, audit trail, and the operators' actions on accounts.
 
+pub mod admin;
+pub mod audit;
+pub mod cache;
 pub mod export;
 pub mod google;
 pub mod lifecycle;
+pub mod preferences;
+pub mod projects;
 pub mod scopes;
 pub mod secrets;
 pub mod totp;
@@ -11,7 +18,6 @@ use chrono::{Duration, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Change};
 use crate::cache::Invalidate;
 use crate::db::api_keys::ApiKeyRow;
 use crate::db::users::{NewUser, UserRow};
@@ -21,6 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::notify;
 use crate::ratelimit::Limit;
 use crate::state::AppState;
+use audit::{Actor, Change};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -297,12 +304,12 @@ pub async fn logout(state: &AppState, origin: &Origin, p: &Principal) -> ApiResu
 /// Resolves a bearer credential (session token or API key) to its principal.
 pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<std::sync::Arc<Principal>> {
     let hash = secrets::sha256(bearer);
-    let caches = state.bus.caches();
-    let principal = match caches.principals.get(&hash) {
+    let cache = &state.principals;
+    let principal = match cache.get(&hash) {
         Some(p) => p,
         None => {
             // Taken before the load: an invalidation during it forbids caching the result.
-            let epoch = caches.epoch();
+            let epoch = cache.epoch();
             let loaded = if bearer.starts_with(secrets::API_KEY_PREFIX) {
                 db::api_keys::user_by_key_hash(&state.db, &hash)
                     .await?
@@ -326,7 +333,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> ApiResult<std::sync
             };
             let p = std::sync::Arc::new(loaded.ok_or(ApiError::Unauthorized)?);
             // Inserted once per load, never refreshed on hits, so the TTL bounds staleness.
-            caches.insert_principal(epoch, hash, p.clone());
+            cache.insert(epoch, hash, p.clone());
             p
         }
     };

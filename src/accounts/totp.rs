@@ -4,7 +4,7 @@
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use super::{Origin, Principal, secrets};
-use crate::audit::{self, Change};
+use crate::accounts::audit::{self, Change};
 use crate::cache::Invalidate;
 use crate::config::Settings;
 use crate::db;

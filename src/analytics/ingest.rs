@@ -9,7 +9,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use actix::{
+    Actor, ActorFutureExt, Context, Handler, Message, ResponseActFuture, ResponseFuture,
+    Supervised, WrapFuture,
+};
 use chrono::{DateTime, Utc};
 use qrsaas_jobs::{IngestScans, ScanEvent};
 use serde::{Deserialize, Serialize};
@@ -18,7 +21,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::geo::{GeoDb, Place};
-use crate::actors::MAILBOX_CAPACITY;
+use crate::actors::{MAILBOX_CAPACITY, stop_on_lost_connection};
 use crate::config::Settings;
 use crate::db::scans::BatchCounts;
 use crate::notify::{self, events::ScanData};
@@ -335,6 +338,11 @@ impl Actor for Ingestor {
 
 impl Supervised for Ingestor {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        metrics::counter!("actor_restarts_total", "actor" => "ingestor").increment(1);
+        tracing::warn!(
+            actor = "ingestor",
+            "restarting with a new ClickHouse client"
+        );
         self.ch = super::client(&self.settings);
     }
 }
@@ -379,13 +387,13 @@ async fn already_stored(
 }
 
 impl Handler<Ingest> for Ingestor {
-    type Result = ResponseFuture<Result<usize, anyhow::Error>>;
+    type Result = ResponseActFuture<Self, Result<usize, anyhow::Error>>;
 
     fn handle(&mut self, Ingest(batch): Ingest, _: &mut Context<Self>) -> Self::Result {
         let (ch, db, geo) = (self.ch.clone(), self.db.clone(), self.geo.clone());
         let app = self.app.clone();
         let secret = secrecy::ExposeSecret::expose_secret(&self.settings.secret_key).to_owned();
-        Box::pin(async move {
+        let work = async move {
             if batch.events.is_empty() {
                 return Ok(0);
             }
@@ -463,7 +471,11 @@ impl Handler<Ingest> for Ingestor {
             metrics::counter!("scans_ingested_total").increment(fresh.len() as u64);
             metrics::counter!("scans_rejected_total").increment(n_rejected as u64);
             Ok(fresh.len())
-        })
+        };
+        Box::pin(work.into_actor(self).map(|result, _, ctx| {
+            stop_on_lost_connection(ctx, &result);
+            result
+        }))
     }
 }
 
@@ -548,40 +560,6 @@ mod tests {
             visitor_hash("s", next, "1.2.3.4", "ua"),
             "salt rotates daily"
         );
-    }
-}
-
-/// Rebuild one UTC day of the daily aggregates (see `super::rollup`).
-#[derive(Message)]
-#[rtype(result = "Result<(), anyhow::Error>")]
-pub struct RollDay(pub chrono::NaiveDate);
-
-impl Handler<RollDay> for Ingestor {
-    type Result = ResponseFuture<Result<(), anyhow::Error>>;
-
-    fn handle(&mut self, RollDay(day): RollDay, _: &mut Context<Self>) -> Self::Result {
-        let (ch, db) = (self.ch.clone(), self.db.clone());
-        Box::pin(async move { super::rollup::roll_day(&ch, &db, day).await })
-    }
-}
-
-/// Drop the monthly partitions of raw scans that end before the retention window; answers the
-/// partitions dropped (YYYYMM).
-#[derive(Message)]
-#[rtype(result = "Result<Vec<String>, anyhow::Error>")]
-pub struct DropOldScans {
-    pub months: u32,
-    pub today: chrono::NaiveDate,
-}
-
-impl Handler<DropOldScans> for Ingestor {
-    type Result = ResponseFuture<Result<Vec<String>, anyhow::Error>>;
-
-    fn handle(&mut self, m: DropOldScans, _: &mut Context<Self>) -> Self::Result {
-        let (ch, database) = (self.ch.clone(), self.settings.clickhouse_database.clone());
-        Box::pin(
-            async move { super::rollup::drop_old_scans(&ch, &database, m.months, m.today).await },
-        )
     }
 }
 

@@ -1,10 +1,13 @@
-//! ClickHouse: the client, its migrations and (later) the analytics queries.
+//! Analytics: scans from the queue into ClickHouse (`ingest`, its supervised `Ingestor` actor and
+//! its queue handlers in `jobs`), and the reports read back from raw events and the aggregates
+//! (`report`). Also the ClickHouse client and migrations shared with `crate::rollups`.
 
+pub mod dimensions;
 pub mod geo;
 pub mod ingest;
+pub mod jobs;
 mod migrations;
 pub mod report;
-pub mod rollup;
 
 pub use migrations::migrate;
 

@@ -3,7 +3,7 @@
 //!
 //! Short ranges read raw `scan_events`. Long ranges read the whole UTC days that the daily rollup
 //! has aggregated (`daily_aggregates` per code, `owner_daily_aggregates` per owner and project;
-//! see `super::rollup`) and only the partial days at either
+//! see `crate::rollups`) and only the partial days at either
 //! end, and days not yet rolled up, from raw events. Both give the same numbers (a test holds
 //! them to it): visitor hashes are salted per day, so unique counts add up across days. The
 //! series reads the aggregates only when its buckets are whole UTC days or months; in other
@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, T
 use chrono_tz::Tz;
 use futures::TryFutureExt;
 
-use super::rollup::{day_start, fan_out};
+use super::dimensions::{day_start, fan_out};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

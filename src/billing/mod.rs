@@ -8,6 +8,7 @@
 pub mod credits;
 pub mod limits;
 pub mod meter;
+pub mod statements;
 pub mod stripe;
 pub mod webhook;
 
@@ -20,8 +21,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use self::stripe::{Checkout, LineItem, StripeApi};
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::config::Settings;
 use crate::db::billing::{AccountRow, DayUsage, SubscriptionRow};
 use crate::db::{self, users::UserRow};

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::credits;
 use super::stripe::SubscriptionSnapshot;
-use crate::audit::{self, Actor, Change};
+use crate::accounts::audit::{self, Actor, Change};
 use crate::db::billing::{SubscriptionRow, SubscriptionState};
 use crate::db::{self};
 use crate::error::{ApiError, ApiResult};

@@ -13,6 +13,7 @@ pub mod qr;
 pub mod rules;
 mod settings;
 mod shortcode;
+pub mod strict;
 mod target_url;
 pub mod utm;
 
@@ -24,6 +25,10 @@ pub use qr::{QrData, QrType};
 pub use settings::{Branding, Locale, NotificationPrefs, SmsPrefs, TimeZoneName};
 pub use shortcode::ShortCode;
 pub use target_url::{TargetPolicy, TargetUrl};
+
+/// Field path → what is wrong with it: how every check of user input reports (and what a 422
+/// carries).
+pub type FieldErrors = std::collections::BTreeMap<String, String>;
 
 /// Trim and bound a free-text value.
 pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, String> {

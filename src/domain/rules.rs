@@ -6,7 +6,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::TargetUrl;
-use crate::error::FieldErrors;
+use crate::domain::FieldErrors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -220,18 +220,6 @@ pub fn parse(
     } else {
         Err(errors)
     }
-}
-
-/// Replaces plain-text passwords with their argon2id hashes (before the rules are stored).
-pub async fn hash_passwords(rules: &mut [Rule]) -> Result<(), crate::error::ApiError> {
-    for r in rules {
-        if let Action::Password(pw) = &mut r.then
-            && !is_password_hash(pw)
-        {
-            *pw = crate::accounts::secrets::hash_password(std::mem::take(pw)).await?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

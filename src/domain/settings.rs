@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::HexColor;
-use crate::error::FieldErrors;
+use crate::domain::FieldErrors;
 
 /// A BCP 47 language tag in its common shape (`en`, `en-IN`, `pt-BR`, `zh-Hant-TW`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -10,7 +10,7 @@ use super::billing::{SubscriptionView, subscription_view};
 use super::extract::{AdminCaller, ListResponse, PageQuery};
 use super::json::Json;
 use super::views::UserView;
-use crate::admin::{self, UserPatch};
+use crate::accounts::admin::{self, UserPatch};
 use crate::domain::Role;
 use crate::error::ApiResult;
 use crate::state::AppState;

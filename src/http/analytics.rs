@@ -6,10 +6,11 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::Caller;
+use crate::accounts::preferences;
 use crate::analytics::report::{self, Interval, Query, Report, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::{codes, db, preferences};
+use crate::{codes, db};
 
 #[derive(Deserialize, IntoParams)]
 pub struct ReportQuery {

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{AdminCaller, Caller, ListResponse, PageQuery};
-use crate::audit;
+use crate::accounts::audit;
 use crate::db::audit::{AuditFilter, AuditRow};
 use crate::error::ApiResult;
 use crate::state::AppState;

@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
+use crate::billing::statements;
 use crate::billing::{self, Overview, Period, PlanSource, Usage, webhook};
 use crate::db::billing::CreditRow;
 use crate::db::statements::StatementRow;
 use crate::domain::plan::{CreditRates, Feature, Interval, Limits, Plan};
 use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::statements;
 
 /// A plan of the catalogue.
 #[derive(Serialize, ToSchema)]

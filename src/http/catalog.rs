@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
-use crate::catalog::{self, MerchantInput, NewProduct};
+use crate::codes::catalog::{self, MerchantInput, NewProduct};
 use crate::db::catalog::{MerchantRow, ProductRow};
 use crate::domain::{Money, bounded_text};
 use crate::error::{ApiError, ApiResult, FieldErrors};

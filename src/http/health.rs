@@ -70,9 +70,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // Memory budgets, as they stand at the scrape.
-    let images = &state.bus.caches().images;
-    images.run_pending_tasks();
-    ::metrics::gauge!("image_cache_bytes").set(images.weighted_size() as f64);
+    ::metrics::gauge!("image_cache_bytes").set(state.images.weighted_size() as f64);
     ::metrics::gauge!("image_cache_budget_bytes")
         .set(state.settings.image_cache_mb as f64 * 1048576.0);
     let (used, total) = state.decode_budget.usage();

@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use super::extract::{AdminCaller, Caller, ListResponse, PageQuery};
 use super::json::Json;
-use crate::bulk;
+use crate::batch::bulk;
+use crate::batch::exports::{self, ExportParams};
+use crate::batch::tasks;
 use crate::db::jobs::JobRow;
 use crate::error::{ApiError, ApiResult};
-use crate::exports::{self, ExportParams};
 use crate::render::Format;
 use crate::state::AppState;
-use crate::tasks;
 
 #[derive(Serialize, ToSchema)]
 pub struct Progress {

@@ -96,4 +96,4 @@ pub fn cors(origins: &[String]) -> Cors {
     origins.iter().fold(cors, |c, o| c.allowed_origin(o))
 }
 
-pub use observe::{RouteLabel, observe};
+pub use observe::observe;

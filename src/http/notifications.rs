@@ -205,7 +205,7 @@ pub async fn unsubscribe(
     q: web::Query<UnsubscribeQuery>,
 ) -> ApiResult<HttpResponse> {
     let pref = checked(&state, &q)?;
-    crate::preferences::unsubscribe(&state, q.u, pref).await?;
+    crate::accounts::preferences::unsubscribe(&state, q.u, pref).await?;
     let what = pref.as_str().replace('_', " ");
     Ok(page(
         "Unsubscribed",

@@ -12,6 +12,7 @@ use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
 
 use super::extract::RequestId;
+use crate::telemetry::RouteLabel;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -74,10 +75,6 @@ pub async fn observe(
     }
     Ok(res)
 }
-
-/// The route of a request its handler routed by hand (see `redirect::routes`), for metrics.
-#[derive(Clone, Copy)]
-pub struct RouteLabel(pub &'static str);
 
 /// The route pattern of a routed request, for metric labels. With path parameters it is rebuilt
 /// from the matched values (`/api/v1/qr-codes/{id}/image`) — `match_pattern()` would walk the

@@ -8,11 +8,11 @@ use uuid::Uuid;
 
 use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
+use crate::accounts::projects::{self, NewProject, ProjectPatch};
 use crate::db::projects::ProjectRow;
 use crate::domain::{HexColor, ProjectName};
 use crate::error::ApiResult;
 use crate::parse_fields;
-use crate::projects::{self, NewProject, ProjectPatch};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]

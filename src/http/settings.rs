@@ -6,10 +6,10 @@ use utoipa::ToSchema;
 
 use super::extract::Caller;
 use super::json::Json;
+use crate::accounts::preferences::{self, NewPreferences, NotificationPrefs, Preferences};
 use crate::domain::{Branding, Locale, TimeZoneName};
 use crate::error::{ApiError, ApiResult};
 use crate::parse_fields;
-use crate::preferences::{self, NewPreferences, NotificationPrefs, Preferences};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]

@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
+use crate::codes::templates;
 use crate::db::templates::TemplateRow;
 use crate::domain::ShortCode;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::templates;
 
 #[derive(Serialize, ToSchema)]
 pub struct TemplateView {

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::Caller;
+use crate::codes::uploads::{self, MAX_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::uploads::{self, MAX_BYTES};
 
 #[derive(Serialize, ToSchema)]
 pub struct UploadView {

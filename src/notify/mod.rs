@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod emails;
 pub mod events;
+pub mod jobs;
 pub mod live;
 mod notifier;
 pub mod scans;

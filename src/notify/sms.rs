@@ -14,8 +14,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Pending;
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::config::SmsSettings;
 use crate::db;
 use crate::error::{ApiError, ApiResult};

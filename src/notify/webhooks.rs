@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::events::{EventType, Pending, PingData};
 use super::seal::Sealer;
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::billing::limits::{self, Ask};
 use crate::config::Settings;
 use crate::db::webhooks::{Attempted, EndpointRow, EndpointUpdate, Leased, NewEndpoint};

@@ -2,6 +2,7 @@
 //! miss), answer a 302 or a landing page, and hand the scan to the in-process buffer. Nothing
 //! here awaits ClickHouse, the queue or an actor.
 
+pub mod cache;
 pub mod lookups;
 pub mod pages;
 pub mod scans;
@@ -17,14 +18,14 @@ use chrono::Utc;
 use qrsaas_jobs::ScanEvent;
 use uuid::Uuid;
 
+use crate::client::{client_ip, client_ip_proxied, from_trusted_proxy};
 use crate::codes;
 use crate::db;
 use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{Branding, QrData, QrType, ShortCode};
-use crate::http::RouteLabel;
-use crate::http::extract::{client_ip, client_ip_proxied, from_trusted_proxy};
 use crate::state::AppState;
+use crate::telemetry::RouteLabel;
 
 /// The `{short_code}` of the routes under `/r/` (they are routed by hand, see [`routes`]).
 #[derive(utoipa::IntoParams)]
@@ -221,7 +222,7 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
 }
 
 async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Resolved, Unresolved> {
-    let cache = &state.bus.caches().redirects;
+    let cache = &state.redirects;
     if let Some(r) = cache.get(code) {
         return Ok(r);
     }
@@ -234,7 +235,7 @@ async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Reso
         metrics::counter!("redirect_lookups_refused_total").increment(1);
         return Err(Unresolved::OverBudget);
     }
-    let epoch = state.bus.caches().epoch();
+    let epoch = cache.epoch();
     // Boxed: the load's future (sqlx's) is kilobytes, and inline it would make every
     // redirect's future that big — actix moves each handler's future into a box, a copy that
     // cost a cached redirect a sixth of its instructions.
@@ -243,10 +244,7 @@ async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Reso
             if let (Resolved::Missing, Some(ip)) = (&r, ip) {
                 state.lookups.spend(ip);
             }
-            state
-                .bus
-                .caches()
-                .insert_redirect(epoch, code.to_owned(), r.clone());
+            cache.insert(epoch, code.to_owned(), r.clone());
             Ok(r)
         }
         Err(e) => {
@@ -290,7 +288,7 @@ async fn dispatch(
 ) -> HttpResponse {
     let path = req.match_info().unprocessed();
     let Some(path) = path.strip_prefix('/') else {
-        return crate::http::not_found().await;
+        return actix_web::ResponseError::error_response(&crate::error::ApiError::NotFound);
     };
     let (code, tail) = match path.split_once('/') {
         Some((code, tail)) => (code, Some(tail)),
@@ -307,8 +305,8 @@ async fn dispatch(
         (Some("logo"), &Method::GET | &Method::HEAD) => Page::Logo,
         (Some("report"), &Method::GET | &Method::HEAD) => Page::ReportForm,
         (Some("report"), &Method::POST) => Page::Report,
-        (None | Some("report"), _) => return not_allowed(&req, "GET, HEAD, POST"),
-        (Some("download" | "logo"), _) => return not_allowed(&req, "GET, HEAD"),
+        (None | Some("report"), _) => return not_allowed("GET, HEAD, POST"),
+        (Some("download" | "logo"), _) => return not_allowed("GET, HEAD"),
         _ => return pages::not_found(pages::visitor_lang(&req)),
     };
     req.extensions_mut().insert(RouteLabel(page.route()));
@@ -344,13 +342,13 @@ async fn dispatch(
     }
 }
 
-fn not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
-    crate::http::edge::refuse(
-        req.path(),
-        crate::error::ApiError::MethodNotAllowed {
-            allow: allow.to_owned(),
-        },
-    )
+/// 405 as a page (every path here is one), with the methods the path answers.
+fn not_allowed(allow: &'static str) -> HttpResponse {
+    let message = format!("method not allowed here; allowed: {allow}");
+    let mut res = pages::error(StatusCode::METHOD_NOT_ALLOWED, &message);
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 enum Page {
@@ -567,7 +565,7 @@ async fn logo(state: &AppState, req: &HttpRequest, code: ShortCode) -> HttpRespo
     let Some(id) = e.brand.logo_upload_id else {
         return pages::not_found(pages::visitor_lang(req));
     };
-    match crate::uploads::read(state, e.owner, id).await {
+    match crate::codes::uploads::read(state, e.owner, id).await {
         Ok((_, bytes)) => HttpResponse::Ok()
             .content_type("image/png")
             .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

@@ -10,9 +10,9 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::{Entry, EntryStatus, Resolved, pages, resolve};
+use crate::client::client_ip;
 use crate::domain::ShortCode;
 use crate::domain::rules::{self, Action};
-use crate::http::extract::client_ip;
 use crate::ratelimit::Limit;
 use crate::state::AppState;
 

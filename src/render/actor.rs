@@ -4,6 +4,7 @@
 //! input cannot take a pool thread down.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
 
 use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
 use bytes::Bytes;
@@ -52,8 +53,34 @@ impl Handler<Fits> for Renderer {
     }
 }
 
-/// Starts the pool with one renderer per available core.
-pub fn start_pool() -> Addr<Renderer> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    SyncArbiter::start(threads, || Renderer)
+/// The render pool of a process, started by the parts that render (HTTP and workers) and never
+/// by a process that only schedules: its threads would sit idle.
+#[derive(Clone, Default)]
+pub struct Pool(Arc<OnceLock<Addr<Renderer>>>);
+
+impl Pool {
+    /// Starts the pool, one renderer per available core (once; later calls do nothing). Needs
+    /// a running actix System on the calling thread.
+    pub fn start(&self) {
+        self.0.get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            SyncArbiter::start(threads, || Renderer)
+        });
+    }
+
+    /// Asks the pool; a process without one, or a pool that went away, is a render failure.
+    pub async fn send<M, T>(&self, msg: M) -> Result<T, RenderError>
+    where
+        M: Message<Result = Result<T, RenderError>> + Send + 'static,
+        Renderer: Handler<M>,
+        T: Send + 'static,
+    {
+        let addr = self
+            .0
+            .get()
+            .ok_or_else(|| RenderError::Failed("this process has no render pool".into()))?;
+        addr.send(msg)
+            .await
+            .map_err(|e| RenderError::Failed(e.to_string()))?
+    }
 }

@@ -42,7 +42,7 @@ async fn admins_search_suspend_and_change_roles() {
         (s, b["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
-    qrsaas::admin::promote(&app.settings, "BOSS@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "BOSS@example.com")
         .await
         .unwrap();
     // The CLI announces the change over pub/sub; the running app sees it a moment later.
@@ -244,7 +244,7 @@ async fn every_change_is_audited_with_before_after_ip_and_request_id() {
         app.get("/api/v1/admin/audit-logs", Some(&other)).await.0,
         StatusCode::FORBIDDEN
     );
-    qrsaas::admin::promote(&app.settings, "other@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "other@example.com")
         .await
         .unwrap();
     became_admin(&app, &other).await;
@@ -267,7 +267,7 @@ async fn the_console_counts_searches_every_tenant_and_unblocks() {
     let (admin, _) = app.register("ops@example.com").await;
     let (alice, _) = app.register("alice@example.com").await;
     let (bob, _) = app.register("bob@example.com").await;
-    qrsaas::admin::promote(&app.settings, "ops@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "ops@example.com")
         .await
         .unwrap();
     became_admin(&app, &admin).await;
@@ -454,7 +454,7 @@ async fn the_blocklist_refuses_new_targets_blocks_live_codes_and_reports_reach_t
     let app = TestApp::spawn_with(|s| s.targets.blocklist_file = Some(file.clone())).await;
     let (admin, _) = app.register("ops@example.com").await;
     let (alice, _) = app.register("alice@example.com").await;
-    qrsaas::admin::promote(&app.settings, "ops@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "ops@example.com")
         .await
         .unwrap();
     became_admin(&app, &admin).await;

@@ -138,7 +138,7 @@ fn feature_missing(body: &Value) -> String {
 
 async fn admin(app: &TestApp) -> String {
     let (t, _) = app.register("operator@example.com").await;
-    qrsaas::admin::promote(&app.settings, "operator@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "operator@example.com")
         .await
         .unwrap();
     eventually("the operator's new role", || async {

@@ -338,7 +338,7 @@ async fn an_export_that_spends_its_retries_is_kept_failed_and_an_admin_retries_i
     );
 
     let (admin_token, _) = app.register("ops@example.com").await;
-    qrsaas::admin::promote(&app.settings, "ops@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "ops@example.com")
         .await
         .unwrap();
     let listed = eventually("the admin list of dead jobs", || async {
@@ -450,7 +450,7 @@ async fn bulk_create_from_csv_and_json_reports_every_row_and_reruns_create_nothi
         .await
         .unwrap();
     let (admin, _) = app.register("bulk-admin@example.com").await;
-    qrsaas::admin::promote(&app.settings, "bulk-admin@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "bulk-admin@example.com")
         .await
         .unwrap();
     eventually("the retry accepted", || async {

@@ -578,7 +578,7 @@ async fn every_event_type_reaches_its_subscribers_with_its_data() {
         })
         .await
         .unwrap();
-    qrsaas::admin::promote(&app.settings, "events@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "events@example.com")
         .await
         .unwrap();
     eventually("admin", || async {

@@ -99,6 +99,12 @@ async fn clickhouse_outage_during_traffic_loses_and_doubles_nothing() {
         counter_above_zero(&app, "scan_ingest_failures_total")
     })
     .await;
+    // A lost connection stops the ingestor; its supervisor restarts it with a new client, and the
+    // same address keeps taking work (the 30 scans below arrive through the restarted actor).
+    eventually("the ingestor restarted by its supervisor", || {
+        counter_above_zero(&app, "actor_restarts_total{actor=\"ingestor\"}")
+    })
+    .await;
     ch_proxy.up();
 
     // Direct to ClickHouse (not through the proxy): every scan, once.

@@ -588,3 +588,41 @@ async fn a_webhook_delivery_survives_kill_9_of_its_worker() {
     }
     let _ = tokio::task::spawn_blocking(move || (restarted.wait(), api.wait())).await;
 }
+
+/// Supervise or exit: a part that cannot start (here the queue workers, whose configured GeoIP
+/// database does not exist) stops the whole process — the HTTP server already serving is
+/// drained — and the process exits non-zero naming the part, for an orchestrator to restart.
+#[tokio::test]
+async fn a_part_that_fails_stops_the_process_non_zero_with_its_name() {
+    let settings = isolated_settings(1).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tokio::task::spawn_blocking(move || {
+        command(&settings)
+            .arg("all")
+            .env("QRSAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("QRSAAS_GEOIP_DB", "/nonexistent/GeoLite2-City.mmdb")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("serving HTTP"), "{log}");
+    assert!(
+        log.contains("queue workers stopped: could not start"),
+        "the failing part is named: {log}"
+    );
+    assert!(log.contains("stopped because a part failed"), "{log}");
+    // Drained, not abandoned: nothing listens any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}

@@ -110,7 +110,7 @@ async fn redirects_statuses_and_landing_pages() {
         StatusCode::NOT_FOUND
     );
     let (admin, _) = app.register("ops@example.com").await;
-    qrsaas::admin::promote(&app.settings, "ops@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "ops@example.com")
         .await
         .unwrap();
     eventually("promotion", || async {

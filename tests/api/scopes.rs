@@ -44,7 +44,7 @@ async fn try_op(app: &TestApp, method: &str, path: &str, key: &str) -> (StatusCo
 async fn every_secured_operation_needs_its_scope() {
     let app = TestApp::spawn().await;
     let (t, _) = app.register("scopes@example.com").await;
-    qrsaas::admin::promote(&app.settings, "scopes@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "scopes@example.com")
         .await
         .unwrap();
     let all: Vec<&str> = qrsaas::accounts::scopes::SCOPES

@@ -169,10 +169,10 @@ async fn monthly_statements_count_the_month_and_are_mailed_once() {
     let again = tokio::task::spawn_blocking(move || {
         actix_web::rt::System::new().block_on(async move {
             let (state, _) = qrsaas::startup::build_state(settings).await.unwrap();
-            let m = qrsaas::statements::previous_month(next_month);
+            let m = qrsaas::billing::statements::previous_month(next_month);
             let (x, y) = tokio::join!(
-                qrsaas::statements::run(&state, &m),
-                qrsaas::statements::run(&state, &m)
+                qrsaas::billing::statements::run(&state, &m),
+                qrsaas::billing::statements::run(&state, &m)
             );
             (x.unwrap(), y.unwrap())
         })

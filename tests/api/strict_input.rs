@@ -82,7 +82,7 @@ fn json_ops(doc: &Value) -> Vec<Op> {
 async fn every_json_body_refuses_unknown_fields_duplicates_and_nul_by_name() {
     let app = TestApp::spawn().await;
     let (t, _) = app.register("strict@example.com").await;
-    qrsaas::admin::promote(&app.settings, "strict@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "strict@example.com")
         .await
         .unwrap();
     let (_, doc) = app.get("/api/openapi.json", None).await;
@@ -163,7 +163,7 @@ async fn every_json_body_refuses_unknown_fields_duplicates_and_nul_by_name() {
 async fn every_list_pages_and_validates_alike() {
     let app = TestApp::spawn().await;
     let (t, _) = app.register("pages@example.com").await;
-    qrsaas::admin::promote(&app.settings, "pages@example.com")
+    qrsaas::accounts::admin::promote(&app.settings, "pages@example.com")
         .await
         .unwrap();
     let (_, doc) = app.get("/api/openapi.json", None).await;

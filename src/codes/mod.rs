@@ -2,6 +2,13 @@
 //!
 //! Dynamic codes encode their short URL (`/r/{code}`), so the target or data can change after
 //! printing; static codes encode the payload itself. Every change is audited in its transaction.
+//! Beside them: the merchant catalogue behind payment codes (`catalog`), frames and landing
+//! pages (`templates`) and logo uploads (`uploads`).
+
+pub mod cache;
+pub mod catalog;
+pub mod templates;
+pub mod uploads;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -9,16 +16,16 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::billing::limits::{self, Ask};
-use crate::cache::{CachedImage, ImageKey, Invalidate};
+use crate::cache::Invalidate;
 use crate::config::Settings;
 use crate::db::qr_codes::{NewQr, QrFilter, QrRow, QrUpdate};
 use crate::db::{self, Paged, Window};
 use crate::domain::design::Design;
 use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
-use crate::domain::rules::Rule;
+use crate::domain::rules::{self, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{QrData, QrType, ShortCode, TargetPolicy, TargetUrl, bounded_text};
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -26,7 +33,7 @@ use crate::notify::{self, events::EventType, events::QrCodeData};
 use crate::render::actor::{Fits, Render};
 use crate::render::{Format, RenderError, Spec};
 use crate::state::AppState;
-use crate::templates;
+use cache::{CachedImage, ImageKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -490,9 +497,8 @@ async fn check_fits(
         .send(Fits(payload.to_owned(), design.effective_ec()))
         .await
     {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e @ RenderError::TooLong(_))) => Err(ApiError::field(field, e.to_string())),
-        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Ok(()) => Ok(()),
+        Err(e @ RenderError::TooLong(_)) => Err(ApiError::field(field, e.to_string())),
         Err(e) => Err(ApiError::internal(e)),
     }
 }
@@ -539,7 +545,7 @@ pub async fn create(
     mut new: NewCode,
 ) -> ApiResult<Code> {
     let owner = p.user.id;
-    crate::domain::rules::hash_passwords(&mut new.rules).await?;
+    hash_rule_passwords(&mut new.rules).await?;
     let mut tx = state.db.begin().await?;
     if !new.design_given {
         new.design = default_design(&mut tx, owner).await?;
@@ -673,7 +679,7 @@ pub async fn update(
 ) -> ApiResult<Code> {
     let owner = p.user.id;
     if let Some(rules) = &mut patch.rules {
-        crate::domain::rules::hash_passwords(rules).await?;
+        hash_rule_passwords(rules).await?;
     }
     let mut tx = state.db.begin().await?;
     let before = db::qr_codes::get_for_update(&mut *tx, owner, id)
@@ -886,9 +892,9 @@ pub async fn image(
     let matches = |etag: &str| {
         if_none_match.is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     };
-    let epoch = state.bus.caches().epoch();
+    let epoch = state.images.epoch();
     // Hot path: no database work at all. The owner check keeps the shared cache tenant-safe.
-    if let Some(hit) = state.bus.caches().images.get(&key)
+    if let Some(hit) = state.images.get(&key)
         && hit.owner == p.user.id
     {
         metrics::counter!("image_cache_hits_total").increment(1);
@@ -917,7 +923,7 @@ pub async fn image(
         etag: etag.clone(),
         bytes: bytes.clone(),
     };
-    state.bus.caches().insert_image(epoch, key, cached);
+    state.images.insert(epoch, key, cached);
     Ok(Image::Fresh {
         bytes,
         etag,
@@ -987,12 +993,23 @@ pub fn etag(spec: &Spec) -> String {
 /// the calling thread).
 pub async fn draw(state: &AppState, owner: Uuid, mut spec: Spec) -> ApiResult<Bytes> {
     if let Some(upload) = spec.design.logo_upload_id {
-        spec.logo = Some(crate::uploads::read(state, owner, upload).await?.1);
+        spec.logo = Some(crate::codes::uploads::read(state, owner, upload).await?.1);
     }
     match state.renderer.send(Render(spec)).await {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e @ RenderError::TooLong(_))) => Err(ApiError::field("data", e.to_string())),
-        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Ok(b) => Ok(b),
+        Err(e @ RenderError::TooLong(_)) => Err(ApiError::field("data", e.to_string())),
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// Replaces plain-text passwords with their argon2id hashes (before the rules are stored).
+async fn hash_rule_passwords(rules: &mut [Rule]) -> ApiResult<()> {
+    for r in rules {
+        if let rules::Action::Password(pw) = &mut r.then
+            && !rules::is_password_hash(pw)
+        {
+            *pw = crate::accounts::secrets::hash_password(std::mem::take(pw)).await?;
+        }
+    }
+    Ok(())
 }

@@ -16,10 +16,10 @@ use qrsaas_jobs::{ExportCodes, Job};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
 use crate::analytics::report::csv_cell;
 use crate::archive::{Packing, ZipSink};
-use crate::audit::{self, Change};
 use crate::codes;
 use crate::db::{self, jobs::JobRow};
 use crate::error::{ApiError, ApiResult};
@@ -111,7 +111,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    crate::tasks::enqueue(state, &job).await?;
+    crate::batch::tasks::enqueue(state, &job).await?;
     Ok(job)
 }
 
@@ -146,9 +146,17 @@ pub fn file_name(name: &str, ext: &str, taken: &mut HashSet<String>) -> String {
     candidate
 }
 
+/// The `exports` queue's handler.
+pub async fn handle(
+    job: qrsaas_jobs::ExportCodes,
+    app: apalis::prelude::Data<AppState>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    run(&app, job.job_id).await.map_err(Into::into)
+}
+
 /// One run of an export job (the `exports` worker calls this).
 pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
-    crate::tasks::run(
+    crate::batch::tasks::run(
         state,
         job_id,
         ExportCodes::RETRY.max_attempts,

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::codes::{self, CodeInput};
 use crate::db::{self, jobs::JobRow};
 use crate::domain::TargetPolicy;
@@ -162,7 +162,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    crate::tasks::enqueue(state, &job).await?;
+    crate::batch::tasks::enqueue(state, &job).await?;
     Ok(job)
 }
 
@@ -176,9 +176,17 @@ struct RowReport {
     errors: Option<FieldErrors>,
 }
 
+/// The `bulk-create` queue's handler.
+pub async fn handle(
+    job: qrsaas_jobs::BulkCreate,
+    app: apalis::prelude::Data<AppState>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    run(&app, job.job_id).await.map_err(Into::into)
+}
+
 /// One run of a bulk-create job (the `bulk-create` worker calls this).
 pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
-    crate::tasks::run(state, job_id, BulkCreate::RETRY.max_attempts, async |job| {
+    crate::batch::tasks::run(state, job_id, BulkCreate::RETRY.max_attempts, async |job| {
         build(state, job).await
     })
     .await
@@ -291,7 +299,7 @@ async fn create_row(
             }
         }
     }
-    let input: CodeInput = match crate::http::json::from_value(row.take()) {
+    let input: CodeInput = match crate::domain::strict::from_value(row.take()) {
         Ok(input) => input,
         Err(e) => return Ok(Err(e)),
     };

@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::db::projects::ProjectRow;
 use crate::db::{self, Paged, Window};
 use crate::domain::{HexColor, ProjectName};

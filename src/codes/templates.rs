@@ -3,8 +3,8 @@
 
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::db;
 use crate::db::templates::{FilledRow, TemplateRow};
 use crate::domain::{ShortCode, TargetUrl};

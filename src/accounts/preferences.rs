@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::db;
 use crate::db::settings::SettingsRow;
 use crate::domain::{Branding, Locale, TimeZoneName};
@@ -131,7 +131,7 @@ pub async fn unsubscribe(
     db::notifications::turn_off(&mut tx, user, pref.as_str()).await?;
     audit::record(
         &mut tx,
-        &crate::audit::Actor {
+        &crate::accounts::audit::Actor {
             user_id: Some(user),
             api_key_id: None,
             ip: "unsubscribe-link".into(),

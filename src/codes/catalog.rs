@@ -4,8 +4,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::cache::Invalidate;
 use crate::db::catalog::{MerchantRow, ProductRow};
 use crate::db::{self, Paged, Window};

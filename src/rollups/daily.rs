@@ -9,30 +9,10 @@
 //! recorded in Postgres `rollup_days`, which tells reports which days they may read from the
 //! aggregates.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use sqlx::PgPool;
 
-/// Dimension values exactly as reports show them, so reading an aggregate needs no mapping.
-pub const DIMENSIONS: &[(&str, &str)] = &[
-    ("total", "''"),
-    ("country", "if(country = '', 'unknown', toString(country))"),
-    ("city", "if(city = '', 'unknown', city)"),
-    ("device", "toString(device_type)"),
-    ("os", "toString(os)"),
-    ("browser", "toString(browser)"),
-    ("referer", "if(referer = '', 'direct', domain(referer))"),
-];
-
-/// The `ARRAY JOIN` array that fans a scan event out into one (dimension, value) per dimension.
-pub fn fan_out() -> String {
-    let (names, values): (Vec<&str>, Vec<&str>) = DIMENSIONS.iter().copied().unzip();
-    let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
-    format!(
-        "arrayMap((n, v) -> (n, v), [{}], [{}])",
-        names.join(", "),
-        values.join(", ")
-    )
-}
+use crate::analytics::dimensions::{day_start, fan_out};
 
 /// Rebuilds `day` in the aggregates and records it as rolled up.
 pub async fn roll_day(ch: &clickhouse::Client, db: &PgPool, day: NaiveDate) -> anyhow::Result<()> {
@@ -103,70 +83,11 @@ pub async fn backfill(
     to: NaiveDate,
 ) -> anyhow::Result<usize> {
     let db = crate::db::connect(settings).await?;
-    let ch = super::client(settings);
+    let ch = crate::analytics::client(settings);
     let mut n = 0;
     for day in from.iter_days().take_while(|d| *d <= to) {
         roll_day(&ch, &db, day).await?;
         n += 1;
     }
     Ok(n)
-}
-
-/// The oldest month (YYYYMM) whose raw scans are kept when `months` are retained on `today`:
-/// the current month counts as one.
-pub fn first_kept_month(today: NaiveDate, months: u32) -> u32 {
-    let index = today.year() * 12 + today.month0() as i32 - (months.max(1) as i32 - 1);
-    (index / 12) as u32 * 100 + (index % 12) as u32 + 1
-}
-
-/// Drops raw scan partitions (monthly) older than the retention window. Whole partitions only:
-/// dropping is instant and frees the disk at once, unlike a DELETE mutation.
-pub async fn drop_old_scans(
-    ch: &clickhouse::Client,
-    database: &str,
-    months: u32,
-    today: NaiveDate,
-) -> anyhow::Result<Vec<String>> {
-    #[derive(clickhouse::Row, serde::Deserialize)]
-    struct Part {
-        partition: String,
-    }
-    let keep_from = first_kept_month(today, months);
-    let parts = ch
-        .query("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'scan_events' AND active")
-        .bind(database)
-        .fetch_all::<Part>()
-        .await?;
-    let mut dropped = Vec::new();
-    for p in parts {
-        let Ok(month) = p.partition.trim_matches('\'').parse::<u32>() else {
-            continue;
-        };
-        if month < keep_from {
-            ch.query(&format!("ALTER TABLE scan_events DROP PARTITION {month}"))
-                .execute()
-                .await?;
-            dropped.push(month.to_string());
-        }
-    }
-    Ok(dropped)
-}
-
-/// 00:00 UTC on `day`.
-pub fn day_start(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retention_window_counts_whole_months() {
-        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(first_kept_month(d("2026-11-22"), 25), 202411);
-        assert_eq!(first_kept_month(d("2026-11-22"), 1), 202611);
-        assert_eq!(first_kept_month(d("2026-01-05"), 2), 202512);
-        assert_eq!(first_kept_month(d("2026-12-31"), 12), 202601);
-    }
 }

@@ -5,8 +5,8 @@
 use qrsaas_jobs::{BulkCreate, ExportAccount, ExportCodes};
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::db::{self, jobs::JobRow};
 use crate::error::{ApiError, ApiResult};
 use crate::notify::events::JobFailedData;

@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{self, Origin, Principal};
-use crate::audit::{self, Change};
 use crate::cache::Invalidate;
 use crate::db::users::UserRow;
 use crate::db::{self, Paged, Window};

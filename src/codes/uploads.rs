@@ -8,8 +8,8 @@ use bytes::Bytes;
 use image::{ImageFormat, ImageReader, Limits};
 use uuid::Uuid;
 
+use crate::accounts::audit::{self, Change};
 use crate::accounts::{Origin, Principal};
-use crate::audit::{self, Change};
 use crate::db;
 use crate::db::uploads::{NewUpload, UploadRow};
 use crate::error::{ApiError, ApiResult};
