@@ -1,10 +1,6 @@
 //! qrsaas: a self-hostable QR-code platform. `docs/architecture.md` draws the processes, actors,
 //! queues and stores and names the folder that owns each; `startup` is where a process is
 //! assembled.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 pub mod abuse;
 pub mod accounts;
