@@ -1,0 +1,204 @@
+//! What a create or change of a code may say, checked field by field (the API's bodies and
+//! bulk-create rows alike).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::design::Design;
+use crate::domain::rules::{self, Rule};
+use crate::domain::utm::Utm;
+use crate::domain::{QrData, QrType, ShortCode, TargetPolicy, TargetUrl, bounded_text};
+use crate::error::{ApiResult, FieldErrors};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Paused,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeInput {
+    pub name: String,
+    pub qr_type: QrType,
+    /// Dynamic codes encode their short URL and can be retargeted after printing.
+    pub dynamic: bool,
+    /// url codes: the http(s) target.
+    pub target_url: Option<String>,
+    /// Type-specific fields (see API.md).
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    #[schema(value_type = Option<Design>)]
+    pub design: Option<serde_json::Value>,
+    pub project_id: Option<Uuid>,
+    /// A frame template applied to the design.
+    pub template_id: Option<Uuid>,
+    /// Custom short code for dynamic codes (4–64 of A–Z a–z 0–9 - _).
+    pub alias: Option<String>,
+    /// Redirect rules of a dynamic code, evaluated in order (first match wins).
+    #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
+    pub rules: Option<serde_json::Value>,
+    /// UTM parameters added to the redirects of a dynamic url code.
+    #[schema(value_type = Option<crate::domain::utm::Utm>)]
+    pub utm: Option<serde_json::Value>,
+}
+
+pub fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
+    r.map_err(|e| errors.extend(e)).ok()
+}
+
+pub fn one<T>(errors: &mut FieldErrors, field: &str, r: Result<T, String>) -> Option<T> {
+    r.map_err(|why| errors.insert(field.to_owned(), why)).ok()
+}
+
+/// The target of a url code: required for url codes, refused for every other type.
+pub fn target(
+    errors: &mut FieldErrors,
+    t: QrType,
+    raw: Option<&str>,
+    own: &TargetPolicy,
+) -> Option<TargetUrl> {
+    match (t, raw) {
+        (QrType::Url, Some(u)) => one(errors, "target_url", TargetUrl::parse(u, own)),
+        (QrType::Url, None) => one(
+            errors,
+            "target_url",
+            Err("is required for url codes".into()),
+        ),
+        (_, Some(_)) => one(
+            errors,
+            "target_url",
+            Err("only url codes have a target_url".into()),
+        ),
+        (_, None) => None,
+    }
+}
+
+/// Checks a create request (the API's body, or one row of a bulk create) field by field.
+pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErrors> {
+    let mut e = FieldErrors::new();
+    let name = one(&mut e, "name", bounded_text(&b.name, 200));
+    let target_url = target(&mut e, b.qr_type, b.target_url.as_deref(), own);
+    let data = match (b.qr_type, &b.data) {
+        (QrType::Url, Some(d)) if !d.is_null() && d.as_object().is_none_or(|o| !o.is_empty()) => {
+            one(
+                &mut e,
+                "data",
+                Err("url codes take target_url, not data".into()),
+            )
+        }
+        (t, d) => take(
+            &mut e,
+            QrData::parse(t, d.as_ref().unwrap_or(&serde_json::Value::Null)),
+        ),
+    };
+    let design = take(
+        &mut e,
+        Design::parse(b.design.as_ref().unwrap_or(&serde_json::Value::Null)),
+    );
+    let alias = match (&b.alias, b.dynamic) {
+        (Some(_), false) => one(&mut e, "alias", Err("aliases are for dynamic codes".into())),
+        (Some(a), true) => one(&mut e, "alias", ShortCode::alias(a)).map(Some),
+        (None, _) => Some(None),
+    };
+    let rules = match (&b.rules, b.dynamic) {
+        (Some(_), false) => one(&mut e, "rules", Err("rules apply to dynamic codes".into())),
+        (Some(r), true) => take(&mut e, crate::domain::rules::parse(r, own)),
+        (None, _) => Some(Vec::new()),
+    };
+    let utm = match (&b.utm, b.qr_type, b.dynamic) {
+        (Some(u), QrType::Url, true) => take(&mut e, Utm::parse(u)),
+        (Some(_), _, _) => one(
+            &mut e,
+            "utm",
+            Err("UTM parameters apply to dynamic url codes".into()),
+        ),
+        (None, _, _) => Some(Utm::default()),
+    };
+    let (Some(name), Some(data), Some(design), Some(alias), Some(rules), Some(utm)) =
+        (name, data, design, alias, rules, utm)
+    else {
+        return Err(e);
+    };
+    if !e.is_empty() {
+        return Err(e);
+    }
+    let new = NewCode {
+        id: None,
+        name,
+        qr_type: b.qr_type,
+        dynamic: b.dynamic,
+        target_url,
+        data,
+        design,
+        design_given: b.design.as_ref().is_some_and(|d| !d.is_null()),
+        project_id: b.project_id,
+        template_id: b.template_id,
+        alias,
+        rules,
+        utm,
+    };
+    Ok(new)
+}
+
+pub struct NewCode {
+    /// Preset id (bulk create: derived from the job and row, so a re-run finds its codes).
+    pub id: Option<Uuid>,
+    pub name: String,
+    pub qr_type: QrType,
+    pub dynamic: bool,
+    pub target_url: Option<TargetUrl>,
+    pub data: QrData,
+    pub design: Design,
+    /// The request named a design; without one, the owner's `default_design` applies.
+    pub design_given: bool,
+    pub project_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
+    pub alias: Option<ShortCode>,
+    pub rules: Vec<Rule>,
+    pub utm: Utm,
+}
+
+/// A partial change; `project_id: Some(None)` moves the code out of its project.
+#[derive(Default)]
+pub struct CodePatch {
+    pub name: Option<String>,
+    pub target_url: Option<TargetUrl>,
+    pub data: Option<QrData>,
+    pub design: Option<Design>,
+    pub project_id: Option<Option<Uuid>>,
+    pub status: Option<Status>,
+    pub rules: Option<Vec<Rule>>,
+    pub utm: Option<Utm>,
+}
+
+/// The redirect destinations of a code (its target, its rules' redirects) by field name.
+pub(super) fn destinations<'a>(
+    target: Option<&'a str>,
+    rules: &'a [Rule],
+) -> Vec<(String, &'a str)> {
+    let mut out: Vec<(String, &str)> = target
+        .map(|t| ("target_url".to_owned(), t))
+        .into_iter()
+        .collect();
+    for (i, r) in rules.iter().enumerate() {
+        if let crate::domain::rules::Action::Redirect(url) = &r.then {
+            out.push((format!("rules[{i}].then.redirect"), url.as_str()));
+        }
+    }
+    out
+}
+
+/// Replaces plain-text passwords with their argon2id hashes (before the rules are stored).
+pub(super) async fn hash_rule_passwords(rules: &mut [Rule]) -> ApiResult<()> {
+    for r in rules {
+        if let rules::Action::Password(pw) = &mut r.then
+            && !rules::is_password_hash(pw)
+        {
+            *pw = crate::accounts::secrets::hash_password(std::mem::take(pw)).await?;
+        }
+    }
+    Ok(())
+}
