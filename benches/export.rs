@@ -157,7 +157,7 @@ async fn run() -> anyhow::Result<()> {
         );
         let bytes = row
             .result
-            .map(|r| r.0["bytes"].as_u64().unwrap_or(0))
+            .map(|r| r["bytes"].as_u64().unwrap_or(0))
             .unwrap_or(0);
         println!(
             "export of {count:>6} codes: {took:6.2} s ({:.0} codes/s), ZIP {:.1} MiB, peak RSS {peak:.0} MiB",

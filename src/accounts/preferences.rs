@@ -52,10 +52,10 @@ fn from_row(r: SettingsRow) -> Preferences {
     Preferences {
         locale: r.locale,
         timezone: r.timezone,
-        default_design: r.default_design.0,
+        default_design: r.default_design,
         // Stored rows were validated on write; a row from an older shape falls back to defaults.
-        notifications: serde_json::from_value(r.notifications.0).unwrap_or_default(),
-        branding: serde_json::from_value(r.branding.0).unwrap_or_default(),
+        notifications: serde_json::from_value(r.notifications).unwrap_or_default(),
+        branding: serde_json::from_value(r.branding).unwrap_or_default(),
         anonymize_ip: r.anonymize_ip,
     }
 }

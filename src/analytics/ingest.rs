@@ -606,7 +606,7 @@ impl Handler<SyncCode> for Ingestor {
             let data = r
                 .type_data
                 .as_ref()
-                .map(|d| d.0.to_string())
+                .map(|d| d.to_string())
                 .unwrap_or_default();
             let row = QrMetaRow {
                 id: r.id,
@@ -623,14 +623,15 @@ impl Handler<SyncCode> for Ingestor {
                     data.clone()
                 },
                 dynamic_data: if r.dynamic {
-                    serde_json::json!({"target_url": r.target_url, "data": r.type_data.as_ref().map(|d| &d.0)}).to_string()
+                    serde_json::json!({"target_url": r.target_url, "data": r.type_data.as_ref()})
+                        .to_string()
                 } else {
                     String::new()
                 },
                 design: r
                     .design_json
                     .as_ref()
-                    .map(|d| d.0.to_string())
+                    .map(|d| d.to_string())
                     .unwrap_or_default(),
                 created_at: r.created_at,
                 updated_at: r.updated_at,

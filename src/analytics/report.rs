@@ -4,10 +4,12 @@
 //! Short ranges read raw `scan_events`. Long ranges read the whole UTC days that the daily rollup
 //! has aggregated (`daily_aggregates` per code, `owner_daily_aggregates` per owner and project;
 //! see `crate::rollups`) and only the partial days at either
-//! end, and days not yet rolled up, from raw events. Both give the same numbers (a test holds
-//! them to it): visitor hashes are salted per day, so unique counts add up across days. The
-//! series reads the aggregates only when its buckets are whole UTC days or months; in other
-//! zones it reads raw events, which keeps it exact in every zone.
+//! end, and days not yet rolled up, from raw events. Whole months inside the rolled-up days that
+//! the monthly rollup has summed are read from `monthly_aggregates` / `owner_monthly_aggregates`
+//! instead of their days. All give the same numbers (tests hold them to it): visitor hashes are
+//! salted per day, so unique counts add up across days. The series reads the aggregates only
+//! when its buckets are whole UTC days or months (days from the daily tables, months from
+//! either); in other zones it reads raw events, which keeps it exact in every zone.
 
 use std::collections::HashMap;
 
@@ -175,13 +177,75 @@ pub fn plan(q: &Query, rolled: &[NaiveDate]) -> Option<(NaiveDate, NaiveDate)> {
     best
 }
 
+/// What a report reads from the aggregates: the run of rolled-up days [start, end) and the
+/// whole months inside it that the monthly rollup has summed (first days, ascending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rolled {
+    pub days: (NaiveDate, NaiveDate),
+    pub months: Vec<NaiveDate>,
+}
+
+/// Plans the report's sources from Postgres' record of rolled-up days and months. Without
+/// Postgres it falls back to raw events: slower, never wrong.
+pub async fn plan_sources(db: &sqlx::PgPool, q: &Query) -> Option<Rolled> {
+    let (from, to) = (q.from.date_naive(), q.to.date_naive());
+    let days = crate::db::rollups::days_between(db, from, to)
+        .await
+        .unwrap_or_default();
+    let (a, b) = plan(q, &days)?;
+    let months = crate::db::rollups::months_within(db, a, b)
+        .await
+        .unwrap_or_default();
+    Some(Rolled {
+        days: (a, b),
+        months,
+    })
+}
+
+/// `FROM` over the aggregates for `rolled`: the code's own rows or the owner's summed ones,
+/// the months read whole where summed (unless `days_only`), the other days from the daily
+/// table; `extra` is added to every part's `WHERE`. Appends its bound values to `args`.
+fn aggregates(
+    scope: &Scope,
+    rolled: &Rolled,
+    days_only: bool,
+    extra: &str,
+    args: &mut Vec<String>,
+) -> String {
+    let (daily, monthly) = match scope {
+        Scope::Code { .. } => ("daily_aggregates", "monthly_aggregates"),
+        Scope::Account { .. } => ("owner_daily_aggregates", "owner_monthly_aggregates"),
+    };
+    let (a, b) = rolled.days;
+    args.extend([a.to_string(), b.to_string()]);
+    let mut days = format!(
+        "SELECT date, dimension, value, scans, bot_scans, visitors, bot_visitors FROM {daily} \
+         WHERE date >= toDate(?) AND date < toDate(?){}{extra}",
+        scope_sql(scope, args)
+    );
+    if days_only || rolled.months.is_empty() {
+        return format!("({days})");
+    }
+    // Dates formatted here, not user input.
+    let months = rolled
+        .months
+        .iter()
+        .map(|m| format!("toDate('{m}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    days.push_str(&format!(" AND toStartOfMonth(date) NOT IN ({months})"));
+    format!(
+        "({days} UNION ALL \
+         SELECT month AS date, dimension, value, scans, bot_scans, visitors, bot_visitors \
+         FROM {monthly} WHERE month IN ({months}){}{extra})",
+        scope_sql(scope, args)
+    )
+}
+
 /// The time windows to read from raw events: the whole range, or what the aggregated days
 /// leave at either end.
-fn raw_windows(
-    q: &Query,
-    rolled: Option<(NaiveDate, NaiveDate)>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    match rolled {
+fn raw_windows(q: &Query, rolled: Option<&Rolled>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    match rolled.map(|r| r.days) {
         None => vec![(q.from, q.to)],
         Some((a, b)) => [(q.from, day_start(a)), (day_start(b), q.to)]
             .into_iter()
@@ -315,22 +379,9 @@ pub async fn report(
     ch: &clickhouse::Client,
     scope: &Scope,
     q: &Query,
-    rolled: Option<(NaiveDate, NaiveDate)>,
+    rolled: Option<&Rolled>,
 ) -> ApiResult<Report> {
     let (cond, args) = filter(scope, q, &raw_windows(q, rolled));
-    let mut agg_args = Vec::new();
-    // `FROM` + `WHERE` over the aggregates: a code's own rows, or its owner's summed ones.
-    let table = match scope {
-        Scope::Code { .. } => "daily_aggregates",
-        Scope::Account { .. } => "owner_daily_aggregates",
-    };
-    let agg_cond = rolled.map(|(a, b)| {
-        agg_args.extend([a.to_string(), b.to_string()]);
-        format!(
-            "{table} WHERE date >= toDate(?) AND date < toDate(?){}",
-            scope_sql(scope, &mut agg_args)
-        )
-    });
     let (scans, visitors) = if q.include_bots {
         (
             "sum(scans + bot_scans)",
@@ -345,7 +396,7 @@ pub async fn report(
     // unique count): a dashboard scans its data a few times, not fourteen. All go out at once,
     // with the series.
     let fan_out = fan_out();
-    let limit = if agg_cond.is_some() { MERGE_LIMIT } else { TOP };
+    let limit = if rolled.is_some() { MERGE_LIMIT } else { TOP };
     let raw = bind(
         ch.query(&format!(
             "SELECT dim.1 AS dimension, dim.2 AS key, count() AS scans, \
@@ -359,19 +410,23 @@ pub async fn report(
     );
     // The aggregates' visitor states are read for the totals only: they are the heavy column
     // (an owner's day merges every code's), and no report shows uniques per dimension value.
-    let agg = agg_cond.as_ref().map(|agg| {
+    let agg = rolled.map(|r| {
+        let mut args = Vec::new();
+        let from = aggregates(scope, r, false, "", &mut args);
         bind(ch.query(&format!(
             "SELECT toString(dimension) AS dimension, value AS key, toUInt64({scans}) AS scans, \
                     toUInt64(0) AS unique \
-             FROM {agg} GROUP BY dimension, key HAVING scans > 0 \
+             FROM {from} GROUP BY dimension, key HAVING scans > 0 \
              ORDER BY dimension, scans DESC, key LIMIT {MERGE_LIMIT} BY dimension"
-        )), &agg_args)
+        )), &args)
     });
-    let agg_unique = agg_cond.as_ref().map(|agg| {
+    let agg_unique = rolled.map(|r| {
+        let mut args = Vec::new();
+        let from = aggregates(scope, r, false, " AND dimension = 'total'", &mut args);
         bind(ch.query(&format!(
             "SELECT 'total' AS dimension, '' AS key, toUInt64(0) AS scans, toUInt64({visitors}) AS unique \
-             FROM {agg} AND dimension = 'total'"
-        )), &agg_args)
+             FROM {from}"
+        )), &args)
     });
     let dimensions = async move {
         let (mut rows, agg, agg_unique) = tokio::try_join!(
@@ -385,7 +440,7 @@ pub async fn report(
     };
     let (rows, series) = tokio::try_join!(
         dimensions.map_err(unavailable),
-        series(ch, q, rolled, scope, &agg_cond, &agg_args, scans),
+        series(ch, q, rolled, scope, scans),
     )?;
     let (mut total, mut unique) = (0, 0);
     let mut by_dimension: HashMap<String, Vec<KeyCount>> = HashMap::new();
@@ -454,10 +509,8 @@ fn merge_top(counts: Vec<KeyCount>) -> Vec<Count> {
 async fn series(
     ch: &clickhouse::Client,
     q: &Query,
-    rolled: Option<(NaiveDate, NaiveDate)>,
+    rolled: Option<&Rolled>,
     scope: &Scope,
-    agg_cond: &Option<String>,
-    agg_args: &[String],
     scans: &str,
 ) -> ApiResult<Vec<Point>> {
     let utc_days = q.tz == Tz::UTC && q.interval != Interval::Hour;
@@ -471,13 +524,23 @@ async fn series(
     let raw_rolled = if utc_days { rolled } else { None };
     let (cond, args) = filter(scope, q, &raw_windows(q, raw_rolled));
     let raw = bind(ch.query(&format!("SELECT {bucket_sql} AS key, count() AS scans FROM scan_events WHERE {cond} GROUP BY key")), &args);
-    let agg = match (utc_days, agg_cond) {
-        (true, Some(agg)) => {
-            let key = match q.interval {
-                Interval::Month => "toString(toStartOfMonth(date))",
-                _ => "toString(date)",
+    let agg = match (utc_days, rolled) {
+        (true, Some(r)) => {
+            // Day buckets need the days; month buckets may read the months whole.
+            let by_day = q.interval != Interval::Month;
+            let key = if by_day {
+                "toString(date)"
+            } else {
+                "toString(toStartOfMonth(date))"
             };
-            Some(bind(ch.query(&format!("SELECT {key} AS key, toUInt64({scans}) AS scans FROM {agg} AND dimension = 'total' GROUP BY key")), agg_args))
+            let mut args = Vec::new();
+            let from = aggregates(scope, r, by_day, " AND dimension = 'total'", &mut args);
+            Some(bind(
+                ch.query(&format!(
+                    "SELECT {key} AS key, toUInt64({scans}) AS scans FROM {from} GROUP BY key"
+                )),
+                &args,
+            ))
         }
         _ => None,
     };

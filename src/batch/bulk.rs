@@ -193,7 +193,7 @@ pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
 }
 
 async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
-    let rows: Vec<Value> = serde_json::from_value(job.params.0["rows"].clone())?;
+    let rows: Vec<Value> = serde_json::from_value(job.params["rows"].clone())?;
     let user = db::users::by_id(&state.db, job.user_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the job's owner is gone"))?;

@@ -167,7 +167,7 @@ pub async fn run(state: &AppState, job_id: Uuid) -> anyhow::Result<()> {
 
 /// Builds the ZIP and marks the job succeeded; a job cancelled meanwhile ends without a file.
 async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
-    let params: ExportParams = serde_json::from_value(job.params.0.clone())?;
+    let params: ExportParams = serde_json::from_value(job.params.clone())?;
     let rows = db::qr_codes::for_export(
         &state.db,
         job.user_id,

@@ -69,7 +69,7 @@ pub async fn run(state: &AppState, m: &Month) -> anyhow::Result<Outcome> {
             db::statements::set_plan(&mut *tx, s.user_id, s.month, &standing.plan.id, &limits)
                 .await?;
             s.plan_id = Some(standing.plan.id.clone());
-            s.limits = Some(sqlx::types::Json(limits));
+            s.limits = Some(limits);
             // An idle month is recorded but not mailed: a statement of zeros to every dormant
             // account each month would be noise.
             let idle = s.scans == 0 && s.codes_created == 0 && s.exports == 0;

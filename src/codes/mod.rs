@@ -67,7 +67,7 @@ fn qr_type(row: &QrRow) -> ApiResult<QrType> {
 /// validated when saved; one that no longer parses (an older format) falls back to plain.
 async fn default_design(conn: &mut sqlx::PgConnection, owner: Uuid) -> ApiResult<Design> {
     let prefs = db::settings::get(&mut *conn, owner).await?;
-    let d = &prefs.default_design.0;
+    let d = &prefs.default_design;
     if d.is_null() || d.as_object().is_some_and(|o| o.is_empty()) {
         return Ok(Design::default());
     }
@@ -80,7 +80,7 @@ async fn default_design(conn: &mut sqlx::PgConnection, owner: Uuid) -> ApiResult
 pub fn design(row: &QrRow) -> Design {
     row.design_json
         .as_ref()
-        .and_then(|d| serde_json::from_value(d.0.clone()).ok())
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
         .unwrap_or_default()
 }
 
@@ -197,8 +197,8 @@ fn snapshot(r: &QrRow) -> Snapshot<'_> {
         target_url: r.target_url.as_deref(),
         status: &r.status,
         project_id: r.project_id,
-        data: r.type_data.as_ref().map(|d| &d.0),
-        design: r.design_json.as_ref().map(|d| &d.0),
+        data: r.type_data.as_ref(),
+        design: r.design_json.as_ref(),
     }
 }
 
@@ -366,11 +366,7 @@ pub async fn update(
     let data = match patch.data {
         Some(d) => d,
         None => {
-            let stored = before
-                .type_data
-                .as_ref()
-                .map(|d| d.0.clone())
-                .unwrap_or_default();
+            let stored = before.type_data.clone().unwrap_or_default();
             QrData::parse(t, &stored)
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("stored data invalid: {e:?}")))?
         }
@@ -395,14 +391,14 @@ pub async fn update(
         Some(r) => {
             let json = serde_json::to_value(&r).map_err(ApiError::internal)?;
             // Rules kept as they were stay, whatever the plan now; new ones need its features.
-            if json != before.rules.0 {
+            if json != before.rules {
                 for feature in limits::rule_features(&r) {
                     limits::require(&mut tx, &state.billing, owner, feature).await?;
                 }
             }
             json
         }
-        None => before.rules.0.clone(),
+        None => before.rules.clone(),
     };
     if patch.status == Some(Status::Active) && before.status == "paused" && before.dynamic {
         let now = chrono::Utc::now();
@@ -411,7 +407,7 @@ pub async fn update(
     }
     let utm = match patch.utm {
         Some(u) => serde_json::to_value(&u).map_err(ApiError::internal)?,
-        None => before.utm.0.clone(),
+        None => before.utm.clone(),
     };
     let status = match patch.status {
         Some(Status::Active) => "active",

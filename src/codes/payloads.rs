@@ -135,11 +135,7 @@ pub(super) fn content_at_hand(row: &QrRow) -> ApiResult<Option<String>> {
 /// The validated data stored with a code.
 pub fn stored_data(row: &QrRow) -> ApiResult<QrData> {
     let t = qr_type(row)?;
-    let data = row
-        .type_data
-        .as_ref()
-        .map(|d| d.0.clone())
-        .unwrap_or_default();
+    let data = row.type_data.clone().unwrap_or_default();
     QrData::parse(t, &data)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored data invalid: {e:?}")))
 }

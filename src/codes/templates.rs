@@ -24,7 +24,7 @@ pub async fn get(state: &AppState, id: Uuid) -> ApiResult<TemplateRow> {
 
 fn meta(t: &TemplateRow) -> &serde_json::Value {
     static EMPTY: serde_json::Value = serde_json::Value::Null;
-    t.metadata.as_ref().map_or(&EMPTY, |m| &m.0)
+    t.metadata.as_ref().unwrap_or(&EMPTY)
 }
 
 /// A frame template's default caption and placement (`banner` = above the code).
@@ -147,7 +147,7 @@ pub async fn page(state: &AppState, url_id: &str) -> ApiResult<String> {
         Some(id) => get(state, id).await?,
         None => return Err(ApiError::NotFound),
     };
-    let data = filled.data.map(|d| d.0).unwrap_or_default();
+    let data = filled.data.unwrap_or_default();
     let field = |k: &str| data[k].as_str().map(html_escape);
     let accent = meta(&t)["accent"]
         .as_str()

@@ -13,14 +13,15 @@ pub struct BlockRow {
 }
 
 pub async fn patterns(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT pattern FROM destination_blocklist")
+    sqlx::query_scalar!("SELECT pattern FROM destination_blocklist")
         .fetch_all(db)
         .await
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<BlockRow>, sqlx::Error> {
-    sqlx::query_as::<_, BlockRow>(
-        "SELECT id, pattern, reason, created_at FROM destination_blocklist ORDER BY pattern",
+    sqlx::query_as!(
+        BlockRow,
+        "SELECT id, pattern, reason, created_at FROM destination_blocklist ORDER BY pattern"
     )
     .fetch_all(db)
     .await
@@ -32,14 +33,8 @@ pub async fn insert_pattern(
     reason: Option<&str>,
     by: Uuid,
 ) -> Result<BlockRow, sqlx::Error> {
-    sqlx::query_as::<_, BlockRow>(
-        "INSERT INTO destination_blocklist (id, pattern, reason, created_by) VALUES ($1, $2, $3, $4) \
-         RETURNING id, pattern, reason, created_at",
-    )
-    .bind(Uuid::now_v7())
-    .bind(pattern)
-    .bind(reason)
-    .bind(by)
+    sqlx::query_as!(BlockRow, "INSERT INTO destination_blocklist (id, pattern, reason, created_by) VALUES ($1, $2, $3, $4) \
+         RETURNING id, pattern, reason, created_at", Uuid::now_v7(), pattern, reason, by)
     .fetch_one(db)
     .await
 }
@@ -48,10 +43,11 @@ pub async fn delete_pattern(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<BlockRow>, sqlx::Error> {
-    sqlx::query_as::<_, BlockRow>(
+    sqlx::query_as!(
+        BlockRow,
         "DELETE FROM destination_blocklist WHERE id = $1 RETURNING id, pattern, reason, created_at",
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -60,20 +56,23 @@ pub async fn delete_pattern(
 pub async fn live_targets(
     db: impl PgExecutor<'_>,
 ) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, short_code, target_url FROM qr_codes \
-         WHERE status IN ('active', 'paused') AND target_url IS NOT NULL",
+    sqlx::query!(
+        r#"SELECT id, short_code, target_url AS "target_url!" FROM qr_codes
+           WHERE status IN ('active', 'paused') AND target_url IS NOT NULL"#,
     )
+    .map(|r| (r.id, r.short_code, r.target_url))
     .fetch_all(db)
     .await
 }
 
 pub async fn block_codes(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE qr_codes SET status = 'blocked' WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE qr_codes SET status = 'blocked' WHERE id = ANY($1)",
+        ids
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -97,15 +96,15 @@ pub async fn insert_report(
     reporter_ip: &str,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO abuse_reports (id, qr_id, reason, details, reporter_ip) \
          VALUES ($1, $2, $3, $4, $5)",
+        id,
+        qr_id,
+        reason,
+        details,
+        reporter_ip
     )
-    .bind(id)
-    .bind(qr_id)
-    .bind(reason)
-    .bind(details)
-    .bind(reporter_ip)
     .execute(db)
     .await?;
     Ok(id)
@@ -118,22 +117,23 @@ pub async fn reports(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ReportRow>, i64), sqlx::Error> {
-    let items = sqlx::query_as::<_, ReportRow>(
+    let items = sqlx::query_as!(
+        ReportRow,
         "SELECT r.id, r.qr_id, q.short_code, q.target_url, q.status AS code_status, r.reason, \
            r.details, r.status, r.created_at \
          FROM abuse_reports r JOIN qr_codes q ON q.id = r.qr_id \
          WHERE ($1::text IS NULL OR r.status = $1) \
          ORDER BY r.created_at DESC, r.id DESC LIMIT $2 OFFSET $3",
+        status,
+        limit,
+        offset
     )
-    .bind(status)
-    .bind(limit)
-    .bind(offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "SELECT count(*) FROM abuse_reports WHERE ($1::text IS NULL OR status = $1)",
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM abuse_reports WHERE ($1::text IS NULL OR status = $1)",
+        status
     )
-    .bind(status)
     .fetch_one(db)
     .await?;
     Ok((items, total))
@@ -141,9 +141,11 @@ pub async fn reports(
 
 /// Marks a report resolved; false when there is no such report.
 pub async fn resolve_report(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query("UPDATE abuse_reports SET status = 'resolved' WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected() == 1)
+    sqlx::query!(
+        "UPDATE abuse_reports SET status = 'resolved' WHERE id = $1",
+        id
+    )
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }

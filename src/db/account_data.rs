@@ -146,20 +146,24 @@ pub fn code_lines(
     db: &PgPool,
     user_id: Uuid,
 ) -> impl Stream<Item = Result<CodeLine, sqlx::Error>> + Send + '_ {
-    sqlx::query_as::<_, CodeLine>(
+    sqlx::query_as!(
+        CodeLine,
         "SELECT q.id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, q.status, \
-                q.scans_total, p.name AS project, q.created_at \
+                q.scans_total, p.name AS \"project?\", q.created_at \
          FROM qr_codes q LEFT JOIN projects p ON p.id = q.project_id \
          WHERE q.user_id = $1 AND q.status <> 'deleted' ORDER BY q.created_at, q.id",
+        user_id
     )
-    .bind(user_id)
     .fetch(db)
 }
 
 /// The account's uploaded images: id and store key.
 pub async fn uploads(db: &PgPool, user_id: Uuid) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, storage_key FROM uploads WHERE user_id = $1 ORDER BY created_at")
-        .bind(user_id)
-        .fetch_all(db)
-        .await
+    sqlx::query!(
+        "SELECT id, storage_key FROM uploads WHERE user_id = $1 ORDER BY created_at",
+        user_id
+    )
+    .map(|r| (r.id, r.storage_key))
+    .fetch_all(db)
+    .await
 }

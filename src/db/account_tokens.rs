@@ -14,16 +14,16 @@ pub struct NewToken<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, t: &NewToken<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO account_tokens (id, user_id, purpose, token_hash, new_email, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
+        Uuid::now_v7(),
+        t.user_id,
+        t.purpose,
+        t.token_hash,
+        t.new_email,
+        t.expires_at
     )
-    .bind(Uuid::now_v7())
-    .bind(t.user_id)
-    .bind(t.purpose)
-    .bind(t.token_hash)
-    .bind(t.new_email)
-    .bind(t.expires_at)
     .execute(db)
     .await
     .map(|_| ())
@@ -42,13 +42,14 @@ pub async fn take(
     hash: &[u8],
     purposes: &[&str],
 ) -> Result<Option<Taken>, sqlx::Error> {
-    sqlx::query_as::<_, Taken>(
+    sqlx::query_as!(
+        Taken,
         "UPDATE account_tokens SET used_at = now() \
          WHERE token_hash = $1 AND purpose = ANY($2) AND used_at IS NULL AND expires_at > now() \
          RETURNING user_id, purpose, new_email",
+        hash,
+        purposes as _
     )
-    .bind(hash)
-    .bind(purposes)
     .fetch_optional(db)
     .await
 }
@@ -59,12 +60,12 @@ pub async fn retire(
     user_id: Uuid,
     purpose: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE account_tokens SET used_at = now() \
          WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        user_id,
+        purpose
     )
-    .bind(user_id)
-    .bind(purpose)
     .execute(db)
     .await
     .map(|_| ())

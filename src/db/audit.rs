@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Paged, Window};
@@ -15,8 +14,8 @@ pub struct AuditRow {
     pub entity_id: Option<String>,
     pub ip: Option<String>,
     pub request_id: Option<String>,
-    pub before: Option<Json<serde_json::Value>>,
-    pub after: Option<Json<serde_json::Value>>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -33,20 +32,8 @@ pub struct NewAudit<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, a: NewAudit<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_logs (id, actor_user_id, api_key_id, action, entity_type, entity_id, ip, request_id, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(a.actor_user_id)
-    .bind(a.api_key_id)
-    .bind(a.action)
-    .bind(a.entity_type)
-    .bind(a.entity_id)
-    .bind(a.ip)
-    .bind(a.request_id)
-    .bind(a.before.map(Json))
-    .bind(a.after.map(Json))
+    sqlx::query!("INSERT INTO audit_logs (id, actor_user_id, api_key_id, action, entity_type, entity_id, ip, request_id, before, after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", Uuid::now_v7(), a.actor_user_id, a.api_key_id, a.action, a.entity_type, a.entity_id, a.ip, a.request_id, a.before, a.after)
     .execute(db)
     .await
     .map(|_| ())
@@ -64,28 +51,21 @@ pub async fn list(
     f: &AuditFilter<'_>,
     w: Window,
 ) -> Result<Paged<AuditRow>, sqlx::Error> {
-    let items = sqlx::query_as::<_, AuditRow>(
-        "SELECT id, actor_user_id, api_key_id, action, entity_type, entity_id, ip, request_id, before, after, created_at \
+    let items = sqlx::query_as!(AuditRow, "SELECT id, actor_user_id, api_key_id, action, entity_type, entity_id, ip, request_id, before, after, created_at \
          FROM audit_logs \
          WHERE ($1::uuid IS NULL OR actor_user_id = $1) AND ($2::text IS NULL OR action = $2) \
            AND ($3::text IS NULL OR entity_type = $3) \
-         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
-    )
-    .bind(f.actor)
-    .bind(f.action)
-    .bind(f.entity_type)
-    .bind(w.limit)
-    .bind(w.offset)
+         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5", f.actor, f.action, f.entity_type, w.limit, w.offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_logs \
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM audit_logs \
          WHERE ($1::uuid IS NULL OR actor_user_id = $1) AND ($2::text IS NULL OR action = $2) \
            AND ($3::text IS NULL OR entity_type = $3)",
+        f.actor,
+        f.action,
+        f.entity_type
     )
-    .bind(f.actor)
-    .bind(f.action)
-    .bind(f.entity_type)
     .fetch_one(db)
     .await?;
     Ok(Paged { items, total })

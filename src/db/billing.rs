@@ -16,39 +16,49 @@ pub struct AccountRow {
     pub active_dynamic_codes: i32,
 }
 
-macro_rules! account_select {
-    () => {
-        "SELECT user_id, plan_id, stripe_customer_id, active_dynamic_codes FROM billing_accounts \
-         WHERE user_id = $1"
-    };
-}
-
 pub async fn account(
     db: impl PgExecutor<'_>,
     user: Uuid,
 ) -> Result<Option<AccountRow>, sqlx::Error> {
-    sqlx::query_as(account_select!())
-        .bind(user)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        AccountRow,
+        "SELECT user_id, plan_id, stripe_customer_id, active_dynamic_codes FROM billing_accounts \
+         WHERE user_id = $1",
+        user
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// The account's row, created if missing, locked until the transaction ends: every limit
 /// check and credit movement of one account goes through this lock, one at a time.
 pub async fn lock_account(conn: &mut PgConnection, user: Uuid) -> Result<AccountRow, sqlx::Error> {
-    let lock = concat!(account_select!(), " FOR UPDATE");
-    if let Some(row) = sqlx::query_as(lock)
-        .bind(user)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
+    if let Some(row) = locked_account(&mut *conn, user).await? {
         return Ok(row);
     }
-    sqlx::query("INSERT INTO billing_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(user)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_as(lock).bind(user).fetch_one(&mut *conn).await
+    sqlx::query!(
+        "INSERT INTO billing_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        user
+    )
+    .execute(&mut *conn)
+    .await?;
+    locked_account(conn, user)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+async fn locked_account(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AccountRow,
+        "SELECT user_id, plan_id, stripe_customer_id, active_dynamic_codes FROM billing_accounts \
+         WHERE user_id = $1 FOR UPDATE",
+        user
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// An operator's plan for the account (`None`: back to the default).
@@ -57,12 +67,12 @@ pub async fn set_plan(
     user: Uuid,
     plan_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO billing_accounts (user_id, plan_id) VALUES ($1, $2) \
          ON CONFLICT (user_id) DO UPDATE SET plan_id = EXCLUDED.plan_id",
+        user,
+        plan_id
     )
-    .bind(user)
-    .bind(plan_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -73,22 +83,26 @@ pub async fn set_customer(
     user: Uuid,
     customer: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE billing_accounts SET stripe_customer_id = $2 WHERE user_id = $1")
-        .bind(user)
-        .bind(customer)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE billing_accounts SET stripe_customer_id = $2 WHERE user_id = $1",
+        user,
+        customer
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 pub async fn user_by_customer(
     db: impl PgExecutor<'_>,
     customer: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM billing_accounts WHERE stripe_customer_id = $1")
-        .bind(customer)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT user_id FROM billing_accounts WHERE stripe_customer_id = $1",
+        customer
+    )
+    .fetch_optional(db)
+    .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -111,26 +125,15 @@ pub struct SubscriptionRow {
     pub updated_at: DateTime<Utc>,
 }
 
-macro_rules! subscription_columns {
-    () => {
-        "id, user_id, stripe_id, plan_id, status, renew_at, interval, current_period_start, \
-         cancel_at_period_end, past_due_since, stripe_customer_id, stripe_price_id, stripe_created, \
-         created_at, updated_at"
-    };
-}
-
 /// The account's subscriptions, newest first.
 pub async fn subscriptions(
     db: impl PgExecutor<'_>,
     user: Uuid,
 ) -> Result<Vec<SubscriptionRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        subscription_columns!(),
-        " FROM billing_subscriptions WHERE user_id = $1 \
-         ORDER BY stripe_created DESC NULLS LAST, created_at DESC"
-    ))
-    .bind(user)
+    sqlx::query_as!(SubscriptionRow, "SELECT " + "id, user_id, stripe_id, plan_id, status, renew_at, interval, current_period_start, \
+         cancel_at_period_end, past_due_since, stripe_customer_id, stripe_price_id, stripe_created, \
+         created_at, updated_at" + " FROM billing_subscriptions WHERE user_id = $1 \
+         ORDER BY stripe_created DESC NULLS LAST, created_at DESC", user)
     .fetch_all(db)
     .await
 }
@@ -139,12 +142,9 @@ pub async fn subscription_by_stripe_id(
     db: impl PgExecutor<'_>,
     stripe_id: &str,
 ) -> Result<Option<SubscriptionRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        subscription_columns!(),
-        " FROM billing_subscriptions WHERE stripe_id = $1"
-    ))
-    .bind(stripe_id)
+    sqlx::query_as!(SubscriptionRow, "SELECT " + "id, user_id, stripe_id, plan_id, status, renew_at, interval, current_period_start, \
+         cancel_at_period_end, past_due_since, stripe_customer_id, stripe_price_id, stripe_created, \
+         created_at, updated_at" + " FROM billing_subscriptions WHERE stripe_id = $1", stripe_id)
     .fetch_optional(db)
     .await
 }
@@ -170,8 +170,7 @@ pub async fn upsert_subscription(
     conn: &mut PgConnection,
     s: &SubscriptionState<'_>,
 ) -> Result<SubscriptionRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "INSERT INTO billing_subscriptions (id, user_id, stripe_id, stripe_customer_id, plan_id, status, \
+    sqlx::query_as!(SubscriptionRow, "INSERT INTO billing_subscriptions (id, user_id, stripe_id, stripe_customer_id, plan_id, status, \
            stripe_price_id, interval, current_period_start, renew_at, cancel_at_period_end, stripe_created, past_due_since) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $6 = 'past_due' THEN now() END) \
          ON CONFLICT (stripe_id) DO UPDATE SET \
@@ -182,21 +181,9 @@ pub async fn upsert_subscription(
            stripe_created = EXCLUDED.stripe_created, \
            past_due_since = CASE WHEN EXCLUDED.status = 'past_due' \
              THEN COALESCE(billing_subscriptions.past_due_since, now()) END \
-         RETURNING ",
-        subscription_columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(s.user_id)
-    .bind(s.stripe_id)
-    .bind(s.stripe_customer_id)
-    .bind(s.plan_id)
-    .bind(s.status)
-    .bind(s.stripe_price_id)
-    .bind(s.interval)
-    .bind(s.current_period_start)
-    .bind(s.current_period_end)
-    .bind(s.cancel_at_period_end)
-    .bind(s.stripe_created)
+         RETURNING " + "id, user_id, stripe_id, plan_id, status, renew_at, interval, current_period_start, \
+         cancel_at_period_end, past_due_since, stripe_customer_id, stripe_price_id, stripe_created, \
+         created_at, updated_at", Uuid::now_v7(), s.user_id, s.stripe_id, s.stripe_customer_id, s.plan_id, s.status, s.stripe_price_id, s.interval, s.current_period_start, s.current_period_end, s.cancel_at_period_end, s.stripe_created)
     .fetch_one(conn)
     .await
 }
@@ -209,24 +196,26 @@ pub async fn record_event(
     user: Option<Uuid>,
     created: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO stripe_events (id, type, user_id, created) VALUES ($1, $2, $3, $4) \
          ON CONFLICT DO NOTHING",
+        id,
+        kind,
+        user,
+        created
     )
-    .bind(id)
-    .bind(kind)
-    .bind(user)
-    .bind(created)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
 }
 
 pub async fn event_seen(db: impl PgExecutor<'_>, id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stripe_events WHERE id = $1)")
-        .bind(id)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM stripe_events WHERE id = $1) AS \"v!\"",
+        id
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// Records an export's usage once per key (in the transaction that marks it done). Codes are
@@ -237,13 +226,13 @@ pub async fn record_export_usage(
     user: Uuid,
     day: NaiveDate,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO usage_events (key, user_id, day, exports) VALUES ($1, $2, $3, 1) \
          ON CONFLICT DO NOTHING",
+        key,
+        user,
+        day
     )
-    .bind(key)
-    .bind(user)
-    .bind(day)
     .execute(conn)
     .await
     .map(|_| ())
@@ -262,17 +251,11 @@ pub async fn record_scan_usage(
         days.push(*d);
         n.push(*k);
     }
-    sqlx::query(
-        "INSERT INTO usage_events (key, user_id, day, scans) \
-         SELECT 'scans:' || $1::text || ':' || u.user_id::text || ':' || u.day::text, u.user_id, u.day, u.n \
+    sqlx::query!("INSERT INTO usage_events (key, user_id, day, scans) \
+         SELECT 'scans:' || $1::uuid::text || ':' || u.user_id::text || ':' || u.day::text, u.user_id, u.day, u.n \
          FROM UNNEST($2::uuid[], $3::date[], $4::bigint[]) AS u(user_id, day, n) \
          WHERE EXISTS (SELECT 1 FROM users WHERE id = u.user_id) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(batch_id)
-    .bind(&owners)
-    .bind(&days)
-    .bind(&n)
+         ON CONFLICT DO NOTHING", batch_id, &owners, &days, &n)
     .execute(conn)
     .await
     .map(|_| ())
@@ -300,23 +283,20 @@ pub async fn take_pending_usage(
     conn: &mut PgConnection,
     limit: i64,
 ) -> Result<Vec<PendingUsage>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH picked AS ( \
+    sqlx::query_as!(PendingUsage, "WITH picked AS ( \
            UPDATE usage_events SET folded_at = now() WHERE key IN ( \
              SELECT key FROM usage_events WHERE folded_at IS NULL ORDER BY created_at LIMIT $1 \
              FOR UPDATE SKIP LOCKED) \
            RETURNING user_id, day, scans, exports) \
-         SELECT user_id, day, sum(scans)::bigint AS scans, sum(exports)::bigint AS exports \
-         FROM picked GROUP BY user_id, day ORDER BY user_id, day",
-    )
-    .bind(limit)
+         SELECT user_id, day, sum(scans)::bigint AS \"scans!\", sum(exports)::bigint AS \"exports!\" \
+         FROM picked GROUP BY user_id, day ORDER BY user_id, day", limit)
     .fetch_all(conn)
     .await
 }
 
 /// Only one meter folds at a time, cluster-wide (over-quota counts depend on the order).
 pub async fn try_fold_lock(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7342001)")
+    sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock(7342001) AS \"v!\"")
         .fetch_one(conn)
         .await
 }
@@ -329,19 +309,19 @@ pub async fn add_usage(
     u: &PendingUsage,
     over_quota: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO billing_usage (user_id, date, scans_used, exports, scans_over_quota) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (user_id, date) DO UPDATE SET \
            scans_used = billing_usage.scans_used + EXCLUDED.scans_used, \
            exports = billing_usage.exports + EXCLUDED.exports, \
            scans_over_quota = billing_usage.scans_over_quota + EXCLUDED.scans_over_quota",
+        user,
+        day,
+        u.scans,
+        u.exports as i32,
+        over_quota
     )
-    .bind(user)
-    .bind(day)
-    .bind(u.scans)
-    .bind(u.exports as i32)
-    .bind(over_quota)
     .execute(conn)
     .await
     .map(|_| ())
@@ -362,15 +342,10 @@ pub async fn folded_totals(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Totals, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT COALESCE(sum(scans_used), 0)::bigint AS scans, COALESCE(sum(qr_created), 0)::bigint AS codes, \
-                COALESCE(sum(exports), 0)::bigint AS exports, \
-                COALESCE(sum(scans_over_quota), 0)::bigint AS scans_over_quota \
-         FROM billing_usage WHERE user_id = $1 AND date >= $2 AND date < $3",
-    )
-    .bind(user)
-    .bind(from)
-    .bind(to)
+    sqlx::query_as!(Totals, "SELECT COALESCE(sum(scans_used), 0)::bigint AS \"scans!\", COALESCE(sum(qr_created), 0)::bigint AS \"codes!\", \
+                COALESCE(sum(exports), 0)::bigint AS \"exports!\", \
+                COALESCE(sum(scans_over_quota), 0)::bigint AS \"scans_over_quota!\" \
+         FROM billing_usage WHERE user_id = $1 AND date >= $2 AND date < $3", user, from, to)
     .fetch_one(db)
     .await
 }
@@ -391,20 +366,15 @@ pub async fn daily_usage(
         exports: i64,
         over: i64,
     }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT day, sum(scans)::bigint AS scans, sum(codes)::bigint AS codes, \
-                sum(exports)::bigint AS exports, sum(over)::bigint AS over FROM ( \
+    let rows: Vec<Row> = sqlx::query_as!(Row, "SELECT day AS \"day!\", sum(scans)::bigint AS \"scans!\", sum(codes)::bigint AS \"codes!\", \
+                sum(exports)::bigint AS \"exports!\", sum(over)::bigint AS \"over!\" FROM ( \
            SELECT date AS day, scans_used AS scans, qr_created::bigint AS codes, exports::bigint AS exports, \
                   scans_over_quota AS over \
            FROM billing_usage WHERE user_id = $1 AND date >= $2 AND date < $3 \
            UNION ALL \
            SELECT day, scans, 0::bigint, exports::bigint, 0 FROM usage_events \
            WHERE user_id = $1 AND folded_at IS NULL AND day >= $2 AND day < $3) u \
-         GROUP BY day ORDER BY day",
-    )
-    .bind(user)
-    .bind(from)
-    .bind(to)
+         GROUP BY day ORDER BY day", user, from, to)
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -429,8 +399,7 @@ pub async fn prune_folded_usage(
     db: impl PgExecutor<'_>,
     before: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query("DELETE FROM usage_events WHERE folded_at < $1")
-        .bind(before)
+    sqlx::query!("DELETE FROM usage_events WHERE folded_at < $1", before)
         .execute(db)
         .await
         .map(|r| r.rows_affected())
@@ -440,10 +409,7 @@ pub async fn prune_folded_usage(
 
 /// Active dynamic codes (the `qr_codes_counted` trigger keeps the count).
 pub async fn active_dynamic_codes(conn: &mut PgConnection, user: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE((SELECT active_dynamic_codes FROM billing_accounts WHERE user_id = $1), 0)::bigint",
-    )
-    .bind(user)
+    sqlx::query_scalar!("SELECT COALESCE((SELECT active_dynamic_codes FROM billing_accounts WHERE user_id = $1), 0)::bigint AS \"v!\"", user)
     .fetch_one(conn)
     .await
 }
@@ -456,13 +422,13 @@ pub async fn codes_created(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(sum(qr_created), 0)::bigint FROM billing_usage \
+    sqlx::query_scalar!(
+        "SELECT COALESCE(sum(qr_created), 0)::bigint AS \"v!\" FROM billing_usage \
          WHERE user_id = $1 AND date >= $2 AND date < $3",
+        user,
+        from,
+        to
     )
-    .bind(user)
-    .bind(from)
-    .bind(to)
     .fetch_one(conn)
     .await
 }
@@ -474,29 +440,33 @@ pub async fn exports_requested(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM jobs WHERE user_id = $1 AND kind = 'export' \
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM jobs WHERE user_id = $1 AND kind = 'export' \
          AND created_at >= $2 AND created_at < $3 AND status IN ('queued', 'running', 'succeeded')",
+        user,
+        from,
+        to
     )
-    .bind(user)
-    .bind(from)
-    .bind(to)
     .fetch_one(conn)
     .await
 }
 
 pub async fn projects(conn: &mut PgConnection, user: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM projects WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM projects WHERE user_id = $1",
+        user
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn live_api_keys(conn: &mut PgConnection, user: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+        user
+    )
+    .fetch_one(conn)
+    .await
 }
 
 // --- notices that go out once ---
@@ -509,14 +479,8 @@ pub async fn claim_alert(
     quota: &str,
     threshold: i32,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO usage_alerts (user_id, period_start, quota, threshold) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(user)
-    .bind(period_start)
-    .bind(quota)
-    .bind(threshold)
+    sqlx::query!("INSERT INTO usage_alerts (user_id, period_start, quota, threshold) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING", user, period_start, quota, threshold)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -530,15 +494,15 @@ pub async fn set_alert_email(
     threshold: i32,
     email: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE usage_alerts SET email_id = $5 \
          WHERE user_id = $1 AND period_start = $2 AND quota = $3 AND threshold = $4",
+        user,
+        period_start,
+        quota,
+        threshold,
+        email
     )
-    .bind(user)
-    .bind(period_start)
-    .bind(quota)
-    .bind(threshold)
-    .bind(email)
     .execute(conn)
     .await
     .map(|_| ())
@@ -551,12 +515,7 @@ pub async fn claim_notice(
     kind: &str,
     reference: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO billing_notices (user_id, kind, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(user)
-    .bind(kind)
-    .bind(reference)
+    sqlx::query!("INSERT INTO billing_notices (user_id, kind, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", user, kind, reference)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -569,13 +528,13 @@ pub async fn set_notice_email(
     reference: &str,
     email: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE billing_notices SET email_id = $4 WHERE user_id = $1 AND kind = $2 AND ref = $3",
+        user,
+        kind,
+        reference,
+        email
     )
-    .bind(user)
-    .bind(kind)
-    .bind(reference)
-    .bind(email)
     .execute(conn)
     .await
     .map(|_| ())
@@ -587,13 +546,10 @@ pub async fn grace_ended(
     db: impl PgExecutor<'_>,
     cutoff: DateTime<Utc>,
 ) -> Result<Vec<SubscriptionRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        subscription_columns!(),
-        " FROM billing_subscriptions WHERE status IN ('past_due', 'unpaid') \
-         AND past_due_since IS NOT NULL AND past_due_since < $1"
-    ))
-    .bind(cutoff)
+    sqlx::query_as!(SubscriptionRow, "SELECT " + "id, user_id, stripe_id, plan_id, status, renew_at, interval, current_period_start, \
+         cancel_at_period_end, past_due_since, stripe_customer_id, stripe_price_id, stripe_created, \
+         created_at, updated_at" + " FROM billing_subscriptions WHERE status IN ('past_due', 'unpaid') \
+         AND past_due_since IS NOT NULL AND past_due_since < $1", cutoff)
     .fetch_all(db)
     .await
 }
@@ -617,12 +573,6 @@ pub struct CreditRow {
     pub created_at: DateTime<Utc>,
 }
 
-macro_rules! credit_columns {
-    () => {
-        "id, user_id, amount, kind, reason, key, quota, period_start, expires_at, lot_id, actor_user_id, created_at"
-    };
-}
-
 pub struct NewCredit<'a> {
     pub user_id: Uuid,
     pub amount: i32,
@@ -641,33 +591,19 @@ pub async fn insert_credit(
     conn: &mut PgConnection,
     c: &NewCredit<'_>,
 ) -> Result<Option<CreditRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "INSERT INTO credit_ledger (id, user_id, amount, kind, reason, key, quota, period_start, \
+    sqlx::query_as!(CreditRow, "INSERT INTO credit_ledger (id, user_id, amount, kind, reason, key, quota, period_start, \
            expires_at, lot_id, actor_user_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (key) DO NOTHING \
-         RETURNING ",
-        credit_columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(c.user_id)
-    .bind(c.amount)
-    .bind(c.kind)
-    .bind(c.reason)
-    .bind(c.key)
-    .bind(c.quota)
-    .bind(c.period_start)
-    .bind(c.expires_at)
-    .bind(c.lot_id)
-    .bind(c.actor_user_id)
+         RETURNING " + "id, user_id, amount, kind, reason, key, quota, period_start, expires_at, lot_id, actor_user_id, created_at", Uuid::now_v7(), c.user_id, c.amount, c.kind, c.reason, c.key, c.quota, c.period_start, c.expires_at, c.lot_id, c.actor_user_id)
     .fetch_optional(conn)
     .await
 }
 
 pub async fn credit_balance(db: impl PgExecutor<'_>, user: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(sum(amount), 0)::bigint FROM credit_ledger WHERE user_id = $1",
+    sqlx::query_scalar!(
+        "SELECT COALESCE(sum(amount), 0)::bigint AS \"v!\" FROM credit_ledger WHERE user_id = $1",
+        user
     )
-    .bind(user)
     .fetch_one(db)
     .await
 }
@@ -677,12 +613,7 @@ pub async fn credit_entries(
     db: impl PgExecutor<'_>,
     user: Uuid,
 ) -> Result<Vec<CreditRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        credit_columns!(),
-        " FROM credit_ledger WHERE user_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(user)
+    sqlx::query_as!(CreditRow, "SELECT " + "id, user_id, amount, kind, reason, key, quota, period_start, expires_at, lot_id, actor_user_id, created_at" + " FROM credit_ledger WHERE user_id = $1 ORDER BY created_at, id", user)
     .fetch_all(db)
     .await
 }
@@ -693,22 +624,16 @@ pub async fn credit_page(
     user: Uuid,
     w: Window,
 ) -> Result<Paged<CreditRow>, sqlx::Error> {
-    let items = sqlx::query_as(concat!(
-        "SELECT ",
-        credit_columns!(),
-        " FROM credit_ledger WHERE user_id = $1 AND amount <> 0 \
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    ))
-    .bind(user)
-    .bind(w.limit)
-    .bind(w.offset)
+    let items = sqlx::query_as!(CreditRow, "SELECT " + "id, user_id, amount, kind, reason, key, quota, period_start, expires_at, lot_id, actor_user_id, created_at" + " FROM credit_ledger WHERE user_id = $1 AND amount <> 0 \
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3", user, w.limit, w.offset)
     .fetch_all(db)
     .await?;
-    let total =
-        sqlx::query_scalar("SELECT count(*) FROM credit_ledger WHERE user_id = $1 AND amount <> 0")
-            .bind(user)
-            .fetch_one(db)
-            .await?;
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM credit_ledger WHERE user_id = $1 AND amount <> 0",
+        user
+    )
+    .fetch_one(db)
+    .await?;
     Ok(Paged { items, total })
 }
 
@@ -719,13 +644,13 @@ pub async fn spends_for(
     quota: &str,
     period_start: NaiveDate,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM credit_ledger WHERE user_id = $1 AND kind = 'spend' \
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM credit_ledger WHERE user_id = $1 AND kind = 'spend' \
          AND quota = $2 AND period_start = $3",
+        user,
+        quota,
+        period_start
     )
-    .bind(user)
-    .bind(quota)
-    .bind(period_start)
     .fetch_one(conn)
     .await
 }
@@ -737,22 +662,19 @@ pub async fn credits_spent(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(-sum(amount), 0)::bigint FROM credit_ledger WHERE user_id = $1 AND kind = 'spend' \
-         AND created_at >= $2 AND created_at < $3",
-    )
-    .bind(user)
-    .bind(from)
-    .bind(to)
+    sqlx::query_scalar!("SELECT COALESCE(-sum(amount), 0)::bigint AS \"v!\" FROM credit_ledger WHERE user_id = $1 AND kind = 'spend' \
+         AND created_at >= $2 AND created_at < $3", user, from, to)
     .fetch_one(db)
     .await
 }
 
 pub async fn credit_key_used(conn: &mut PgConnection, key: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credit_ledger WHERE key = $1)")
-        .bind(key)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM credit_ledger WHERE key = $1) AS \"v!\"",
+        key
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Whether the account holds a lot past its expiry that has not been taken back.
@@ -761,12 +683,12 @@ pub async fn has_expired_lots(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.user_id = $1 AND l.expires_at <= $2 \
-         AND NOT EXISTS (SELECT 1 FROM credit_ledger e WHERE e.lot_id = l.id))",
+         AND NOT EXISTS (SELECT 1 FROM credit_ledger e WHERE e.lot_id = l.id)) AS \"v!\"",
+        user,
+        now
     )
-    .bind(user)
-    .bind(now)
     .fetch_one(db)
     .await
 }
@@ -776,11 +698,11 @@ pub async fn accounts_with_expired_lots(
     db: impl PgExecutor<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT DISTINCT l.user_id FROM credit_ledger l WHERE l.expires_at <= $1 \
          AND NOT EXISTS (SELECT 1 FROM credit_ledger e WHERE e.lot_id = l.id)",
+        now
     )
-    .bind(now)
     .fetch_all(db)
     .await
 }
@@ -803,16 +725,13 @@ pub async fn metered_subscriptions(
     db: impl PgExecutor<'_>,
     plans: &[String],
 ) -> Result<Vec<Unreported>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT DISTINCT ON (s.user_id) s.user_id, s.stripe_customer_id, s.plan_id, \
-                s.current_period_start AS period_start, s.renew_at AS period_end \
+    sqlx::query_as!(Unreported, "SELECT DISTINCT ON (s.user_id) s.user_id, s.stripe_customer_id AS \"stripe_customer_id!\", s.plan_id, \
+                s.current_period_start AS \"period_start!\", s.renew_at AS \"period_end!\" \
          FROM billing_subscriptions s \
          WHERE s.plan_id = ANY($1) AND s.status IN ('active', 'trialing', 'past_due') \
            AND s.stripe_customer_id IS NOT NULL AND s.current_period_start IS NOT NULL \
            AND s.renew_at IS NOT NULL \
-         ORDER BY s.user_id, s.stripe_created DESC NULLS LAST",
-    )
-    .bind(plans)
+         ORDER BY s.user_id, s.stripe_created DESC NULLS LAST", plans)
     .fetch_all(db)
     .await
 }
@@ -823,11 +742,7 @@ pub async fn reported_since(
     user: Uuid,
     since: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(sum(quantity), 0)::bigint FROM meter_reports WHERE user_id = $1 AND hour >= $2",
-    )
-    .bind(user)
-    .bind(since)
+    sqlx::query_scalar!("SELECT COALESCE(sum(quantity), 0)::bigint AS \"v!\" FROM meter_reports WHERE user_id = $1 AND hour >= $2", user, since)
     .fetch_one(conn)
     .await
 }
@@ -847,16 +762,8 @@ pub async fn insert_meter_report(
     conn: &mut PgConnection,
     r: &MeterReport,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO meter_reports (user_id, hour, event_name, stripe_customer_id, quantity, identifier) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(r.user_id)
-    .bind(r.hour)
-    .bind(&r.event_name)
-    .bind(&r.stripe_customer_id)
-    .bind(r.quantity)
-    .bind(&r.identifier)
+    sqlx::query!("INSERT INTO meter_reports (user_id, hour, event_name, stripe_customer_id, quantity, identifier) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", r.user_id, r.hour, &r.event_name, &r.stripe_customer_id, r.quantity, &r.identifier)
     .execute(conn)
     .await
     .map(|_| ())
@@ -866,11 +773,8 @@ pub async fn unsent_meter_reports(
     db: impl PgExecutor<'_>,
     limit: i64,
 ) -> Result<Vec<MeterReport>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT user_id, hour, event_name, stripe_customer_id, quantity, identifier FROM meter_reports \
-         WHERE reported_at IS NULL ORDER BY created_at LIMIT $1",
-    )
-    .bind(limit)
+    sqlx::query_as!(MeterReport, "SELECT user_id, hour, event_name, stripe_customer_id, quantity, identifier FROM meter_reports \
+         WHERE reported_at IS NULL ORDER BY created_at LIMIT $1", limit)
     .fetch_all(db)
     .await
 }
@@ -880,12 +784,8 @@ pub async fn meter_report_done(
     identifier: &str,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE meter_reports SET reported_at = CASE WHEN $2::text IS NULL THEN now() END, last_error = $2 \
-         WHERE identifier = $1",
-    )
-    .bind(identifier)
-    .bind(error)
+    sqlx::query!("UPDATE meter_reports SET reported_at = CASE WHEN $2::text IS NULL THEN now() END, last_error = $2 \
+         WHERE identifier = $1", identifier, error)
     .execute(db)
     .await
     .map(|_| ())

@@ -18,10 +18,11 @@ pub async fn merchant(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<Option<MerchantRow>, sqlx::Error> {
-    sqlx::query_as::<_, MerchantRow>(
+    sqlx::query_as!(
+        MerchantRow,
         "SELECT display_name, upi_vpa, mcc, city, updated_at FROM merchants WHERE user_id = $1",
+        user_id
     )
-    .bind(user_id)
     .fetch_optional(db)
     .await
 }
@@ -34,17 +35,10 @@ pub async fn put_merchant(
     mcc: Option<&str>,
     city: Option<&str>,
 ) -> Result<MerchantRow, sqlx::Error> {
-    sqlx::query_as::<_, MerchantRow>(
-        "INSERT INTO merchants (user_id, display_name, upi_vpa, mcc, city) VALUES ($1, $2, $3, $4, $5) \
+    sqlx::query_as!(MerchantRow, "INSERT INTO merchants (user_id, display_name, upi_vpa, mcc, city) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (user_id) DO UPDATE SET display_name = EXCLUDED.display_name, upi_vpa = EXCLUDED.upi_vpa, \
            mcc = EXCLUDED.mcc, city = EXCLUDED.city \
-         RETURNING display_name, upi_vpa, mcc, city, updated_at",
-    )
-    .bind(user_id)
-    .bind(display_name)
-    .bind(upi_vpa)
-    .bind(mcc)
-    .bind(city)
+         RETURNING display_name, upi_vpa, mcc, city, updated_at", user_id, display_name, upi_vpa, mcc, city)
     .fetch_one(db)
     .await
 }
@@ -68,15 +62,16 @@ pub async fn insert_product(
     name: &str,
     price: Decimal,
 ) -> Result<ProductRow, sqlx::Error> {
-    sqlx::query_as::<_, ProductRow>(
+    sqlx::query_as!(
+        ProductRow,
         "INSERT INTO products (id, user_id, parent_id, name, price) VALUES ($1, $2, $3, $4, $5) \
          RETURNING id, user_id, parent_id, name, price, created_at, updated_at",
+        id,
+        user_id,
+        parent_id,
+        name,
+        price
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(parent_id)
-    .bind(name)
-    .bind(price)
     .fetch_one(db)
     .await
 }
@@ -86,11 +81,7 @@ pub async fn product(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as::<_, ProductRow>(
-        "SELECT id, user_id, parent_id, name, price, created_at, updated_at FROM products WHERE user_id = $1 AND id = $2",
-    )
-    .bind(user_id)
-    .bind(id)
+    sqlx::query_as!(ProductRow, "SELECT id, user_id, parent_id, name, price, created_at, updated_at FROM products WHERE user_id = $1 AND id = $2", user_id, id)
     .fetch_optional(db)
     .await
 }
@@ -102,21 +93,11 @@ pub async fn products(
     parent: Option<Uuid>,
     w: Window,
 ) -> Result<Paged<ProductRow>, sqlx::Error> {
-    let items = sqlx::query_as::<_, ProductRow>(
-        "SELECT id, user_id, parent_id, name, price, created_at, updated_at FROM products \
-         WHERE user_id = $1 AND ($2::uuid IS NULL OR parent_id = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4",
-    )
-    .bind(user_id)
-    .bind(parent)
-    .bind(w.limit)
-    .bind(w.offset)
+    let items = sqlx::query_as!(ProductRow, "SELECT id, user_id, parent_id, name, price, created_at, updated_at FROM products \
+         WHERE user_id = $1 AND ($2::uuid IS NULL OR parent_id = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4", user_id, parent, w.limit, w.offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "SELECT count(*) FROM products WHERE user_id = $1 AND ($2::uuid IS NULL OR parent_id = $2)",
-    )
-    .bind(user_id)
-    .bind(parent)
+    let total = sqlx::query_scalar!("SELECT count(*) AS \"v!\" FROM products WHERE user_id = $1 AND ($2::uuid IS NULL OR parent_id = $2)", user_id, parent)
     .fetch_one(db)
     .await?;
     Ok(Paged { items, total })
@@ -128,13 +109,14 @@ pub async fn update_product(
     name: &str,
     price: Decimal,
 ) -> Result<ProductRow, sqlx::Error> {
-    sqlx::query_as::<_, ProductRow>(
+    sqlx::query_as!(
+        ProductRow,
         "UPDATE products SET name = $2, price = $3 WHERE id = $1 \
          RETURNING id, user_id, parent_id, name, price, created_at, updated_at",
+        id,
+        name,
+        price
     )
-    .bind(id)
-    .bind(name)
-    .bind(price)
     .fetch_one(db)
     .await
 }
@@ -142,15 +124,14 @@ pub async fn update_product(
 /// Deletes a product, its variants and (by the foreign keys) every QR code linked to them.
 /// Returns how many codes went with it.
 pub async fn delete_product(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<i64, sqlx::Error> {
-    let codes: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM qr_codes WHERE product_id = $1 OR variant_id = $1 \
+    let codes: i64 = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM qr_codes WHERE product_id = $1 OR variant_id = $1 \
            OR variant_id IN (SELECT id FROM products WHERE parent_id = $1)",
+        id
     )
-    .bind(id)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM products WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM products WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(codes)

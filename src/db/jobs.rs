@@ -9,10 +9,10 @@ pub struct JobRow {
     pub user_id: Uuid,
     pub kind: String,
     pub status: String,
-    pub params: Json<serde_json::Value>,
+    pub params: serde_json::Value,
     pub progress_done: i32,
     pub progress_total: i32,
-    pub result: Option<Json<serde_json::Value>>,
+    pub result: Option<serde_json::Value>,
     pub error: Option<String>,
     pub attempts: i32,
     pub runs: i32,
@@ -23,9 +23,6 @@ pub struct JobRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
-     attempts, runs, file_key, expires_at, created_at, started_at, finished_at";
-
 pub async fn insert(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -34,14 +31,8 @@ pub async fn insert(
     params: &serde_json::Value,
     total: i32,
 ) -> Result<JobRow, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO jobs (id, user_id, kind, params, progress_total) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(user_id)
-    .bind(kind)
-    .bind(Json(params))
-    .bind(total)
+    sqlx::query_as!(JobRow, "INSERT INTO jobs (id, user_id, kind, params, progress_total) VALUES ($1, $2, $3, $4, $5) RETURNING " + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at", id, user_id, kind, Json(params) as _, total)
     .fetch_one(db)
     .await
 }
@@ -54,15 +45,18 @@ pub async fn insert_account_export(
     user_id: Uuid,
     total: i32,
 ) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        JobRow,
         "INSERT INTO jobs (id, user_id, kind, params, progress_total) \
-         VALUES ($1, $2, 'account_export', '{{}}', $3) \
+         VALUES ($1, $2, 'account_export', '{}', $3) \
          ON CONFLICT (user_id) WHERE kind = 'account_export' AND status IN ('queued', 'running') \
-         DO NOTHING RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(user_id)
-    .bind(total)
+         DO NOTHING RETURNING "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at",
+        id,
+        user_id,
+        total
+    )
     .fetch_optional(conn)
     .await
 }
@@ -73,12 +67,16 @@ pub async fn in_flight(
     user_id: Uuid,
     kind: &str,
 ) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE user_id = $1 AND kind = $2 \
-         AND status IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1"
-    )))
-    .bind(user_id)
-    .bind(kind)
+    sqlx::query_as!(
+        JobRow,
+        "SELECT "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at"
+            + " FROM jobs WHERE user_id = $1 AND kind = $2 \
+         AND status IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1",
+        user_id,
+        kind
+    )
     .fetch_optional(db)
     .await
 }
@@ -89,11 +87,15 @@ pub async fn get(
     user_id: Option<Uuid>,
     id: Uuid,
 ) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
-    )))
-    .bind(id)
-    .bind(user_id)
+    sqlx::query_as!(
+        JobRow,
+        "SELECT "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at"
+            + " FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+        id,
+        user_id
+    )
     .fetch_optional(db)
     .await
 }
@@ -101,12 +103,15 @@ pub async fn get(
 /// Claims a queued or interrupted job for a run and counts the attempt; None when the job is
 /// already finished (a duplicate delivery) or cancelled.
 pub async fn start(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        JobRow,
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, progress_done = 0, \
            started_at = COALESCE(started_at, now()) \
-         WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}"
-    )))
-    .bind(id)
+         WHERE id = $1 AND status IN ('queued', 'running') RETURNING "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at",
+        id
+    )
     .fetch_optional(db)
     .await
 }
@@ -117,11 +122,13 @@ pub async fn progress(
     id: Uuid,
     done: i32,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("UPDATE jobs SET progress_done = $2 WHERE id = $1 RETURNING status")
-        .bind(id)
-        .bind(done)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar!(
+        "UPDATE jobs SET progress_done = $2 WHERE id = $1 RETURNING status",
+        id,
+        done
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// Marks a running job succeeded; false if it was not running (cancelled meanwhile).
@@ -132,15 +139,15 @@ pub async fn succeed(
     file_key: Option<&str>,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE jobs SET status = 'succeeded', progress_done = progress_total, result = $2, \
            file_key = $3, expires_at = $4, error = NULL, finished_at = now() \
          WHERE id = $1 AND status = 'running'",
+        id,
+        Json(result) as _,
+        file_key,
+        expires_at
     )
-    .bind(id)
-    .bind(Json(result))
-    .bind(file_key)
-    .bind(expires_at)
     .execute(db)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -154,15 +161,15 @@ pub async fn fail(
     error: &str,
     dead: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE jobs SET error = $2, \
            status = CASE WHEN $3 THEN 'failed' ELSE status END, \
            finished_at = CASE WHEN $3 THEN now() ELSE finished_at END \
          WHERE id = $1 AND status IN ('queued', 'running')",
+        id,
+        error,
+        dead
     )
-    .bind(id)
-    .bind(error)
-    .bind(dead)
     .execute(db)
     .await
     .map(|_| ())
@@ -174,25 +181,31 @@ pub async fn cancel(
     user_id: Option<Uuid>,
     id: Uuid,
 ) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        JobRow,
         "UPDATE jobs SET status = 'cancelled', finished_at = now() \
          WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) AND status IN ('queued', 'running') \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(user_id)
+         RETURNING "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at",
+        id,
+        user_id
+    )
     .fetch_optional(db)
     .await
 }
 
 /// Puts a failed or cancelled job back in the queue state with fresh attempts.
 pub async fn requeue(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        JobRow,
         "UPDATE jobs SET status = 'queued', attempts = 0, runs = runs + 1, error = NULL, \
            progress_done = 0, finished_at = NULL \
-         WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING {COLUMNS}"
-    )))
-    .bind(id)
+         WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at",
+        id
+    )
     .fetch_optional(db)
     .await
 }
@@ -204,22 +217,28 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
-    sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE ($1::text IS NULL OR status = $1) \
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(status)
-    .bind(limit)
-    .bind(offset)
+    sqlx::query_as!(
+        JobRow,
+        "SELECT "
+            + "id, user_id, kind, status, params, progress_done, progress_total, result, error, \
+     attempts, runs, file_key, expires_at, created_at, started_at, finished_at"
+            + " FROM jobs WHERE ($1::text IS NULL OR status = $1) \
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        status,
+        limit,
+        offset
+    )
     .fetch_all(db)
     .await
 }
 
 pub async fn count(db: impl PgExecutor<'_>, status: Option<&str>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE ($1::text IS NULL OR status = $1)")
-        .bind(status)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM jobs WHERE ($1::text IS NULL OR status = $1)",
+        status
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// Finished jobs whose file has passed its expiry: (id, file key).
@@ -228,19 +247,19 @@ pub async fn expired_files(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, file_key FROM jobs WHERE file_key IS NOT NULL AND expires_at < $1 \
-         ORDER BY expires_at LIMIT $2",
+    sqlx::query!(
+        r#"SELECT id, file_key AS "file_key!" FROM jobs WHERE file_key IS NOT NULL AND expires_at < $1
+           ORDER BY expires_at LIMIT $2"#,
+        now,
+        limit
     )
-    .bind(now)
-    .bind(limit)
+    .map(|r| (r.id, r.file_key))
     .fetch_all(db)
     .await
 }
 
 pub async fn forget_file(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE jobs SET file_key = NULL WHERE id = $1")
-        .bind(id)
+    sqlx::query!("UPDATE jobs SET file_key = NULL WHERE id = $1", id)
         .execute(db)
         .await
         .map(|_| ())

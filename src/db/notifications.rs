@@ -12,11 +12,11 @@ pub async fn claim_milestone(
     qr_id: Uuid,
     milestone: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO scan_milestones (qr_id, milestone) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        qr_id,
+        milestone
     )
-    .bind(qr_id)
-    .bind(milestone)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -26,9 +26,10 @@ pub async fn claim_milestone(
 pub async fn weekly_subscribers(
     db: impl PgExecutor<'_>,
 ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query!(
         "SELECT user_id, timezone FROM user_settings WHERE notifications -> 'weekly_summary' = 'true'::jsonb",
     )
+    .map(|r| (r.user_id, r.timezone))
     .fetch_all(db)
     .await
 }
@@ -38,11 +39,11 @@ pub async fn claim_weekly(
     user: Uuid,
     week_start: NaiveDate,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO weekly_summaries (user_id, week_start) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        user,
+        week_start
     )
-    .bind(user)
-    .bind(week_start)
     .execute(conn)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -54,13 +55,15 @@ pub async fn set_weekly_email(
     week_start: NaiveDate,
     email: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE weekly_summaries SET email_id = $3 WHERE user_id = $1 AND week_start = $2")
-        .bind(user)
-        .bind(week_start)
-        .bind(email)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE weekly_summaries SET email_id = $3 WHERE user_id = $1 AND week_start = $2",
+        user,
+        week_start,
+        email
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Names of the owner's codes (deleted ones too: last week may have scanned them).
@@ -69,28 +72,29 @@ pub async fn code_names(
     user: Uuid,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, String>, sqlx::Error> {
-    let rows: Vec<(Uuid, Option<String>, String)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT id, name, short_code FROM qr_codes WHERE user_id = $1 AND id = ANY($2)",
+        user,
+        ids
     )
-    .bind(user)
-    .bind(ids)
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, code)| (id, name.filter(|n| !n.is_empty()).unwrap_or(code)))
+        .map(|r| {
+            (
+                r.id,
+                r.name.filter(|n| !n.is_empty()).unwrap_or(r.short_code),
+            )
+        })
         .collect())
 }
 
 /// Turns one notification preference off (one-click unsubscribe).
 pub async fn turn_off(conn: &mut PgConnection, user: Uuid, pref: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO user_settings (user_id, notifications) VALUES ($1, jsonb_build_object($2::text, false)) \
+    sqlx::query!("INSERT INTO user_settings (user_id, notifications) VALUES ($1, jsonb_build_object($2::text, false)) \
          ON CONFLICT (user_id) DO UPDATE SET notifications = \
-           user_settings.notifications || jsonb_build_object($2::text, false)",
-    )
-    .bind(user)
-    .bind(pref)
+           user_settings.notifications || jsonb_build_object($2::text, false)", user, pref)
     .execute(conn)
     .await
     .map(|_| ())
@@ -107,11 +111,12 @@ pub struct PhoneRow {
 }
 
 pub async fn phone(db: impl PgExecutor<'_>, user: Uuid) -> Result<Option<PhoneRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        PhoneRow,
         "SELECT user_id, phone, code_hash, code_expires_at, code_attempts, verified_at \
          FROM user_phones WHERE user_id = $1",
+        user
     )
-    .bind(user)
     .fetch_optional(db)
     .await
 }
@@ -124,42 +129,37 @@ pub async fn set_phone(
     code_hash: &[u8],
     expires: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO user_phones (user_id, phone, code_hash, code_expires_at) VALUES ($1, $2, $3, $4) \
+    sqlx::query!("INSERT INTO user_phones (user_id, phone, code_hash, code_expires_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (user_id) DO UPDATE SET phone = $2, code_hash = $3, code_expires_at = $4, \
-           code_attempts = 0, verified_at = NULL",
-    )
-    .bind(user)
-    .bind(phone)
-    .bind(code_hash)
-    .bind(expires)
+           code_attempts = 0, verified_at = NULL", user, phone, code_hash, expires)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
 pub async fn count_attempt(conn: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE user_phones SET code_attempts = code_attempts + 1 WHERE user_id = $1")
-        .bind(user)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE user_phones SET code_attempts = code_attempts + 1 WHERE user_id = $1",
+        user
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 pub async fn verify_phone(conn: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE user_phones SET verified_at = now(), code_hash = NULL, code_expires_at = NULL \
          WHERE user_id = $1",
+        user
     )
-    .bind(user)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
 pub async fn delete_phone(conn: &mut PgConnection, user: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query("DELETE FROM user_phones WHERE user_id = $1")
-        .bind(user)
+    sqlx::query!("DELETE FROM user_phones WHERE user_id = $1", user)
         .execute(conn)
         .await
         .map(|r| r.rows_affected() == 1)
@@ -182,24 +182,27 @@ pub async fn insert_sms(
     body: &str,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO outbound_sms (id, user_id, kind, to_number, body) VALUES ($1, $2, $3, $4, $5)",
+        id,
+        user,
+        kind,
+        to,
+        body
     )
-    .bind(id)
-    .bind(user)
-    .bind(kind)
-    .bind(to)
-    .bind(body)
     .execute(conn)
     .await?;
     Ok(id)
 }
 
 pub async fn sms(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<SmsRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, to_number, body, status, attempts FROM outbound_sms WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        SmsRow,
+        "SELECT id, to_number, body, status, attempts FROM outbound_sms WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn sms_sent(
@@ -207,12 +210,12 @@ pub async fn sms_sent(
     id: Uuid,
     provider_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outbound_sms SET status = 'sent', sent_at = now(), attempts = attempts + 1, \
            provider_id = $2, last_error = NULL WHERE id = $1 AND status = 'pending'",
+        id,
+        provider_id
     )
-    .bind(id)
-    .bind(provider_id)
     .execute(db)
     .await
     .map(|_| ())
@@ -224,14 +227,14 @@ pub async fn sms_failed(
     error: &str,
     give_up_after: i32,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outbound_sms SET attempts = attempts + 1, last_error = $2, \
            status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE status END \
          WHERE id = $1 AND status = 'pending'",
+        id,
+        error,
+        give_up_after
     )
-    .bind(id)
-    .bind(error)
-    .bind(give_up_after)
     .execute(db)
     .await
     .map(|_| ())
@@ -242,10 +245,7 @@ pub async fn stranded_sms(
     db: impl PgExecutor<'_>,
     before: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM outbound_sms WHERE status = 'pending' AND attempts = 0 AND created_at < $1 LIMIT 1000",
-    )
-    .bind(before)
+    sqlx::query_scalar!("SELECT id FROM outbound_sms WHERE status = 'pending' AND attempts = 0 AND created_at < $1 LIMIT 1000", before)
     .fetch_all(db)
     .await
 }

@@ -16,19 +16,17 @@ pub struct Counts {
 
 /// One round trip; each count is an index or a small table scan at self-hosted sizes.
 pub async fn counts(db: impl PgExecutor<'_>) -> Result<Counts, sqlx::Error> {
-    sqlx::query_as::<_, Counts>(
-        "SELECT \
-           (SELECT count(*) FROM users) AS accounts, \
-           (SELECT count(*) FROM users WHERE suspended_at IS NOT NULL) AS suspended, \
+    sqlx::query_as!(Counts, "SELECT \
+           (SELECT count(*) FROM users) AS \"accounts!\", \
+           (SELECT count(*) FROM users WHERE suspended_at IS NOT NULL) AS \"suspended!\", \
            (SELECT count(DISTINCT user_id) FROM sessions \
-              WHERE coalesce(last_used_at, created_at) > now() - interval '30 days') AS active_30d, \
+              WHERE coalesce(last_used_at, created_at) > now() - interval '30 days') AS \"active_30d!\", \
            (SELECT count(DISTINCT user_id) FROM billing_subscriptions \
-              WHERE status IN ('active', 'trialing', 'past_due')) AS paying, \
-           (SELECT count(*) FROM qr_codes WHERE status <> 'deleted') AS codes, \
-           (SELECT count(*) FROM qr_codes WHERE status <> 'deleted' AND dynamic) AS dynamic_codes, \
-           (SELECT count(*) FROM qr_codes WHERE status = 'blocked') AS blocked_codes, \
-           (SELECT count(*) FROM jobs WHERE status = 'failed') AS dead_jobs",
-    )
+              WHERE status IN ('active', 'trialing', 'past_due')) AS \"paying!\", \
+           (SELECT count(*) FROM qr_codes WHERE status <> 'deleted') AS \"codes!\", \
+           (SELECT count(*) FROM qr_codes WHERE status <> 'deleted' AND dynamic) AS \"dynamic_codes!\", \
+           (SELECT count(*) FROM qr_codes WHERE status = 'blocked') AS \"blocked_codes!\", \
+           (SELECT count(*) FROM jobs WHERE status = 'failed') AS \"dead_jobs!\"")
     .fetch_one(db)
     .await
 }
@@ -37,10 +35,11 @@ pub async fn counts(db: impl PgExecutor<'_>) -> Result<Counts, sqlx::Error> {
 pub async fn subscriptions(
     db: impl PgExecutor<'_>,
 ) -> Result<Vec<(String, Option<String>, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT plan_id, interval, count(*) FROM billing_subscriptions \
-         WHERE status IN ('active', 'trialing', 'past_due') GROUP BY 1, 2 ORDER BY 1, 2",
+    sqlx::query!(
+        r#"SELECT plan_id, interval, count(*) AS "n!" FROM billing_subscriptions
+           WHERE status IN ('active', 'trialing', 'past_due') GROUP BY 1, 2 ORDER BY 1, 2"#,
     )
+    .map(|r| (r.plan_id, r.interval, r.n))
     .fetch_all(db)
     .await
 }
@@ -68,28 +67,29 @@ pub async fn search_codes(
     offset: i64,
 ) -> Result<(Vec<CodeHit>, i64), sqlx::Error> {
     let pattern = q.map(|q| format!("%{}%", super::users::escape_like(q)));
-    macro_rules! matching {
-        () => {
-            "WHERE q.status <> 'deleted' AND ($1::text IS NULL \
+    let items = sqlx::query_as!(
+        CodeHit,
+        "SELECT q.id, q.user_id, u.email AS \"owner_email?\", q.name, q.qr_type, q.short_code, \
+           q.target_url, q.status, q.scans_total, q.created_at \
+         FROM qr_codes q LEFT JOIN users u ON u.id = q.user_id "
+            + "WHERE q.status <> 'deleted' AND ($1::text IS NULL \
                OR q.name ILIKE $1 OR q.short_code ILIKE $1 \
                OR substring(q.target_url from '^[a-z]+://([^/:?#]+)') ILIKE $1) "
-        };
-    }
-    let items = sqlx::query_as::<_, CodeHit>(concat!(
-        "SELECT q.id, q.user_id, u.email AS owner_email, q.name, q.qr_type, q.short_code, \
-           q.target_url, q.status, q.scans_total, q.created_at \
-         FROM qr_codes q LEFT JOIN users u ON u.id = q.user_id ",
-        matching!(),
-        "ORDER BY q.created_at DESC, q.id DESC LIMIT $2 OFFSET $3"
-    ))
-    .bind(&pattern)
-    .bind(limit)
-    .bind(offset)
+            + "ORDER BY q.created_at DESC, q.id DESC LIMIT $2 OFFSET $3",
+        pattern.as_deref(),
+        limit,
+        offset
+    )
     .fetch_all(db)
     .await?;
-    let total: i64 = sqlx::query_scalar(concat!("SELECT count(*) FROM qr_codes q ", matching!()))
-        .bind(&pattern)
-        .fetch_one(db)
-        .await?;
+    let total: i64 = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM qr_codes q "
+            + "WHERE q.status <> 'deleted' AND ($1::text IS NULL \
+               OR q.name ILIKE $1 OR q.short_code ILIKE $1 \
+               OR substring(q.target_url from '^[a-z]+://([^/:?#]+)') ILIKE $1) ",
+        pattern.as_deref()
+    )
+    .fetch_one(db)
+    .await?;
     Ok((items, total))
 }

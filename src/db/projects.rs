@@ -21,14 +21,15 @@ pub async fn insert(
     name: &str,
     color: Option<&str>,
 ) -> Result<ProjectRow, sqlx::Error> {
-    sqlx::query_as::<_, ProjectRow>(
+    sqlx::query_as!(
+        ProjectRow,
         "INSERT INTO projects (id, user_id, name, color) VALUES ($1, $2, $3, $4) \
          RETURNING id, user_id, name, color, created_at, updated_at",
+        id,
+        user_id,
+        name,
+        color
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(name)
-    .bind(color)
     .fetch_one(db)
     .await
 }
@@ -38,19 +39,22 @@ pub async fn list(
     user_id: Uuid,
     w: Window,
 ) -> Result<Paged<ProjectRow>, sqlx::Error> {
-    let items = sqlx::query_as::<_, ProjectRow>(
+    let items = sqlx::query_as!(
+        ProjectRow,
         "SELECT id, user_id, name, color, created_at, updated_at FROM projects \
          WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+        user_id,
+        w.limit,
+        w.offset
     )
-    .bind(user_id)
-    .bind(w.limit)
-    .bind(w.offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM projects WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(db)
-        .await?;
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM projects WHERE user_id = $1",
+        user_id
+    )
+    .fetch_one(db)
+    .await?;
     Ok(Paged { items, total })
 }
 
@@ -60,12 +64,13 @@ pub async fn get(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ProjectRow>, sqlx::Error> {
-    sqlx::query_as::<_, ProjectRow>(
+    sqlx::query_as!(
+        ProjectRow,
         "SELECT id, user_id, name, color, created_at, updated_at FROM projects \
          WHERE user_id = $1 AND id = $2",
+        user_id,
+        id
     )
-    .bind(user_id)
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -75,12 +80,13 @@ pub async fn get_for_update(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ProjectRow>, sqlx::Error> {
-    sqlx::query_as::<_, ProjectRow>(
+    sqlx::query_as!(
+        ProjectRow,
         "SELECT id, user_id, name, color, created_at, updated_at FROM projects \
          WHERE user_id = $1 AND id = $2 FOR UPDATE",
+        user_id,
+        id
     )
-    .bind(user_id)
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -91,20 +97,20 @@ pub async fn update(
     name: &str,
     color: Option<&str>,
 ) -> Result<ProjectRow, sqlx::Error> {
-    sqlx::query_as::<_, ProjectRow>(
+    sqlx::query_as!(
+        ProjectRow,
         "UPDATE projects SET name = $2, color = $3 WHERE id = $1 \
          RETURNING id, user_id, name, color, created_at, updated_at",
+        id,
+        name,
+        color
     )
-    .bind(id)
-    .bind(name)
-    .bind(color)
     .fetch_one(db)
     .await
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM projects WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM projects WHERE id = $1", id)
         .execute(db)
         .await
         .map(|_| ())
@@ -115,8 +121,8 @@ pub async fn names(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name FROM projects WHERE user_id = $1")
-        .bind(user_id)
+    sqlx::query!("SELECT id, name FROM projects WHERE user_id = $1", user_id)
+        .map(|r| (r.id, r.name))
         .fetch_all(db)
         .await
 }

@@ -15,7 +15,7 @@ pub struct QrRow {
     pub dynamic: bool,
     pub short_code: String,
     pub target_url: Option<String>,
-    pub design_json: Option<Json<serde_json::Value>>,
+    pub design_json: Option<serde_json::Value>,
     pub status: String,
     pub custom_alias: bool,
     pub template_id: Option<Uuid>,
@@ -24,19 +24,9 @@ pub struct QrRow {
     pub scans_total: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub rules: Json<serde_json::Value>,
-    pub utm: Json<serde_json::Value>,
-    pub type_data: Option<Json<serde_json::Value>>,
-}
-
-/// `qr_codes q LEFT JOIN qr_type_details d` columns, for `concat!` (sqlx takes only static SQL).
-macro_rules! qr_select {
-    () => {
-        "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
-         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, d.type_data \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id "
-    };
+    pub rules: serde_json::Value,
+    pub utm: serde_json::Value,
+    pub type_data: Option<serde_json::Value>,
 }
 
 pub struct NewQr<'a> {
@@ -59,34 +49,19 @@ pub struct NewQr<'a> {
 }
 
 pub async fn insert(conn: &mut sqlx::PgConnection, q: &NewQr<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO qr_codes (id, user_id, project_id, name, qr_type, dynamic, short_code, custom_alias, \
+    sqlx::query!("INSERT INTO qr_codes (id, user_id, project_id, name, qr_type, dynamic, short_code, custom_alias, \
            target_url, design_json, template_id, product_id, variant_id, rules, utm) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(q.id)
-    .bind(q.user_id)
-    .bind(q.project_id)
-    .bind(q.name)
-    .bind(q.qr_type)
-    .bind(q.dynamic)
-    .bind(q.short_code)
-    .bind(q.custom_alias)
-    .bind(q.target_url)
-    .bind(Json(q.design))
-    .bind(q.template_id)
-    .bind(q.product_id)
-    .bind(q.variant_id)
-    .bind(Json(q.rules))
-    .bind(Json(q.utm))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.custom_alias, q.target_url, Json(q.design) as _, q.template_id, q.product_id, q.variant_id, Json(q.rules) as _, Json(q.utm) as _)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO qr_type_details (qr_id, type_data) VALUES ($1, $2)")
-        .bind(q.id)
-        .bind(Json(q.type_data))
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "INSERT INTO qr_type_details (qr_id, type_data) VALUES ($1, $2)",
+        q.id,
+        Json(q.type_data) as _
+    )
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
 }
 
 /// The owner's code unless deleted; other tenants' ids read as absent.
@@ -95,20 +70,20 @@ pub async fn get(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<QrRow>, sqlx::Error> {
-    sqlx::query_as::<_, QrRow>(concat!(
-        qr_select!(),
-        "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted'"
-    ))
-    .bind(user_id)
-    .bind(id)
+    sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted'", user_id, id)
     .fetch_optional(db)
     .await
 }
 
 /// A code in any state (deleted included), for copying it to analytics.
 pub async fn any(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<QrRow>, sqlx::Error> {
-    sqlx::query_as::<_, QrRow>(concat!(qr_select!(), "WHERE q.id = $1"))
-        .bind(id)
+    sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.id = $1", id)
         .fetch_optional(db)
         .await
 }
@@ -118,11 +93,10 @@ pub async fn by_short_code(
     db: impl PgExecutor<'_>,
     code: &str,
 ) -> Result<Option<QrRow>, sqlx::Error> {
-    sqlx::query_as::<_, QrRow>(concat!(
-        qr_select!(),
-        "WHERE q.short_code = $1 AND q.status <> 'deleted'"
-    ))
-    .bind(code)
+    sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.short_code = $1 AND q.status <> 'deleted'", code)
     .fetch_optional(db)
     .await
 }
@@ -132,12 +106,10 @@ pub async fn get_for_update(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<QrRow>, sqlx::Error> {
-    sqlx::query_as::<_, QrRow>(concat!(
-        qr_select!(),
-        "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted' FOR UPDATE OF q"
-    ))
-    .bind(user_id)
-    .bind(id)
+    sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted' FOR UPDATE OF q", user_id, id)
     .fetch_optional(db)
     .await
 }
@@ -158,32 +130,25 @@ pub async fn list(
     let pattern =
         f.q.as_deref()
             .map(|q| format!("%{}%", super::users::escape_like(q)));
-    let items = sqlx::query_as::<_, QrRow>(concat!(
-        qr_select!(),
-        "WHERE q.user_id = $1 AND q.status <> 'deleted' \
+    let items = sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.status <> 'deleted' \
            AND ($2::uuid IS NULL OR q.project_id = $2) AND ($3::text IS NULL OR q.qr_type = $3) \
            AND ($4::text IS NULL OR q.status = $4) AND ($5::text IS NULL OR q.name ILIKE $5) \
-         ORDER BY q.created_at DESC, q.id LIMIT $6 OFFSET $7"
-    ))
-    .bind(user_id)
-    .bind(f.project_id)
-    .bind(f.qr_type)
-    .bind(f.status)
-    .bind(&pattern)
-    .bind(w.limit)
-    .bind(w.offset)
+         ORDER BY q.created_at DESC, q.id LIMIT $6 OFFSET $7", user_id, f.project_id, f.qr_type, f.status, pattern.as_deref(), w.limit, w.offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "SELECT count(*) FROM qr_codes q WHERE q.user_id = $1 AND q.status <> 'deleted' \
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM qr_codes q WHERE q.user_id = $1 AND q.status <> 'deleted' \
            AND ($2::uuid IS NULL OR q.project_id = $2) AND ($3::text IS NULL OR q.qr_type = $3) \
            AND ($4::text IS NULL OR q.status = $4) AND ($5::text IS NULL OR q.name ILIKE $5)",
+        user_id,
+        f.project_id,
+        f.qr_type,
+        f.status,
+        pattern.as_deref()
     )
-    .bind(user_id)
-    .bind(f.project_id)
-    .bind(f.qr_type)
-    .bind(f.status)
-    .bind(&pattern)
     .fetch_one(db)
     .await?;
     Ok(Paged { items, total })
@@ -208,28 +173,18 @@ pub async fn update(
     id: Uuid,
     u: &QrUpdate<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE qr_codes SET name = $2, project_id = $3, target_url = $4, design_json = $5, status = $6, \
-           product_id = $7, variant_id = $8, rules = $9, utm = $10 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(u.name)
-    .bind(u.project_id)
-    .bind(u.target_url)
-    .bind(Json(u.design))
-    .bind(u.status)
-    .bind(u.product_id)
-    .bind(u.variant_id)
-    .bind(Json(u.rules))
-    .bind(Json(u.utm))
+    sqlx::query!("UPDATE qr_codes SET name = $2, project_id = $3, target_url = $4, design_json = $5, status = $6, \
+           product_id = $7, variant_id = $8, rules = $9, utm = $10 WHERE id = $1", id, u.name, u.project_id, u.target_url, Json(u.design) as _, u.status, u.product_id, u.variant_id, Json(u.rules) as _, Json(u.utm) as _)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE qr_type_details SET type_data = $2 WHERE qr_id = $1")
-        .bind(id)
-        .bind(Json(u.type_data))
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE qr_type_details SET type_data = $2 WHERE qr_id = $1",
+        id,
+        Json(u.type_data) as _
+    )
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
 }
 
 /// Sets any tenant's code to `blocked` or back to `active` (admin); returns the code as it
@@ -239,29 +194,32 @@ pub async fn set_blocked(
     id: Uuid,
     blocked: bool,
 ) -> Result<Option<QrRow>, sqlx::Error> {
-    let before = sqlx::query_as::<_, QrRow>(concat!(
-        qr_select!(),
-        "WHERE q.id = $1 AND q.status <> 'deleted' FOR UPDATE OF q"
-    ))
-    .bind(id)
+    let before = sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.id = $1 AND q.status <> 'deleted' FOR UPDATE OF q", id)
     .fetch_optional(&mut *conn)
     .await?;
     if before.is_some() {
-        sqlx::query("UPDATE qr_codes SET status = $2 WHERE id = $1")
-            .bind(id)
-            .bind(if blocked { "blocked" } else { "active" })
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE qr_codes SET status = $2 WHERE id = $1",
+            id,
+            if blocked { "blocked" } else { "active" }
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(before)
 }
 
 pub async fn soft_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE qr_codes SET status = 'deleted', deleted_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE qr_codes SET status = 'deleted', deleted_at = now() WHERE id = $1",
+        id
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 /// The owner's live codes among `ids`, or in `project_id`, in a stable order (for exports).
@@ -272,16 +230,12 @@ pub async fn for_export(
     project_id: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<QrRow>, sqlx::Error> {
-    sqlx::query_as::<_, QrRow>(concat!(
-        qr_select!(),
-        "WHERE q.user_id = $1 AND q.status NOT IN ('deleted') \
+    sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
+         q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
+         q.created_at, q.updated_at, q.rules, q.utm, d.type_data AS \"type_data?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.status NOT IN ('deleted') \
            AND ($2::uuid[] IS NULL OR q.id = ANY($2)) AND ($3::uuid IS NULL OR q.project_id = $3) \
-         ORDER BY q.created_at, q.id LIMIT $4"
-    ))
-    .bind(user_id)
-    .bind(ids)
-    .bind(project_id)
-    .bind(limit)
+         ORDER BY q.created_at, q.id LIMIT $4", user_id, ids, project_id, limit)
     .fetch_all(db)
     .await
 }

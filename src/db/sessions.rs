@@ -2,7 +2,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::users::UserRow;
+use super::users::{UserRow, user_from};
+use crate::domain::Role;
 
 pub struct NewSession<'a> {
     pub id: Uuid,
@@ -14,16 +15,16 @@ pub struct NewSession<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO sessions (id, user_id, token_hash, ip, user_agent, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
+        s.id,
+        s.user_id,
+        s.token_hash,
+        s.ip,
+        s.user_agent,
+        s.expires_at
     )
-    .bind(s.id)
-    .bind(s.user_id)
-    .bind(s.token_hash)
-    .bind(s.ip)
-    .bind(s.user_agent)
-    .bind(s.expires_at)
     .execute(db)
     .await
     .map(|_| ())
@@ -34,34 +35,34 @@ pub async fn user_by_token_hash(
     db: impl PgExecutor<'_>,
     hash: &[u8],
 ) -> Result<Option<(Uuid, UserRow)>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        session_id: Uuid,
-        #[sqlx(flatten)]
-        user: UserRow,
-    }
     // Loaded at most once a minute per token (the principal cache), so marking the use here
     // keeps `last_used_at` to the minute without a write per request.
-    let row = sqlx::query_as::<_, Row>(
-        "WITH s AS ( \
-           UPDATE sessions SET last_used_at = now() \
-           WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now() \
-           RETURNING id, user_id \
-         ) \
-         SELECT s.id AS session_id, u.* FROM s JOIN users u ON u.id = s.user_id",
+    let row = sqlx::query!(
+        r#"WITH s AS (
+             UPDATE sessions SET last_used_at = now()
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()
+             RETURNING id, user_id
+           )
+           SELECT s.id AS session_id, u.id AS "id!", u.email AS "email!", u.name AS "name?", u.avatar_url AS "avatar_url?",
+             u.provider AS "provider!", u.role AS "role!: Role", u.password_hash AS "password_hash?",
+             u.suspended_at AS "suspended_at?", u.created_at AS "created_at!",
+             u.updated_at AS "updated_at!", u.email_verified_at AS "email_verified_at?"
+           FROM s JOIN users u ON u.id = s.user_id"#,
+        hash
     )
-    .bind(hash)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| (r.session_id, r.user)))
+    Ok(row.map(|r| (r.session_id, user_from!(r))))
 }
 
 pub async fn revoke(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        id
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -79,12 +80,13 @@ pub async fn list_live(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
-    sqlx::query_as::<_, SessionRow>(
+    sqlx::query_as!(
+        SessionRow,
         "SELECT id, ip, user_agent, created_at, last_used_at, expires_at FROM sessions \
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
          ORDER BY coalesce(last_used_at, created_at) DESC, id DESC",
+        user_id
     )
-    .bind(user_id)
     .fetch_all(db)
     .await
 }
@@ -95,12 +97,12 @@ pub async fn revoke_own(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE sessions SET revoked_at = now() \
          WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+        user_id,
+        id
     )
-    .bind(user_id)
-    .bind(id)
     .execute(db)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -112,12 +114,12 @@ pub async fn revoke_others(
     user_id: Uuid,
     keep: Option<Uuid>,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE sessions SET revoked_at = now() \
          WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+        user_id,
+        keep
     )
-    .bind(user_id)
-    .bind(keep)
     .execute(db)
     .await
     .map(|r| r.rows_affected())
@@ -128,17 +130,19 @@ pub async fn revoke_all_for_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user_id)
-        .execute(db)
-        .await
-        .map(|r| r.rows_affected())
+    sqlx::query!(
+        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id
+    )
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
 }
 
 /// Deletes sessions that can no longer be used: expired, or revoked more than a day ago.
 pub async fn purge_dead(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM sessions WHERE expires_at < now() OR revoked_at < now() - interval '1 day'",
+    sqlx::query!(
+        "DELETE FROM sessions WHERE expires_at < now() OR revoked_at < now() - interval '1 day'"
     )
     .execute(db)
     .await

@@ -7,17 +7,17 @@ use uuid::Uuid;
 pub struct SettingsRow {
     pub locale: String,
     pub timezone: String,
-    pub default_design: Json<serde_json::Value>,
-    pub notifications: Json<serde_json::Value>,
-    pub branding: Json<serde_json::Value>,
+    pub default_design: serde_json::Value,
+    pub notifications: serde_json::Value,
+    pub branding: serde_json::Value,
     pub anonymize_ip: bool,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The user's settings; defaults (from the column defaults) when never saved.
 pub async fn get(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<SettingsRow, sqlx::Error> {
-    sqlx::query_as::<_, SettingsRow>(
-        "SELECT s.locale, s.timezone, s.default_design, s.notifications, s.branding, s.anonymize_ip, s.updated_at \
+    sqlx::query_as!(SettingsRow, "SELECT s.locale AS \"locale!\", s.timezone AS \"timezone!\", s.default_design AS \"default_design!\", \
+                s.notifications AS \"notifications!\", s.branding AS \"branding!\", s.anonymize_ip AS \"anonymize_ip!\", s.updated_at AS \"updated_at?\" \
          FROM (SELECT $1::uuid AS user_id) me \
          LEFT JOIN LATERAL (SELECT * FROM user_settings WHERE user_id = me.user_id) x ON true \
          CROSS JOIN LATERAL (SELECT COALESCE(x.locale, 'en') AS locale, \
@@ -26,9 +26,7 @@ pub async fn get(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<SettingsRow, 
                                     COALESCE(x.notifications, '{}'::jsonb) AS notifications, \
                                     COALESCE(x.branding, '{}'::jsonb) AS branding, \
                                     COALESCE(x.anonymize_ip, true) AS anonymize_ip, \
-                                    x.updated_at) s",
-    )
-    .bind(user_id)
+                                    x.updated_at) s", user_id)
     .fetch_one(db)
     .await
 }
@@ -47,21 +45,12 @@ pub async fn put(
     user_id: Uuid,
     n: &NewSettings<'_>,
 ) -> Result<SettingsRow, sqlx::Error> {
-    sqlx::query_as::<_, SettingsRow>(
-        "INSERT INTO user_settings (user_id, locale, timezone, default_design, notifications, branding, anonymize_ip) \
+    sqlx::query_as!(SettingsRow, "INSERT INTO user_settings (user_id, locale, timezone, default_design, notifications, branding, anonymize_ip) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (user_id) DO UPDATE SET locale = EXCLUDED.locale, timezone = EXCLUDED.timezone, \
            default_design = EXCLUDED.default_design, notifications = EXCLUDED.notifications, \
            branding = EXCLUDED.branding, anonymize_ip = EXCLUDED.anonymize_ip \
-         RETURNING locale, timezone, default_design, notifications, branding, anonymize_ip, updated_at",
-    )
-    .bind(user_id)
-    .bind(n.locale)
-    .bind(n.timezone)
-    .bind(Json(n.default_design))
-    .bind(Json(n.notifications))
-    .bind(Json(n.branding))
-    .bind(n.anonymize_ip)
+         RETURNING locale, timezone, default_design, notifications, branding, anonymize_ip, updated_at", user_id, n.locale, n.timezone, Json(n.default_design) as _, Json(n.notifications) as _, Json(n.branding) as _, n.anonymize_ip)
     .fetch_one(db)
     .await
 }
@@ -73,11 +62,7 @@ pub async fn opted_out(
     users: &[Uuid],
     key: &str,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT user_id FROM user_settings WHERE user_id = ANY($1) AND notifications -> $2 = 'false'::jsonb",
-    )
-    .bind(users)
-    .bind(key)
+    sqlx::query_scalar!("SELECT user_id FROM user_settings WHERE user_id = ANY($1) AND notifications -> $2 = 'false'::jsonb", users, key)
     .fetch_all(db)
     .await
 }

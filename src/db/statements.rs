@@ -15,13 +15,10 @@ pub struct StatementRow {
     pub credits_spent: i32,
     /// The plan that applied when the statement was written, and its limits.
     pub plan_id: Option<String>,
-    pub limits: Option<sqlx::types::Json<serde_json::Value>>,
+    pub limits: Option<serde_json::Value>,
     pub email_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
-
-const COLUMNS: &str = "user_id, month, scans, codes_created, exports, scans_over_quota, credits_spent, \
-                       plan_id, limits, email_id, created_at";
 
 /// The month a statement covers: `[start, end)` in UTC; `month` is its first day.
 pub struct Month {
@@ -39,7 +36,8 @@ pub async fn create_missing(
     m: &Month,
     users: &[Uuid],
 ) -> Result<Vec<StatementRow>, sqlx::Error> {
-    sqlx::query_as::<_, StatementRow>(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        StatementRow,
         "INSERT INTO usage_statements (user_id, month, scans, codes_created, exports, \
                                        scans_over_quota, credits_spent) \
          SELECT u.id, $2, \
@@ -57,13 +55,15 @@ pub async fn create_missing(
                             AND c.created_at >= $3 AND c.created_at < $4), 0) \
          FROM UNNEST($1::uuid[]) AS u(id) \
          ON CONFLICT (user_id, month) DO NOTHING \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(users)
-    .bind(m.month)
-    .bind(m.start)
-    .bind(m.end)
-    .bind(m.end.date_naive())
+         RETURNING "
+            + "user_id, month, scans, codes_created, exports, scans_over_quota, credits_spent, \
+                       plan_id, limits, email_id, created_at",
+        users,
+        m.month,
+        m.start,
+        m.end,
+        m.end.date_naive()
+    )
     .fetch_all(db)
     .await
 }
@@ -76,13 +76,13 @@ pub async fn set_plan(
     plan_id: &str,
     limits: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE usage_statements SET plan_id = $3, limits = $4 WHERE user_id = $1 AND month = $2",
+        user_id,
+        month,
+        plan_id,
+        sqlx::types::Json(limits) as _
     )
-    .bind(user_id)
-    .bind(month)
-    .bind(plan_id)
-    .bind(sqlx::types::Json(limits))
     .execute(db)
     .await
     .map(|_| ())
@@ -94,13 +94,15 @@ pub async fn set_email(
     month: NaiveDate,
     email_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE usage_statements SET email_id = $3 WHERE user_id = $1 AND month = $2")
-        .bind(user_id)
-        .bind(month)
-        .bind(email_id)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE usage_statements SET email_id = $3 WHERE user_id = $1 AND month = $2",
+        user_id,
+        month,
+        email_id
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 /// The user's statements, newest month first.
@@ -109,18 +111,24 @@ pub async fn list(
     user_id: Uuid,
     w: Window,
 ) -> Result<Paged<StatementRow>, sqlx::Error> {
-    let items = sqlx::query_as::<_, StatementRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM usage_statements WHERE user_id = $1 \
-         ORDER BY month DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(user_id)
-    .bind(w.limit)
-    .bind(w.offset)
+    let items = sqlx::query_as!(
+        StatementRow,
+        "SELECT "
+            + "user_id, month, scans, codes_created, exports, scans_over_quota, credits_spent, \
+                       plan_id, limits, email_id, created_at"
+            + " FROM usage_statements WHERE user_id = $1 \
+         ORDER BY month DESC LIMIT $2 OFFSET $3",
+        user_id,
+        w.limit,
+        w.offset
+    )
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM usage_statements WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(db)
-        .await?;
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM usage_statements WHERE user_id = $1",
+        user_id
+    )
+    .fetch_one(db)
+    .await?;
     Ok(Paged { items, total })
 }

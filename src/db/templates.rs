@@ -9,27 +9,29 @@ pub struct TemplateRow {
     pub name: String,
     pub category: Option<String>,
     pub image_path: Option<String>,
-    pub metadata: Option<Json<serde_json::Value>>,
+    pub metadata: Option<serde_json::Value>,
 }
 
 pub async fn list(
     db: impl PgExecutor<'_>,
     category: Option<&str>,
 ) -> Result<Vec<TemplateRow>, sqlx::Error> {
-    sqlx::query_as::<_, TemplateRow>(
+    sqlx::query_as!(
+        TemplateRow,
         "SELECT id, name, category, image_path, metadata FROM templates \
          WHERE ($1::text IS NULL OR category = $1) ORDER BY category, name",
+        category
     )
-    .bind(category)
     .fetch_all(db)
     .await
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateRow>, sqlx::Error> {
-    sqlx::query_as::<_, TemplateRow>(
+    sqlx::query_as!(
+        TemplateRow,
         "SELECT id, name, category, image_path, metadata FROM templates WHERE id = $1",
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -38,7 +40,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateRow
 pub struct FilledRow {
     pub id: Uuid,
     pub template_id: Option<Uuid>,
-    pub data: Option<Json<serde_json::Value>>,
+    pub data: Option<serde_json::Value>,
     pub url_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -51,15 +53,8 @@ pub async fn insert_data(
     data: &serde_json::Value,
     url_id: &str,
 ) -> Result<FilledRow, sqlx::Error> {
-    sqlx::query_as::<_, FilledRow>(
-        "INSERT INTO template_data (id, user_id, template_id, data, url_id) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id, template_id, data, url_id, created_at",
-    )
-    .bind(id)
-    .bind(user_id)
-    .bind(template_id)
-    .bind(Json(data))
-    .bind(url_id)
+    sqlx::query_as!(FilledRow, "INSERT INTO template_data (id, user_id, template_id, data, url_id) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, template_id, data, url_id, created_at", id, user_id, template_id, Json(data) as _, url_id)
     .fetch_one(db)
     .await
 }
@@ -68,10 +63,11 @@ pub async fn data_by_url_id(
     db: impl PgExecutor<'_>,
     url_id: &str,
 ) -> Result<Option<FilledRow>, sqlx::Error> {
-    sqlx::query_as::<_, FilledRow>(
+    sqlx::query_as!(
+        FilledRow,
         "SELECT id, template_id, data, url_id, created_at FROM template_data WHERE url_id = $1",
+        url_id
     )
-    .bind(url_id)
     .fetch_optional(db)
     .await
 }

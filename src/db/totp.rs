@@ -13,10 +13,11 @@ pub struct TotpRow {
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TotpRow>, sqlx::Error> {
-    sqlx::query_as::<_, TotpRow>(
+    sqlx::query_as!(
+        TotpRow,
         "SELECT totp_secret, totp_enabled_at, totp_last_step FROM users WHERE id = $1 FOR UPDATE",
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -27,41 +28,39 @@ pub async fn set_pending(
     id: Uuid,
     secret: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET totp_secret = $2, totp_last_step = NULL WHERE id = $1 AND totp_enabled_at IS NULL")
-        .bind(id)
-        .bind(secret)
+    sqlx::query!("UPDATE users SET totp_secret = $2, totp_last_step = NULL WHERE id = $1 AND totp_enabled_at IS NULL", id, secret)
         .execute(db)
         .await
         .map(|_| ())
 }
 
 pub async fn enable(db: impl PgExecutor<'_>, id: Uuid, step: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET totp_enabled_at = now(), totp_last_step = $2 WHERE id = $1")
-        .bind(id)
-        .bind(step)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE users SET totp_enabled_at = now(), totp_last_step = $2 WHERE id = $1",
+        id,
+        step
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 pub async fn accept_step(db: impl PgExecutor<'_>, id: Uuid, step: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET totp_last_step = $2 WHERE id = $1")
-        .bind(id)
-        .bind(step)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE users SET totp_last_step = $2 WHERE id = $1",
+        id,
+        step
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 pub async fn disable(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1",
-    )
-    .bind(id)
+    sqlx::query!("UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1", id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", id)
         .execute(&mut *conn)
         .await
         .map(|_| ())
@@ -72,16 +71,17 @@ pub async fn replace_recovery_codes(
     id: Uuid,
     hashes: &[Vec<u8>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM recovery_codes WHERE user_id = $1", id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])")
-        .bind(id)
-        .bind(hashes)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
+        id,
+        hashes
+    )
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
 }
 
 /// Uses an unused recovery code; false when there is none with this hash.
@@ -90,12 +90,12 @@ pub async fn use_recovery_code(
     id: Uuid,
     hash: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE recovery_codes SET used_at = now() \
          WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+        id,
+        hash
     )
-    .bind(id)
-    .bind(hash)
     .execute(db)
     .await
     .map(|r| r.rows_affected() == 1)

@@ -24,18 +24,19 @@ pub struct NewUpload<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, u: &NewUpload<'_>) -> Result<UploadRow, sqlx::Error> {
-    sqlx::query_as::<_, UploadRow>(
+    sqlx::query_as!(
+        UploadRow,
         "INSERT INTO uploads (id, user_id, original_type, width, height, bytes, storage_key) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          RETURNING id, original_type, width, height, bytes, storage_key, created_at",
+        u.id,
+        u.user_id,
+        u.original_type,
+        u.width,
+        u.height,
+        u.bytes,
+        u.storage_key
     )
-    .bind(u.id)
-    .bind(u.user_id)
-    .bind(u.original_type)
-    .bind(u.width)
-    .bind(u.height)
-    .bind(u.bytes)
-    .bind(u.storage_key)
     .fetch_one(db)
     .await
 }
@@ -45,11 +46,7 @@ pub async fn get(
     user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<UploadRow>, sqlx::Error> {
-    sqlx::query_as::<_, UploadRow>(
-        "SELECT id, original_type, width, height, bytes, storage_key, created_at FROM uploads WHERE user_id = $1 AND id = $2",
-    )
-    .bind(user_id)
-    .bind(id)
+    sqlx::query_as!(UploadRow, "SELECT id, original_type, width, height, bytes, storage_key, created_at FROM uploads WHERE user_id = $1 AND id = $2", user_id, id)
     .fetch_optional(db)
     .await
 }

@@ -26,13 +26,6 @@ pub struct EndpointRow {
     pub updated_at: DateTime<Utc>,
 }
 
-macro_rules! endpoint_columns {
-    () => {
-        "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
-         disabled_reason, failing_since, created_at, updated_at"
-    };
-}
-
 pub struct NewEndpoint<'a> {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -47,18 +40,9 @@ pub async fn insert_endpoint(
     conn: &mut PgConnection,
     e: &NewEndpoint<'_>,
 ) -> Result<EndpointRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "INSERT INTO webhook_endpoints (id, user_id, url, description, events, enabled, secret) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
-        endpoint_columns!()
-    ))
-    .bind(e.id)
-    .bind(e.user_id)
-    .bind(e.url)
-    .bind(e.description)
-    .bind(e.events)
-    .bind(e.enabled)
-    .bind(e.secret)
+    sqlx::query_as!(EndpointRow, "INSERT INTO webhook_endpoints (id, user_id, url, description, events, enabled, secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " + "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
+         disabled_reason, failing_since, created_at, updated_at", e.id, e.user_id, e.url, e.description, e.events, e.enabled, e.secret)
     .fetch_one(conn)
     .await
 }
@@ -68,20 +52,16 @@ pub async fn endpoints(
     user: Uuid,
     w: Window,
 ) -> Result<Paged<EndpointRow>, sqlx::Error> {
-    let items = sqlx::query_as(concat!(
-        "SELECT ",
-        endpoint_columns!(),
-        " FROM webhook_endpoints WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3"
-    ))
-    .bind(user)
-    .bind(w.limit)
-    .bind(w.offset)
+    let items = sqlx::query_as!(EndpointRow, "SELECT " + "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
+         disabled_reason, failing_since, created_at, updated_at" + " FROM webhook_endpoints WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3", user, w.limit, w.offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(db)
-        .await?;
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM webhook_endpoints WHERE user_id = $1",
+        user
+    )
+    .fetch_one(db)
+    .await?;
     Ok(Paged { items, total })
 }
 
@@ -91,13 +71,8 @@ pub async fn endpoint(
     user: Uuid,
     id: Uuid,
 ) -> Result<Option<EndpointRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        endpoint_columns!(),
-        " FROM webhook_endpoints WHERE user_id = $1 AND id = $2"
-    ))
-    .bind(user)
-    .bind(id)
+    sqlx::query_as!(EndpointRow, "SELECT " + "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
+         disabled_reason, failing_since, created_at, updated_at" + " FROM webhook_endpoints WHERE user_id = $1 AND id = $2", user, id)
     .fetch_optional(db)
     .await
 }
@@ -107,13 +82,8 @@ pub async fn endpoint_for_update(
     user: Uuid,
     id: Uuid,
 ) -> Result<Option<EndpointRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        endpoint_columns!(),
-        " FROM webhook_endpoints WHERE user_id = $1 AND id = $2 FOR UPDATE"
-    ))
-    .bind(user)
-    .bind(id)
+    sqlx::query_as!(EndpointRow, "SELECT " + "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
+         disabled_reason, failing_since, created_at, updated_at" + " FROM webhook_endpoints WHERE user_id = $1 AND id = $2 FOR UPDATE", user, id)
     .fetch_optional(conn)
     .await
 }
@@ -131,26 +101,18 @@ pub async fn update_endpoint(
     id: Uuid,
     u: &EndpointUpdate<'_>,
 ) -> Result<EndpointRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "UPDATE webhook_endpoints SET url = $2, description = $3, events = $4, \
+    sqlx::query_as!(EndpointRow, "UPDATE webhook_endpoints SET url = $2, description = $3, events = $4, \
            disabled_reason = CASE WHEN $5 AND NOT enabled THEN NULL ELSE disabled_reason END, \
            failing_since = CASE WHEN $5 AND NOT enabled THEN NULL ELSE failing_since END, \
            enabled = $5 \
-         WHERE id = $1 RETURNING ",
-        endpoint_columns!()
-    ))
-    .bind(id)
-    .bind(u.url)
-    .bind(u.description)
-    .bind(u.events)
-    .bind(u.enabled)
+         WHERE id = $1 RETURNING " + "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
+         disabled_reason, failing_since, created_at, updated_at", id, u.url, u.description, u.events, u.enabled)
     .fetch_one(conn)
     .await
 }
 
 pub async fn delete_endpoint(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM webhook_endpoints WHERE id = $1", id)
         .execute(conn)
         .await
         .map(|_| ())
@@ -163,23 +125,20 @@ pub async fn rotate_secret(
     sealed: &str,
     previous_until: DateTime<Utc>,
 ) -> Result<EndpointRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = $3, secret = $2 \
-         WHERE id = $1 RETURNING ",
-        endpoint_columns!()
-    ))
-    .bind(id)
-    .bind(sealed)
-    .bind(previous_until)
+    sqlx::query_as!(EndpointRow, "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = $3, secret = $2 \
+         WHERE id = $1 RETURNING " + "id, user_id, url, description, events, enabled, secret, previous_secret, previous_until, \
+         disabled_reason, failing_since, created_at, updated_at", id, sealed, previous_until)
     .fetch_one(conn)
     .await
 }
 
 pub async fn count_endpoints(conn: &mut PgConnection, user: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM webhook_endpoints WHERE user_id = $1",
+        user
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Turns an endpoint off (`gone`, `failing`) and cancels what was still to be delivered to it.
@@ -188,19 +147,12 @@ pub async fn disable_endpoint(
     id: Uuid,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
-    let changed = sqlx::query(
-        "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1 AND enabled",
-    )
-    .bind(id)
-    .bind(reason)
+    let changed = sqlx::query!("UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1 AND enabled", id, reason)
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    sqlx::query(
-        "UPDATE webhook_deliveries SET status = 'cancelled', last_error = 'the endpoint was disabled' \
-         WHERE endpoint_id = $1 AND status = 'pending'",
-    )
-    .bind(id)
+    sqlx::query!("UPDATE webhook_deliveries SET status = 'cancelled', last_error = 'the endpoint was disabled' \
+         WHERE endpoint_id = $1 AND status = 'pending'", id)
     .execute(conn)
     .await?;
     Ok(changed == 1)
@@ -212,11 +164,11 @@ pub async fn subscribed(
     user: Uuid,
     kind: &str,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM webhook_endpoints WHERE user_id = $1 AND enabled AND $2 = ANY(events)",
+        user,
+        kind
     )
-    .bind(user)
-    .bind(kind)
     .fetch_all(conn)
     .await
 }
@@ -227,12 +179,12 @@ pub async fn subscribers(
     users: &[Uuid],
     kind: &str,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT DISTINCT user_id FROM webhook_endpoints \
          WHERE user_id = ANY($1) AND enabled AND $2 = ANY(events)",
+        users,
+        kind
     )
-    .bind(users)
-    .bind(kind)
     .fetch_all(conn)
     .await
 }
@@ -246,22 +198,24 @@ pub async fn insert_event(
     data: &serde_json::Value,
     endpoints: &[Uuid],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query("INSERT INTO webhook_events (id, user_id, type, data) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(user)
-        .bind(kind)
-        .bind(Json(data))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO webhook_events (id, user_id, type, data) VALUES ($1, $2, $3, $4)",
+        id,
+        user,
+        kind,
+        Json(data) as _
+    )
+    .execute(&mut *conn)
+    .await?;
     let ids: Vec<Uuid> = endpoints.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, user_id) \
          SELECT d, $2, e, $3 FROM UNNEST($1::uuid[], $4::uuid[]) AS u(d, e)",
+        &ids,
+        id,
+        user,
+        endpoints
     )
-    .bind(&ids)
-    .bind(id)
-    .bind(user)
-    .bind(endpoints)
     .execute(conn)
     .await?;
     Ok(ids)
@@ -285,38 +239,33 @@ pub struct DeliveryRow {
     pub created_at: DateTime<Utc>,
 }
 
-macro_rules! delivery_select {
-    () => {
-        "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, \
-           CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at, \
-           d.last_status, d.last_latency_ms, d.last_response, d.last_error, d.last_attempt_at, \
-           d.delivered_at, d.created_at \
-         FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
-    };
-}
-
 pub async fn deliveries(
     db: &sqlx::PgPool,
     user: Uuid,
     endpoint: Uuid,
     w: Window,
 ) -> Result<Paged<DeliveryRow>, sqlx::Error> {
-    let items = sqlx::query_as(concat!(
-        delivery_select!(),
-        "WHERE d.user_id = $1 AND d.endpoint_id = $2 ORDER BY d.created_at DESC, d.id DESC \
-         LIMIT $3 OFFSET $4"
-    ))
-    .bind(user)
-    .bind(endpoint)
-    .bind(w.limit)
-    .bind(w.offset)
+    let items = sqlx::query_as!(
+        DeliveryRow,
+        "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, \
+           CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at, \
+           d.last_status, d.last_latency_ms, d.last_response, d.last_error, d.last_attempt_at, \
+           d.delivered_at, d.created_at \
+         FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
+            + "WHERE d.user_id = $1 AND d.endpoint_id = $2 ORDER BY d.created_at DESC, d.id DESC \
+         LIMIT $3 OFFSET $4",
+        user,
+        endpoint,
+        w.limit,
+        w.offset
+    )
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "SELECT count(*) FROM webhook_deliveries WHERE user_id = $1 AND endpoint_id = $2",
+    let total = sqlx::query_scalar!(
+        "SELECT count(*) AS \"v!\" FROM webhook_deliveries WHERE user_id = $1 AND endpoint_id = $2",
+        user,
+        endpoint
     )
-    .bind(user)
-    .bind(endpoint)
     .fetch_one(db)
     .await?;
     Ok(Paged { items, total })
@@ -327,12 +276,17 @@ pub async fn delivery(
     user: Uuid,
     id: Uuid,
 ) -> Result<Option<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        delivery_select!(),
-        "WHERE d.user_id = $1 AND d.id = $2"
-    ))
-    .bind(user)
-    .bind(id)
+    sqlx::query_as!(
+        DeliveryRow,
+        "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, \
+           CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at, \
+           d.last_status, d.last_latency_ms, d.last_response, d.last_error, d.last_attempt_at, \
+           d.delivered_at, d.created_at \
+         FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
+            + "WHERE d.user_id = $1 AND d.id = $2",
+        user,
+        id
+    )
     .fetch_optional(db)
     .await
 }
@@ -351,11 +305,12 @@ pub async fn attempts(
     db: impl PgExecutor<'_>,
     delivery: Uuid,
 ) -> Result<Vec<AttemptRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        AttemptRow,
         "SELECT attempt, at, status, latency_ms, response, error FROM webhook_attempts \
          WHERE delivery_id = $1 ORDER BY attempt",
+        delivery
     )
-    .bind(delivery)
     .fetch_all(db)
     .await
 }
@@ -367,27 +322,17 @@ pub async fn replay(
     user: Uuid,
     id: Uuid,
 ) -> Result<Option<(i32, i32)>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE webhook_deliveries SET status = 'pending', run = run + 1, run_base = attempts, \
-           next_attempt_at = now(), leased_until = NULL, delivered_at = NULL \
-         WHERE user_id = $1 AND id = $2 AND (leased_until IS NULL OR leased_until < now()) \
-         RETURNING run, attempts + 1",
+    sqlx::query!(
+        r#"UPDATE webhook_deliveries SET status = 'pending', run = run + 1, run_base = attempts,
+             next_attempt_at = now(), leased_until = NULL, delivered_at = NULL
+           WHERE user_id = $1 AND id = $2 AND (leased_until IS NULL OR leased_until < now())
+           RETURNING run, attempts + 1 AS "attempt!""#,
+        user,
+        id
     )
-    .bind(user)
-    .bind(id)
+    .map(|r| (r.run, r.attempt))
     .fetch_optional(conn)
     .await
-}
-
-/// A condition that is always true and makes the statement's own transaction commit without
-/// waiting for the WAL flush. For delivery bookkeeping only: a database crash may then forget
-/// the last fraction of a second of leases and outcomes, and the deliveries concerned are made
-/// again — with the same `webhook-id`, which receivers de-duplicate on (at-least-once, as
-/// Standard Webhooks has it). Money and audit rows never use it.
-macro_rules! async_commit {
-    () => {
-        "set_config('synchronous_commit', 'off', true) = 'off'"
-    };
 }
 
 /// A delivery held by a worker, with what it takes to send it.
@@ -400,7 +345,7 @@ pub struct Leased {
     pub run_base: i32,
     pub event_id: Uuid,
     pub event_type: String,
-    pub data: Json<serde_json::Value>,
+    pub data: serde_json::Value,
     pub event_at: DateTime<Utc>,
     pub url: String,
     pub enabled: bool,
@@ -410,6 +355,12 @@ pub struct Leased {
     pub failing_since: Option<DateTime<Utc>>,
 }
 
+// `set_config('synchronous_commit', 'off', true) = 'off'` below is a condition that is always
+// true and makes the statement's own transaction commit without waiting for the WAL flush. For
+// delivery bookkeeping only: a database crash may then forget the last fraction of a second of
+// leases and outcomes, and the deliveries concerned are made again — with the same
+// `webhook-id`, which receivers de-duplicate on (at-least-once, as Standard Webhooks has it).
+// Money and audit rows never use it.
 /// Holds attempt `attempt` of run `run` for `lease_secs`, if it is still to be made and no one
 /// else holds it; answers what to send.
 pub async fn lease(
@@ -419,23 +370,24 @@ pub async fn lease(
     attempt: i32,
     lease_secs: f64,
 ) -> Result<Option<Leased>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    sqlx::query_as!(
+        Leased,
         "WITH l AS ( \
            UPDATE webhook_deliveries SET leased_until = now() + make_interval(secs => $4) \
            WHERE id = $1 AND status = 'pending' AND run = $2 AND attempts = $3 - 1 \
-             AND (leased_until IS NULL OR leased_until < now()) AND ",
-        async_commit!(),
-        " RETURNING id, event_id, endpoint_id, user_id, attempts, run_base) \
+             AND (leased_until IS NULL OR leased_until < now()) AND "
+            + "set_config('synchronous_commit', 'off', true) = 'off'"
+            + " RETURNING id, event_id, endpoint_id, user_id, attempts, run_base) \
          SELECT l.id, l.endpoint_id, l.user_id, l.attempts, l.run_base, l.event_id, \
                 e.type AS event_type, e.data, e.created_at AS event_at, \
                 p.url, p.enabled, p.secret, p.previous_secret, p.previous_until, p.failing_since \
          FROM l JOIN webhook_events e ON e.id = l.event_id \
                 JOIN webhook_endpoints p ON p.id = l.endpoint_id",
-    ))
-    .bind(id)
-    .bind(run)
-    .bind(attempt)
-    .bind(lease_secs)
+        id,
+        run,
+        attempt,
+        lease_secs
+    )
     .fetch_optional(db)
     .await
 }
@@ -448,13 +400,13 @@ pub async fn held(
     run: i32,
     attempt: i32,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1 AND status = 'pending' \
-           AND run = $2 AND attempts = $3 - 1 AND leased_until >= now())",
+           AND run = $2 AND attempts = $3 - 1 AND leased_until >= now()) AS \"v!\"",
+        id,
+        run,
+        attempt
     )
-    .bind(id)
-    .bind(run)
-    .bind(attempt)
     .fetch_one(db)
     .await
 }
@@ -475,25 +427,14 @@ pub struct Attempted<'a> {
 
 /// Logs the attempt and moves the delivery on, in one statement.
 pub async fn attempted(db: impl PgExecutor<'_>, a: &Attempted<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(concat!(
-        "WITH log AS ( \
+    sqlx::query!("WITH log AS ( \
            INSERT INTO webhook_attempts (delivery_id, attempt, status, latency_ms, response, error) \
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING) \
          UPDATE webhook_deliveries SET attempts = $2, status = $7, leased_until = NULL, \
            next_attempt_at = COALESCE($8, next_attempt_at), last_status = $3, last_latency_ms = $4, \
            last_response = $5, last_error = $6, last_attempt_at = now(), \
            delivered_at = CASE WHEN $7 = 'succeeded' THEN now() END \
-         WHERE id = $1 AND ",
-        async_commit!()
-    ))
-    .bind(a.delivery)
-    .bind(a.attempt)
-    .bind(a.status)
-    .bind(a.latency_ms)
-    .bind(a.response)
-    .bind(a.error)
-    .bind(a.outcome)
-    .bind(a.next_at)
+         WHERE id = $1 AND " + "set_config('synchronous_commit', 'off', true) = 'off'", a.delivery, a.attempt, a.status, a.latency_ms, a.response, a.error, a.outcome, a.next_at)
     .execute(db)
     .await
     .map(|_| ())
@@ -507,19 +448,16 @@ pub async fn note_health(
     ok: bool,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     if ok {
-        sqlx::query(
-            "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-        )
-        .bind(endpoint)
+        sqlx::query!("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL", endpoint)
         .execute(db)
         .await?;
         return Ok(None);
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()) WHERE id = $1 \
          RETURNING failing_since",
+        endpoint
     )
-    .bind(endpoint)
     .fetch_optional(db)
     .await
     .map(Option::flatten)
@@ -530,12 +468,12 @@ pub async fn cancel_delivery(
     id: Uuid,
     why: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE webhook_deliveries SET status = 'cancelled', leased_until = NULL, last_error = $2 \
          WHERE id = $1",
+        id,
+        why
     )
-    .bind(id)
-    .bind(why)
     .execute(db)
     .await
     .map(|_| ())
@@ -547,14 +485,15 @@ pub async fn stranded(
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(Uuid, i32, i32)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, run, attempts + 1 FROM webhook_deliveries \
-         WHERE status = 'pending' AND next_attempt_at < $1 \
-           AND (leased_until IS NULL OR leased_until < now()) \
-         ORDER BY next_attempt_at LIMIT $2",
+    sqlx::query!(
+        r#"SELECT id, run, attempts + 1 AS "attempt!" FROM webhook_deliveries
+           WHERE status = 'pending' AND next_attempt_at < $1
+             AND (leased_until IS NULL OR leased_until < now())
+           ORDER BY next_attempt_at LIMIT $2"#,
+        before,
+        limit
     )
-    .bind(before)
-    .bind(limit)
+    .map(|r| (r.id, r.run, r.attempt))
     .fetch_all(db)
     .await
 }
@@ -565,11 +504,7 @@ pub async fn buffer_scans(
     users: &[Uuid],
     scans: &[serde_json::Value],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO webhook_scan_buffer (user_id, scan) SELECT * FROM UNNEST($1::uuid[], $2::jsonb[])",
-    )
-    .bind(users)
-    .bind(scans)
+    sqlx::query!("INSERT INTO webhook_scan_buffer (user_id, scan) SELECT * FROM UNNEST($1::uuid[], $2::jsonb[])", users, scans)
     .execute(conn)
     .await
     .map(|_| ())
@@ -581,12 +516,12 @@ pub async fn scan_windows_due(
     before: DateTime<Utc>,
     full: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT user_id FROM webhook_scan_buffer GROUP BY user_id \
          HAVING min(created_at) <= $1 OR count(*) >= $2",
+        before,
+        full
     )
-    .bind(before)
-    .bind(full)
     .fetch_all(db)
     .await
 }
@@ -598,14 +533,15 @@ pub async fn take_scans(
     user: Uuid,
     limit: i64,
 ) -> Result<Vec<(Json<serde_json::Value>, DateTime<Utc>)>, sqlx::Error> {
-    sqlx::query_as(
-        "DELETE FROM webhook_scan_buffer WHERE seq IN ( \
-           SELECT seq FROM webhook_scan_buffer WHERE user_id = $1 ORDER BY seq LIMIT $2 \
-           FOR UPDATE SKIP LOCKED) \
-         RETURNING scan, created_at",
+    sqlx::query!(
+        r#"DELETE FROM webhook_scan_buffer WHERE seq IN (
+             SELECT seq FROM webhook_scan_buffer WHERE user_id = $1 ORDER BY seq LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+           RETURNING scan AS "scan: Json<serde_json::Value>", created_at"#,
+        user,
+        limit
     )
-    .bind(user)
-    .bind(limit)
+    .map(|r| (r.scan, r.created_at))
     .fetch_all(conn)
     .await
 }

@@ -81,16 +81,9 @@ async fn run(
     };
     let rolled = match q.source {
         Some(Source::Raw) => None,
-        _ => {
-            let (from, to) = (query.from.date_naive(), query.to.date_naive());
-            // Without Postgres the plan falls back to raw events: slower, never wrong.
-            let days = db::rollups::days_between(&state.db, from, to)
-                .await
-                .unwrap_or_default();
-            report::plan(&query, &days)
-        }
+        _ => report::plan_sources(&state.db, &query).await,
     };
-    report::report(&state.clickhouse, &scope, &query, rolled).await
+    report::report(&state.clickhouse, &scope, &query, rolled.as_ref()).await
 }
 
 fn csv(r: &Report, name: &str) -> HttpResponse {

@@ -40,8 +40,8 @@ impl From<AuditRow> for AuditView {
             entity_id: a.entity_id,
             ip: a.ip,
             request_id: a.request_id,
-            before: a.before.map(|j| j.0),
-            after: a.after.map(|j| j.0),
+            before: a.before,
+            after: a.after,
             created_at: a.created_at,
         }
     }

@@ -386,7 +386,7 @@ impl From<StatementRow> for StatementView {
             codes_created: s.codes_created,
             exports: s.exports,
             plan: s.plan_id,
-            limits: s.limits.map(|l| l.0),
+            limits: s.limits,
             credits_spent: s.credits_spent,
             emailed: s.email_id.is_some(),
             created_at: s.created_at,

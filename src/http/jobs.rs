@@ -60,7 +60,7 @@ impl From<JobRow> for JobView {
                 total: j.progress_total,
             },
             result_url,
-            result: j.result.map(|r| r.0),
+            result: j.result,
             error: j.error,
             attempts: j.attempts,
             created_at: j.created_at,

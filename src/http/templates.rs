@@ -33,7 +33,7 @@ impl From<TemplateRow> for TemplateView {
             id: t.id,
             name: t.name,
             category: t.category,
-            metadata: t.metadata.map(|m| m.0).unwrap_or_default(),
+            metadata: t.metadata.unwrap_or_default(),
         }
     }
 }

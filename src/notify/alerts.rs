@@ -19,7 +19,7 @@ use crate::state::AppState;
 /// The owner's preferences (the defaults when never saved).
 pub async fn prefs(conn: &mut PgConnection, user: Uuid) -> Result<NotificationPrefs, sqlx::Error> {
     let s = db::settings::get(conn, user).await?;
-    Ok(serde_json::from_value(s.notifications.0).unwrap_or_default())
+    Ok(serde_json::from_value(s.notifications).unwrap_or_default())
 }
 
 /// The milestones (100, 1,000, 10,000 …) passed going from `before` to `after` scans.

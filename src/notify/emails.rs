@@ -321,7 +321,7 @@ async fn compose_to(
 ) -> ApiResult<Uuid> {
     let settings = db::settings::get(&mut *tx, user.id).await?;
     let lang = Lang::from_tag(&settings.locale);
-    let branding: Branding = serde_json::from_value(settings.branding.0).unwrap_or_default();
+    let branding: Branding = serde_json::from_value(settings.branding).unwrap_or_default();
     let unsubscribe = pref.map(|p| mailer.unsubscribe_url(user.id, p));
     let ctx = ctx(lang);
     let subject = subject(lang, kind, &ctx);

@@ -548,7 +548,7 @@ pub async fn deliver(app: &AppState, job: &DeliverWebhook) -> anyhow::Result<Pen
     let body = serde_json::to_vec(&Body {
         kind: &d.event_type,
         timestamp: d.event_at,
-        data: &d.data.0,
+        data: &d.data,
     })?;
     let msg_id = format!("msg_{}", d.event_id.simple());
     let now = Utc::now();

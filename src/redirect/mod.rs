@@ -109,8 +109,8 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
     let prefs = db::settings::get(&mut *conn, owner).await?;
     let tz = prefs.timezone.parse().unwrap_or(chrono_tz::UTC);
     // UTM parameters are applied once here, so the hot path only copies the finished URLs.
-    let utm: Utm = serde_json::from_value(row.utm.0.clone()).unwrap_or_default();
-    let mut rules: Vec<Rule> = serde_json::from_value(row.rules.0.clone()).unwrap_or_default();
+    let utm: Utm = serde_json::from_value(row.utm.clone()).unwrap_or_default();
+    let mut rules: Vec<Rule> = serde_json::from_value(row.rules.clone()).unwrap_or_default();
     for r in &mut rules {
         if let Action::Redirect(url) = &mut r.then {
             *url = utm.apply(url);
@@ -132,7 +132,7 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
             .and_then(|t| HeaderValue::try_from(utm.apply(&t)).ok()),
         content,
         password_fingerprint: unlock::fingerprint(&rules),
-        brand: serde_json::from_value(prefs.branding.0).unwrap_or_default(),
+        brand: serde_json::from_value(prefs.branding).unwrap_or_default(),
         keep_ip: !prefs.anonymize_ip,
         lang: crate::i18n::Lang::from_tag(&prefs.locale),
         rules,

@@ -87,6 +87,7 @@ pub async fn backfill(
     let mut n = 0;
     for day in from.iter_days().take_while(|d| *d <= to) {
         roll_day(&ch, &db, day).await?;
+        super::roll_month(&ch, &db, day).await?;
         n += 1;
     }
     Ok(n)

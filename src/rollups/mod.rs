@@ -1,14 +1,17 @@
 //! Rollups: raw scans counted once a day into the aggregates that long report ranges read
-//! (`daily`), and raw scans past retention dropped (`retention`).
+//! (`daily`), whole months of those days summed once more (`monthly`), and raw scans past
+//! retention dropped (`retention`).
 //!
 //! The supervised [`Rollups`] actor owns the ClickHouse client these writes go through; it is
 //! fed by the `rollups` queue (one day per job, [`roll_up`]) and by the maintenance tasks that
 //! plan the days due ([`enqueue_due`]) and apply retention.
 
 mod daily;
+mod monthly;
 mod retention;
 
 pub use daily::{backfill, roll_day};
+pub use monthly::roll_month;
 pub use retention::{drop_old_scans, first_kept_month};
 
 use actix::{
@@ -61,7 +64,8 @@ impl Supervised for Rollups {
     }
 }
 
-/// Rebuild one UTC day of the daily aggregates (see `daily`).
+/// Rebuild one UTC day of the daily aggregates (see `daily`), then its month in the monthly
+/// aggregates when the day completes it or changed it (see `monthly`).
 #[derive(Message)]
 #[rtype(result = "Result<(), anyhow::Error>")]
 pub struct RollDay(pub NaiveDate);
@@ -71,7 +75,10 @@ impl Handler<RollDay> for Rollups {
 
     fn handle(&mut self, RollDay(day): RollDay, _: &mut Context<Self>) -> Self::Result {
         let (ch, db) = (self.ch.clone(), self.db.clone());
-        let work = async move { roll_day(&ch, &db, day).await };
+        let work = async move {
+            roll_day(&ch, &db, day).await?;
+            roll_month(&ch, &db, day).await.map(|_| ())
+        };
         Box::pin(work.into_actor(self).map(|result, _, ctx| {
             stop_on_lost_connection(ctx, &result);
             result

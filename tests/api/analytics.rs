@@ -361,50 +361,66 @@ async fn geography_from_an_mmdb_file_and_ip_anonymisation_by_owner_setting() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// Reports over long ranges read whole days from the daily rollups; every figure must equal
-/// the raw-events answer, in every zone, interval, scope and bot setting.
-#[tokio::test]
-async fn long_ranges_read_the_rollups_and_match_raw_events_exactly() {
-    let app = TestApp::spawn().await;
-    let (t, owner) = app.register("rollups@example.com").await;
-    let (_, project) = app
-        .post("/api/v1/projects", Some(&t), json!({"name": "Stores"}))
-        .await;
-    let pid = project["id"].as_str().unwrap().to_owned();
-    let mut codes = Vec::new();
-    for (name, p) in [("A", Some(pid.as_str())), ("B", None)] {
-        let (_, qr) = app
-            .post("/api/v1/qr-codes", Some(&t), json!({"name": name, "qr_type": "url", "dynamic": true, "target_url": "https://example.com/", "project_id": p}))
-            .await;
-        codes.push(qr);
-    }
-    // 600 scans over the last ~12 days: devices, bots, countries, cities, referrers, visitors.
-    let now = Utc::now();
+/// The `i`th of a varied set of scans of `qr` at `at`: devices, bots, countries, cities,
+/// referrers and nine visitors.
+fn varied_scan(
+    qr: &Value,
+    owner: &str,
+    i: i64,
+    at: chrono::DateTime<Utc>,
+) -> qrsaas_jobs::ScanEvent {
     let uas = [
         IPHONE,
         WINDOWS,
         WHATSAPP,
         "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
     ];
+    qrsaas_jobs::ScanEvent {
+        event_id: uuid::Uuid::now_v7(),
+        qr_id: qr["id"].as_str().unwrap().parse().unwrap(),
+        owner_id: owner.parse().unwrap(),
+        project_id: qr["project_id"].as_str().map(|p| p.parse().unwrap()),
+        short_code: qr["short_code"].as_str().unwrap().to_owned(),
+        at,
+        ip: Some([198, 51, 100, (i % 9) as u8].into()),
+        user_agent: uas[(i % 4) as usize].to_owned(),
+        referer: ["", "https://t.co/x", "https://news.example.org/a"][(i % 3) as usize].to_owned(),
+        country: [Some("IN"), Some("DE"), None, Some("US"), Some("IN")][(i % 5) as usize]
+            .map(str::to_owned),
+        city: [Some("Pune"), None][(i % 2) as usize].map(str::to_owned),
+        keep_ip: false,
+    }
+}
+
+/// A project "Stores" and two dynamic codes, A in it and B in none: (project id, [A, B]).
+async fn two_codes_one_in_a_project(app: &TestApp, t: &str) -> (String, Vec<Value>) {
+    let (_, project) = app
+        .post("/api/v1/projects", Some(t), json!({"name": "Stores"}))
+        .await;
+    let pid = project["id"].as_str().unwrap().to_owned();
+    let mut codes = Vec::new();
+    for (name, p) in [("A", Some(pid.as_str())), ("B", None)] {
+        let (_, qr) = app
+            .post("/api/v1/qr-codes", Some(t), json!({"name": name, "qr_type": "url", "dynamic": true, "target_url": "https://example.com/", "project_id": p}))
+            .await;
+        codes.push(qr);
+    }
+    (pid, codes)
+}
+
+/// Reports over long ranges read whole days from the daily rollups; every figure must equal
+/// the raw-events answer, in every zone, interval, scope and bot setting.
+#[tokio::test]
+async fn long_ranges_read_the_rollups_and_match_raw_events_exactly() {
+    let app = TestApp::spawn().await;
+    let (t, owner) = app.register("rollups@example.com").await;
+    let (pid, codes) = two_codes_one_in_a_project(&app, &t).await;
+    // 600 scans over the last ~12 days: devices, bots, countries, cities, referrers, visitors.
+    let now = Utc::now();
     let events: Vec<qrsaas_jobs::ScanEvent> = (0..600i64)
         .map(|i| {
             let qr = &codes[(i % 3 % 2) as usize];
-            qrsaas_jobs::ScanEvent {
-                event_id: uuid::Uuid::now_v7(),
-                qr_id: qr["id"].as_str().unwrap().parse().unwrap(),
-                owner_id: owner.parse().unwrap(),
-                project_id: qr["project_id"].as_str().map(|p| p.parse().unwrap()),
-                short_code: qr["short_code"].as_str().unwrap().to_owned(),
-                at: now - Duration::minutes(i * 29 + 1),
-                ip: Some([198, 51, 100, (i % 9) as u8].into()),
-                user_agent: uas[(i % 4) as usize].to_owned(),
-                referer: ["", "https://t.co/x", "https://news.example.org/a"][(i % 3) as usize]
-                    .to_owned(),
-                country: [Some("IN"), Some("DE"), None, Some("US"), Some("IN")][(i % 5) as usize]
-                    .map(str::to_owned),
-                city: [Some("Pune"), None][(i % 2) as usize].map(str::to_owned),
-                keep_ip: false,
-            }
+            varied_scan(qr, &owner, i, now - Duration::minutes(i * 29 + 1))
         })
         .collect();
     let queues = app.queues().await;
@@ -480,5 +496,171 @@ async fn long_ranges_read_the_rollups_and_match_raw_events_exactly() {
         raw["source"] = Value::Null;
         assert_eq!(fast, raw, "{path}");
     }
+    app.stop().await.unwrap();
+}
+
+/// Whole months inside a long range are read from the monthly rollup, which is rebuilt when
+/// late scans change one of its days; every figure equals the raw-events answer throughout.
+#[tokio::test]
+async fn whole_months_read_the_monthly_rollup_and_follow_late_scans() {
+    use chrono::{Datelike, NaiveDate, TimeZone};
+    let app = TestApp::spawn().await;
+    let (t, owner) = app.register("months@example.com").await;
+    let (pid, codes) = two_codes_one_in_a_project(&app, &t).await;
+    // 700 scans from five days before last month began until today began.
+    let now = Utc::now();
+    let today = now.date_naive();
+    let this_month = today.with_day(1).unwrap();
+    let last_month = this_month - chrono::Months::new(1);
+    let first_day = last_month - chrono::Days::new(5);
+    let start = Utc.from_utc_datetime(&first_day.and_hms_opt(0, 0, 0).unwrap());
+    let span = Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).unwrap()) - start;
+    let events: Vec<qrsaas_jobs::ScanEvent> = (0..700i64)
+        .map(|i| {
+            varied_scan(
+                &codes[(i % 3 % 2) as usize],
+                &owner,
+                i,
+                start + span * (i as i32) / 700,
+            )
+        })
+        .collect();
+    let queues = app.queues().await;
+    for chunk in events.chunks(200) {
+        queues
+            .enqueue(qrsaas_jobs::IngestScans {
+                batch_id: uuid::Uuid::now_v7(),
+                events: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    let all =
+        "/api/v1/analytics?include_bots=true&source=raw&interval=month&from=2020-01-01T00:00:00Z";
+    eventually("700 scans ingested", || async {
+        let (_, r) = app.get(all, Some(&t)).await;
+        (r["total"] == 700).then_some(())
+    })
+    .await;
+
+    // Every day up to yesterday rolled up: last month is then whole, and rolled as a month.
+    let days: Vec<NaiveDate> = first_day.iter_days().take_while(|d| *d < today).collect();
+    let roll = |days: Vec<NaiveDate>| {
+        let queues = &queues;
+        async move {
+            for (i, day) in days.into_iter().enumerate() {
+                queues
+                    .enqueue(qrsaas_jobs::RollupDay {
+                        date: day,
+                        slot: Utc::now() + Duration::seconds(i as i64),
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    roll(days.clone()).await;
+    let month_rolled_at = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<Utc>>(
+            "SELECT rolled_at FROM rollup_months WHERE month = $1",
+        )
+        .bind(last_month)
+        .fetch_optional(&app.db)
+        .await
+        .ok()
+        .flatten()
+    };
+    let first_roll = crate::common::eventually_within(
+        "last month rolled up",
+        std::time::Duration::from_secs(180),
+        month_rolled_at,
+    )
+    .await;
+
+    let from = (start - Duration::hours(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let a = codes[0]["id"].as_str().unwrap().to_owned();
+    let range = format!("from={from}&to={to}");
+    let paths = [
+        format!("/api/v1/qr-codes/{a}/analytics?{range}&interval=month"),
+        format!("/api/v1/qr-codes/{a}/analytics?{range}&include_bots=true"),
+        format!("/api/v1/analytics?{range}&interval=month&include_bots=true"),
+        format!("/api/v1/analytics?{range}&tz=Asia/Kolkata"),
+        format!("/api/v1/analytics?{range}&project_id={pid}&interval=month"),
+    ];
+    let same_as_raw = |what: &'static str| {
+        let (app, t, paths) = (&app, &t, &paths);
+        async move {
+            for path in paths {
+                let (s, mut fast) = app.get(path, Some(t)).await;
+                assert_eq!(s, StatusCode::OK, "{fast}");
+                let (_, mut raw) = app.get(&format!("{path}&source=raw"), Some(t)).await;
+                assert_eq!(fast["source"], "rollups", "{what}: {path}");
+                assert!(fast["total"].as_u64().unwrap() > 0, "{path}: {fast}");
+                fast["source"] = Value::Null;
+                raw["source"] = Value::Null;
+                assert_eq!(fast, raw, "{what}: {path}");
+            }
+        }
+    };
+    same_as_raw("after the first rollup").await;
+
+    // The month is read from the monthly table: emptied behind the record's back, the month's
+    // scans disappear from the rollup answer (and only they do).
+    let month_path = format!(
+        "/api/v1/qr-codes/{a}/analytics?include_bots=true&source=raw&from={}&to={}",
+        Utc.from_utc_datetime(&last_month.and_hms_opt(0, 0, 0).unwrap())
+            .to_rfc3339(),
+        Utc.from_utc_datetime(&this_month.and_hms_opt(0, 0, 0).unwrap())
+            .to_rfc3339()
+    )
+    .replace('+', "%2B");
+    let (_, in_month) = app.get(&month_path, Some(&t)).await;
+    let in_month = in_month["total"].as_u64().unwrap();
+    assert!(in_month > 100, "{in_month}");
+    let ch = qrsaas::analytics::client(&app.settings);
+    ch.query(&format!(
+        "ALTER TABLE monthly_aggregates DROP PARTITION '{last_month}'"
+    ))
+    .execute()
+    .await
+    .unwrap();
+    let (_, fast) = app.get(&paths[1], Some(&t)).await;
+    let (_, raw) = app.get(&format!("{}&source=raw", paths[1]), Some(&t)).await;
+    assert_eq!(
+        fast["total"].as_u64().unwrap(),
+        raw["total"].as_u64().unwrap() - in_month
+    );
+
+    // A late scan in the middle of the month un-rolls its day: the month is no longer read
+    // whole, and the answer includes the scan at once.
+    let late_day = last_month + chrono::Days::new(10);
+    let late_at = Utc.from_utc_datetime(&late_day.and_hms_opt(13, 0, 0).unwrap());
+    queues
+        .enqueue(qrsaas_jobs::IngestScans {
+            batch_id: uuid::Uuid::now_v7(),
+            events: vec![varied_scan(&codes[0], &owner, 1, late_at)],
+        })
+        .await
+        .unwrap();
+    eventually("the late scan ingested", || async {
+        let (_, r) = app.get(all, Some(&t)).await;
+        (r["total"] == 701).then_some(())
+    })
+    .await;
+    same_as_raw("with the late scan's day un-rolled").await;
+
+    // Rolled again, the day brings its month with it.
+    roll(vec![late_day]).await;
+    crate::common::eventually_within(
+        "last month rolled again",
+        std::time::Duration::from_secs(60),
+        || async { month_rolled_at().await.filter(|t| *t > first_roll) },
+    )
+    .await;
+    let (_, raw) = app.get(&format!("{}&source=raw", paths[1]), Some(&t)).await;
+    let (_, fast) = app.get(&paths[1], Some(&t)).await;
+    assert_eq!(fast["total"], raw["total"]);
+    same_as_raw("after the month was rolled again").await;
     app.stop().await.unwrap();
 }
