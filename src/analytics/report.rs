@@ -143,6 +143,35 @@ pub struct Report {
     pub os: Vec<Count>,
     pub browsers: Vec<Count>,
     pub referrers: Vec<Count>,
+    /// A code's report only: when its versions in the range were made (a change of target,
+    /// rules, UTM, data or status), so a change in scans can be tied to a change of the code.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub markers: Vec<Marker>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Marker {
+    /// When the version was made, RFC 3339 in UTC.
+    pub t: String,
+    /// The version (see `GET /api/v1/qr-codes/{id}/versions`).
+    pub version: i32,
+}
+
+/// The markers of `scope`'s versions made in the query's range (none for account reports).
+/// Without Postgres the report goes out without them.
+pub async fn markers(db: &sqlx::PgPool, scope: &Scope, q: &Query) -> Vec<Marker> {
+    let Scope::Code { qr_id, .. } = scope else {
+        return Vec::new();
+    };
+    crate::db::versions::made_between(db, *qr_id, q.from, q.to)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(version, at)| Marker {
+            t: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            version,
+        })
+        .collect()
 }
 
 /// Ranges of at least this many days read the daily aggregates.
@@ -475,6 +504,7 @@ pub async fn report(
         os,
         browsers,
         referrers,
+        markers: Vec::new(),
     })
 }
 

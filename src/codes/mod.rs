@@ -12,6 +12,7 @@ mod input;
 mod payloads;
 pub mod templates;
 pub mod uploads;
+pub mod versions;
 
 pub use images::*;
 pub use input::*;
@@ -298,9 +299,11 @@ pub async fn create(
         "data"
     };
     check_fits(state, &payload, &new.design, field).await?;
+    let actor = origin.actor(Some(p));
+    versions::record(&mut tx, &actor, None, &row, None).await?;
     audit::record(
         &mut tx,
-        &origin.actor(Some(p)),
+        &actor,
         Change::created("qr_code.create", "qr_code", id, &snapshot(&row)),
     )
     .await?;
@@ -346,7 +349,19 @@ pub async fn update(
     origin: &Origin,
     p: &Principal,
     id: Uuid,
+    patch: CodePatch,
+) -> ApiResult<Code> {
+    apply(state, origin, p, id, patch, None).await
+}
+
+/// A change of a code: a PATCH, or the restore of version `restored_from`.
+async fn apply(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
     mut patch: CodePatch,
+    restored_from: Option<i32>,
 ) -> ApiResult<Code> {
     let owner = p.user.id;
     if let Some(rules) = &mut patch.rules {
@@ -440,11 +455,17 @@ pub async fn update(
         .ok_or(ApiError::NotFound)?;
     let payload = payload(&mut tx, &state.settings, &after).await?;
     check_fits(state, &payload, &design, "data").await?;
+    let actor = origin.actor(Some(p));
+    versions::record(&mut tx, &actor, Some(&before), &after, restored_from).await?;
     audit::record(
         &mut tx,
-        &origin.actor(Some(p)),
+        &actor,
         Change::updated(
-            "qr_code.update",
+            if restored_from.is_some() {
+                "qr_code.restore"
+            } else {
+                "qr_code.update"
+            },
             "qr_code",
             id,
             &snapshot(&before),

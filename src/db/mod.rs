@@ -31,6 +31,7 @@ pub mod templates;
 pub mod totp;
 pub mod uploads;
 pub mod users;
+pub mod versions;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -83,7 +83,11 @@ async fn run(
         Some(Source::Raw) => None,
         _ => report::plan_sources(&state.db, &query).await,
     };
-    report::report(&state.clickhouse, &scope, &query, rolled.as_ref()).await
+    let (report, markers) = tokio::join!(
+        report::report(&state.clickhouse, &scope, &query, rolled.as_ref()),
+        report::markers(&state.db, &scope, &query)
+    );
+    Ok(Report { markers, ..report? })
 }
 
 fn csv(r: &Report, name: &str) -> HttpResponse {

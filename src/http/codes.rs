@@ -223,6 +223,76 @@ pub async fn update(
     Ok(web::Json(view(&state.settings, code)))
 }
 
+/// Who made a version: the account, and the API key when it went through one.
+#[derive(Serialize, ToSchema)]
+pub struct VersionActor {
+    user_id: Option<Uuid>,
+    api_key_id: Option<Uuid>,
+    /// `api_key` or `session`
+    via: &'static str,
+}
+
+/// One version of a code: what changed (`{field: {from, to}}` over target_url, rules, utm,
+/// data and status; `restored_from` on a restore).
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    version: i32,
+    created_at: DateTime<Utc>,
+    actor: VersionActor,
+    #[schema(value_type = Object)]
+    changes: serde_json::Value,
+}
+
+fn version_view(v: crate::db::versions::VersionRow) -> VersionView {
+    VersionView {
+        version: v.version,
+        created_at: v.created_at,
+        actor: VersionActor {
+            user_id: v.actor_user_id,
+            api_key_id: v.api_key_id,
+            via: if v.api_key_id.is_some() {
+                "api_key"
+            } else {
+                "session"
+            },
+        },
+        changes: v.changes,
+    }
+}
+
+/// The code's versions, newest first: every change of its target, rules, UTM, data or status.
+#[utoipa::path(get, path = "/api/v1/qr-codes/{id}/versions", tag = "qr-codes", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ListResponse<VersionView>), (status = 404, description = "Not found")))]
+#[get("/{id}/versions")]
+pub async fn versions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<VersionView>>> {
+    let w = page.window()?;
+    let paged = codes::versions::list(&state, &caller.principal, *id, w).await?;
+    Ok(web::Json(ListResponse::new(paged, w, version_view)))
+}
+
+/// Make an earlier version current again (recorded as a new version). Each field is checked as
+/// a change to it would be today.
+#[utoipa::path(post, path = "/api/v1/qr-codes/{id}/versions/{version}/restore", tag = "qr-codes", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The code"), ("version" = i32, Path, minimum = 1, description = "The version to restore")),
+    responses((status = 200, body = QrView), (status = 404, description = "No such code or version"),
+        (status = 422, description = "The version's target or rules are no longer allowed")))]
+#[post("/{id}/versions/{version}/restore")]
+pub async fn restore_version(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, i32)>,
+) -> ApiResult<web::Json<QrView>> {
+    let (id, version) = path.into_inner();
+    let code =
+        codes::versions::restore(&state, &caller.origin, &caller.principal, id, version).await?;
+    Ok(web::Json(view(&state.settings, code)))
+}
+
 /// Delete a code (it stops resolving; analytics are kept).
 #[utoipa::path(delete, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), (status = 404, description = "Not found")))]
@@ -305,6 +375,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(list)
             .service(get_one)
             .service(update)
-            .service(remove),
+            .service(remove)
+            .service(versions)
+            .service(restore_version),
     );
 }

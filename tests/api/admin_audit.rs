@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::common::{TestApp, eventually};
 
-async fn became_admin(app: &TestApp, token: &str) {
+pub async fn became_admin(app: &TestApp, token: &str) {
     eventually("the promotion to reach the app", || async {
         (app.get("/api/v1/me", Some(token)).await.1["role"] == "admin").then_some(())
     })

@@ -20,6 +20,8 @@ const WALKED: &[(&str, &str)] = &[
     ("patch", "/api/v1/qr-codes/{id}"),
     ("delete", "/api/v1/qr-codes/{id}"),
     ("get", "/api/v1/qr-codes/{id}/image"),
+    ("get", "/api/v1/qr-codes/{id}/versions"),
+    ("post", "/api/v1/qr-codes/{id}/versions/{version}/restore"),
     ("get", "/api/v1/qr-codes/{id}/analytics"),
     ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
     ("get", "/api/v1/products/{id}"),
@@ -123,7 +125,8 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
             .1;
         let path = pattern
             .replace("{id}", id)
-            .replace("{delivery_id}", &delivery);
+            .replace("{delivery_id}", &delivery)
+            .replace("{version}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = (method == Method::PATCH).then(|| {
             if pattern.contains("/webhooks/") {

@@ -28,3 +28,4 @@ mod replicas;
 mod scopes;
 mod statements;
 mod strict_input;
+mod versions;

@@ -129,6 +129,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/qr-codes/{id}"),
     ("delete", "/api/v1/qr-codes/{id}"),
     ("get", "/api/v1/qr-codes/{id}/image"),
+    ("get", "/api/v1/qr-codes/{id}/versions"),
+    ("post", "/api/v1/qr-codes/{id}/versions/{version}/restore"),
     ("get", "/api/v1/merchant"),
     ("put", "/api/v1/merchant"),
     ("post", "/api/v1/products"),
