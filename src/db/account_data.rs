@@ -53,6 +53,11 @@ pub const SECTIONS: &[Section] = &[
               WHERE q.user_id = $1 ORDER BY q.created_at, q.id",
     },
     Section {
+        file: "qr_code_versions.json",
+        sql: "SELECT to_jsonb(v) FROM qr_code_versions v JOIN qr_codes q ON q.id = v.qr_id \
+              WHERE q.user_id = $1 ORDER BY v.qr_id, v.version",
+    },
+    Section {
         file: "templates.json",
         sql: "SELECT to_jsonb(t) FROM template_data t WHERE user_id = $1 ORDER BY created_at",
     },

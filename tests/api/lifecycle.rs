@@ -754,6 +754,15 @@ async fn downloading_all_ones_data_gives_every_record_and_no_secret() {
     assert_eq!(names, ["=HYPERLINK(1)", "Note"]);
     assert_eq!(codes[1]["type_data"]["text"], "hi", "{}", codes[1]);
     assert_eq!(codes[0]["target_url"], "https://example.com/menu");
+    // Each code's history, version 1 as created.
+    let versions = json("qr_code_versions.json");
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(versions.iter().all(|v| v["version"] == 1));
+    assert!(
+        versions
+            .iter()
+            .any(|v| v["state"]["target_url"] == "https://example.com/menu")
+    );
     assert_eq!(json("projects.json")[0]["name"], "Shop");
     assert_eq!(json("uploads.json")[0]["id"], upload["id"]);
     let logo = &files[&format!("uploads/{}.png", upload["id"].as_str().unwrap())];
