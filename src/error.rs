@@ -74,6 +74,17 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// Whether the same request may succeed later (a dependency was down or busy), as opposed
+    /// to a refusal that will stand.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::RateLimited { .. }
+        )
+    }
+}
+
+impl ApiError {
     pub fn field(name: &str, why: impl Into<String>) -> ApiError {
         ApiError::Validation(FieldErrors::from([(name.to_owned(), why.into())]))
     }

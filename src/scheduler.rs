@@ -23,7 +23,19 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("30 * * * * *", MaintenanceTask::RequeueNotifications),
     // Every hour: Monday 08:00 comes at a different UTC hour in each time zone.
     ("0 0 * * * *", MaintenanceTask::WeeklySummaries),
+    // Every 5 s: a scheduled change applies within seconds of its time.
+    ("*/5 * * * * *", MaintenanceTask::ApplySchedules),
 ];
+
+/// The time slot a run belongs to, identical on every host: the minute, or for the tasks that
+/// run several times a minute their own period.
+fn slot_of(task: MaintenanceTask, now: DateTime<Utc>) -> DateTime<Utc> {
+    let width = match task {
+        MaintenanceTask::ApplySchedules => TimeDelta::seconds(5),
+        _ => TimeDelta::minutes(1),
+    };
+    now.duration_trunc(width).unwrap_or(now)
+}
 
 /// Fired once when a scheduler starts, so runs missed while everything was down are caught up
 /// (their handlers work out what is due from the state in Postgres).
@@ -46,7 +58,13 @@ impl Scheduler {
             .arg(std::process::id())
             .arg("NX")
             .arg("EX")
-            .arg(24 * 3600)
+            // Long enough that a slow scheduler cannot take a slot already run; short for the
+            // 5-second slots, which are many.
+            .arg(if task == MaintenanceTask::ApplySchedules {
+                600
+            } else {
+                24 * 3600
+            })
             .query_async(&mut redis)
             .await?;
         if won.is_none() {
@@ -66,10 +84,7 @@ impl Scheduler {
                 .add(Job::new_async(*cron, move |_id, _l| {
                     let this = this.clone();
                     Box::pin(async move {
-                        // The slot is the minute the run belongs to, identical on every host.
-                        let slot = Utc::now()
-                            .duration_trunc(TimeDelta::minutes(1))
-                            .unwrap_or_else(|_| Utc::now());
+                        let slot = slot_of(task, Utc::now());
                         match this.fire(task, slot).await {
                             Ok(true) => tracing::info!(?task, %slot, "scheduled run enqueued"),
                             Ok(false) => tracing::debug!(?task, %slot, "another scheduler took this run"),

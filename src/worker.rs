@@ -110,6 +110,12 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
         MaintenanceTask::RequeueNotifications => {
             crate::notify::requeue(&deps.app).await?;
         }
+        MaintenanceTask::ApplySchedules => {
+            let n = crate::codes::schedules::apply_due(&deps.app, Utc::now()).await?;
+            if n > 0 {
+                tracing::info!(applied = n, "scheduled changes applied");
+            }
+        }
         MaintenanceTask::WeeklySummaries => {
             let sent = crate::notify::alerts::weekly(&deps.app, job.slot).await?;
             tracing::info!(sent, "weekly summaries sent");

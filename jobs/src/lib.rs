@@ -130,6 +130,8 @@ pub enum MaintenanceTask {
     /// Weekly summaries of the accounts whose Monday 08:00 (their time zone) falls in the slot's
     /// hour.
     WeeklySummaries,
+    /// Apply the scheduled changes of codes that are due.
+    ApplySchedules,
 }
 
 impl Job for Maintenance {

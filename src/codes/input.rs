@@ -174,6 +174,79 @@ pub struct CodePatch {
     pub utm: Option<Utm>,
 }
 
+/// A change of a code: the PATCH body, and what a scheduled change applies.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    pub name: Option<String>,
+    pub target_url: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    #[schema(value_type = Option<Design>)]
+    pub design: Option<serde_json::Value>,
+    /// A project id, or null to take the code out of its project.
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub project_id: Option<Option<Uuid>>,
+    pub status: Option<Status>,
+    #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
+    pub rules: Option<serde_json::Value>,
+    #[schema(value_type = Option<crate::domain::utm::Utm>)]
+    pub utm: Option<serde_json::Value>,
+}
+
+/// The change `b` asks of `current`, checked field by field as a PATCH is.
+pub fn parse_patch(
+    current: &crate::db::qr_codes::QrRow,
+    b: &PatchBody,
+    own: &TargetPolicy,
+) -> Result<CodePatch, FieldErrors> {
+    let mut e = FieldErrors::new();
+    let Some(t) = QrType::parse(&current.qr_type) else {
+        e.insert("qr_type".into(), "the stored type is unknown".into());
+        return Err(e);
+    };
+    let mut patch = CodePatch {
+        project_id: b.project_id,
+        status: b.status,
+        ..CodePatch::default()
+    };
+    if let Some(n) = &b.name {
+        patch.name = one(&mut e, "name", bounded_text(n, 200));
+    }
+    if b.target_url.is_some() {
+        patch.target_url = target(&mut e, t, b.target_url.as_deref(), own);
+    }
+    if let Some(d) = &b.data {
+        if t == QrType::Url {
+            e.insert("data".into(), "url codes take target_url, not data".into());
+        } else {
+            patch.data = take(&mut e, QrData::parse(t, d));
+        }
+    }
+    if let Some(d) = &b.design {
+        patch.design = take(&mut e, Design::parse(d));
+    }
+    if let Some(u) = &b.utm {
+        if current.dynamic && t == QrType::Url {
+            patch.utm = take(&mut e, Utm::parse(u));
+        } else {
+            e.insert(
+                "utm".into(),
+                "UTM parameters apply to dynamic url codes".into(),
+            );
+        }
+    }
+    if let Some(r) = &b.rules {
+        if current.dynamic {
+            patch.rules = take(&mut e, rules::parse(r, own));
+        } else {
+            e.insert("rules".into(), "rules apply to dynamic codes".into());
+        }
+    }
+    if e.is_empty() { Ok(patch) } else { Err(e) }
+}
+
 /// The redirect destinations of a code (its target, its rules' redirects) by field name.
 pub(super) fn destinations<'a>(
     target: Option<&'a str>,

@@ -10,6 +10,7 @@ pub mod catalog;
 mod images;
 mod input;
 mod payloads;
+pub mod schedules;
 pub mod templates;
 pub mod uploads;
 pub mod versions;
@@ -300,7 +301,7 @@ pub async fn create(
     };
     check_fits(state, &payload, &new.design, field).await?;
     let actor = origin.actor(Some(p));
-    versions::record(&mut tx, &actor, None, &row, None).await?;
+    versions::record(&mut tx, &actor, None, &row, Via::Direct).await?;
     audit::record(
         &mut tx,
         &actor,
@@ -351,17 +352,28 @@ pub async fn update(
     id: Uuid,
     patch: CodePatch,
 ) -> ApiResult<Code> {
-    apply(state, origin, p, id, patch, None).await
+    apply(state, origin, p, id, patch, Via::Direct).await
 }
 
-/// A change of a code: a PATCH, or the restore of version `restored_from`.
+/// How a change of a code came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Asked for directly (a create, a PATCH).
+    Direct,
+    /// The restore of this version.
+    Restore(i32),
+    /// This scheduled change, applied by the scheduler.
+    Schedule(Uuid),
+}
+
+/// A change of a code, however it came about.
 async fn apply(
     state: &AppState,
     origin: &Origin,
     p: &Principal,
     id: Uuid,
     mut patch: CodePatch,
-    restored_from: Option<i32>,
+    via: Via,
 ) -> ApiResult<Code> {
     let owner = p.user.id;
     if let Some(rules) = &mut patch.rules {
@@ -456,15 +468,24 @@ async fn apply(
     let payload = payload(&mut tx, &state.settings, &after).await?;
     check_fits(state, &payload, &design, "data").await?;
     let actor = origin.actor(Some(p));
-    versions::record(&mut tx, &actor, Some(&before), &after, restored_from).await?;
+    let version = versions::record(&mut tx, &actor, Some(&before), &after, via).await?;
+    if let Via::Schedule(schedule) = via
+        && !db::schedules::mark_applied(&mut *tx, schedule, version).await?
+    {
+        // Applied by another scheduler, or cancelled meanwhile: this change must not happen.
+        return Err(ApiError::Conflict {
+            code: "schedule_not_pending",
+            message: "the scheduled change is no longer pending".into(),
+        });
+    }
     audit::record(
         &mut tx,
         &actor,
         Change::updated(
-            if restored_from.is_some() {
-                "qr_code.restore"
-            } else {
-                "qr_code.update"
+            match via {
+                Via::Direct => "qr_code.update",
+                Via::Restore(_) => "qr_code.restore",
+                Via::Schedule(_) => "qr_code.scheduled_change",
             },
             "qr_code",
             id,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Code, CodePatch, Status, qr_type, take, target, target_policy};
+use super::{Code, CodePatch, Status, Via, qr_type, take, target, target_policy};
 use crate::accounts::audit::Actor;
 use crate::accounts::{Origin, Principal};
 use crate::db::qr_codes::QrRow;
@@ -48,22 +48,27 @@ fn changes(before: Option<&Value>, after: &Value) -> Map<String, Value> {
     out
 }
 
-/// Records the version a create (`before` None) or a change makes; a change that leaves what a
-/// scan does as it was (a rename, a new design) makes none. Answers the version's number.
+/// Records the version a create (`before` None) or a change makes; a direct change that leaves
+/// what a scan does as it was (a rename, a new design) makes none, while a restore or a
+/// scheduled change always does (it is what happened). Answers the version's number.
 pub(super) async fn record(
     tx: &mut PgConnection,
     actor: &Actor,
     before: Option<&QrRow>,
     after: &QrRow,
-    restored_from: Option<i32>,
+    via: Via,
 ) -> ApiResult<Option<i32>> {
     let after_state = state(after);
     let mut changes = changes(before.map(state).as_ref(), &after_state);
-    if changes.is_empty() && restored_from.is_none() {
-        return Ok(None);
-    }
-    if let Some(n) = restored_from {
-        changes.insert("restored_from".to_owned(), n.into());
+    match via {
+        Via::Direct if changes.is_empty() => return Ok(None),
+        Via::Direct => {}
+        Via::Restore(n) => {
+            changes.insert("restored_from".to_owned(), n.into());
+        }
+        Via::Schedule(id) => {
+            changes.insert("schedule_id".to_owned(), id.to_string().into());
+        }
     }
     let version = db::versions::append(
         &mut *tx,
@@ -129,7 +134,7 @@ pub async fn restore(
     if !e.is_empty() {
         return Err(ApiError::Validation(e));
     }
-    super::apply(state, origin, p, id, patch, Some(version)).await
+    super::apply(state, origin, p, id, patch, Via::Restore(version)).await
 }
 
 #[cfg(test)]

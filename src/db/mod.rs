@@ -24,6 +24,7 @@ pub mod projects;
 pub mod qr_codes;
 pub mod rollups;
 pub mod scans;
+pub mod schedules;
 pub mod sessions;
 pub mod settings;
 pub mod statements;

@@ -223,3 +223,12 @@ fn field_error(path: &str, message: &str) -> FieldErrors {
     };
     FieldErrors::from([(field, message.to_owned())])
 }
+
+/// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

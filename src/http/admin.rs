@@ -44,7 +44,7 @@ pub struct UserPatchBody {
     suspended: Option<bool>,
     /// A plan of the catalogue, set without Stripe (`null`: back to the default plan). A live
     /// Stripe subscription takes precedence while it lasts.
-    #[serde(default, deserialize_with = "super::projects::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
     #[schema(value_type = Option<String>)]
     plan_id: Option<Option<String>>,
 }

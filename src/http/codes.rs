@@ -9,11 +9,10 @@ use uuid::Uuid;
 
 use super::extract::{Caller, ListResponse, PageQuery};
 use super::json::Json;
-use crate::codes::{self, Code, CodeInput, CodePatch, Image, Status, one, take, target};
+use crate::codes::{self, Code, CodeInput, Image, PatchBody};
 use crate::db::qr_codes::QrFilter;
-use crate::domain::utm::Utm;
-use crate::domain::{Design, QrData, QrType, bounded_text};
-use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::domain::{Design, QrType};
+use crate::error::{ApiError, ApiResult};
 use crate::render::{DEFAULT_SIZE, Format, MAX_SIZE, MIN_SIZE};
 use crate::state::AppState;
 
@@ -143,26 +142,6 @@ pub async fn get_one(
     )))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchBody {
-    name: Option<String>,
-    target_url: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    data: Option<serde_json::Value>,
-    #[schema(value_type = Option<Design>)]
-    design: Option<serde_json::Value>,
-    /// A project id, or null to take the code out of its project.
-    #[serde(default, deserialize_with = "super::projects::double_option")]
-    #[schema(value_type = Option<Uuid>)]
-    project_id: Option<Option<Uuid>>,
-    status: Option<Status>,
-    #[schema(value_type = Option<Vec<crate::domain::rules::Rule>>)]
-    rules: Option<serde_json::Value>,
-    #[schema(value_type = Option<crate::domain::utm::Utm>)]
-    utm: Option<serde_json::Value>,
-}
-
 /// Change a code. For dynamic codes the printed image stays valid.
 #[utoipa::path(patch, path = "/api/v1/qr-codes/{id}", tag = "qr-codes", security(("bearer" = [])), request_body = PatchBody,
     responses((status = 200, body = QrView), (status = 404, description = "Not found"), (status = 422, description = "Invalid fields")))]
@@ -173,52 +152,9 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<PatchBody>,
 ) -> ApiResult<web::Json<QrView>> {
-    let b = body.0;
     let current = codes::get(&state, &caller.principal, *id).await?;
-    let t = QrType::parse(&current.row.qr_type).ok_or(ApiError::NotFound)?;
     let own = codes::target_policy(&state.settings);
-    let mut e = FieldErrors::new();
-    let mut patch = CodePatch {
-        project_id: b.project_id,
-        status: b.status,
-        ..CodePatch::default()
-    };
-    if let Some(n) = &b.name {
-        patch.name = one(&mut e, "name", bounded_text(n, 200));
-    }
-    if b.target_url.is_some() {
-        patch.target_url = target(&mut e, t, b.target_url.as_deref(), &own);
-    }
-    if let Some(d) = &b.data {
-        if t == QrType::Url {
-            e.insert("data".into(), "url codes take target_url, not data".into());
-        } else {
-            patch.data = take(&mut e, QrData::parse(t, d));
-        }
-    }
-    if let Some(d) = &b.design {
-        patch.design = take(&mut e, Design::parse(d));
-    }
-    if let Some(u) = &b.utm {
-        if current.row.dynamic && t == QrType::Url {
-            patch.utm = take(&mut e, Utm::parse(u));
-        } else {
-            e.insert(
-                "utm".into(),
-                "UTM parameters apply to dynamic url codes".into(),
-            );
-        }
-    }
-    if let Some(r) = &b.rules {
-        if current.row.dynamic {
-            patch.rules = take(&mut e, crate::domain::rules::parse(r, &own));
-        } else {
-            e.insert("rules".into(), "rules apply to dynamic codes".into());
-        }
-    }
-    if !e.is_empty() {
-        return Err(ApiError::Validation(e));
-    }
+    let patch = codes::parse_patch(&current.row, &body.0, &own).map_err(ApiError::Validation)?;
     let code = codes::update(&state, &caller.origin, &caller.principal, *id, patch).await?;
     Ok(web::Json(view(&state.settings, code)))
 }
@@ -291,6 +227,101 @@ pub async fn restore_version(
     let code =
         codes::versions::restore(&state, &caller.origin, &caller.principal, id, version).await?;
     Ok(web::Json(view(&state.settings, code)))
+}
+
+/// A change of the code to apply at `at`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// When to apply it (RFC 3339; within three years).
+    at: DateTime<Utc>,
+    /// What to change: a PATCH body.
+    #[schema(value_type = PatchBody)]
+    changes: serde_json::Value,
+}
+
+/// A scheduled change.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleView {
+    id: Uuid,
+    at: DateTime<Utc>,
+    /// `pending`, `applied`, `cancelled`, or `failed` (the change could no longer be made when
+    /// it came due; `error` says why).
+    status: String,
+    #[schema(value_type = PatchBody)]
+    changes: serde_json::Value,
+    /// The version the change made, once applied.
+    version: Option<i32>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+fn schedule_view(s: crate::db::schedules::ScheduleRow) -> ScheduleView {
+    ScheduleView {
+        id: s.id,
+        at: s.at,
+        status: s.status,
+        changes: s.changes,
+        version: s.version,
+        error: s.error,
+        created_at: s.created_at,
+    }
+}
+
+/// Schedule a change of the code: applied at `at` (within seconds), as a new version, and
+/// announced like any change (`qr_code.updated`).
+#[utoipa::path(post, path = "/api/v1/qr-codes/{id}/schedules", tag = "qr-codes", security(("bearer" = [])), request_body = ScheduleBody,
+    responses((status = 201, body = ScheduleView), (status = 404, description = "Not found"),
+        (status = 409, description = "Too many pending changes"), (status = 422, description = "Invalid time or changes")))]
+#[post("/{id}/schedules")]
+pub async fn schedule(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: Json<ScheduleBody>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let row = codes::schedules::create(
+        &state,
+        &caller.origin,
+        &caller.principal,
+        *id,
+        b.at,
+        b.changes,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(schedule_view(row)))
+}
+
+/// The code's scheduled changes, soonest first, whatever their status.
+#[utoipa::path(get, path = "/api/v1/qr-codes/{id}/schedules", tag = "qr-codes", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ListResponse<ScheduleView>), (status = 404, description = "Not found")))]
+#[get("/{id}/schedules")]
+pub async fn schedules(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ListResponse<ScheduleView>>> {
+    let w = page.window()?;
+    let paged = codes::schedules::list(&state, &caller.principal, *id, w).await?;
+    Ok(web::Json(ListResponse::new(paged, w, schedule_view)))
+}
+
+/// Cancel a pending scheduled change.
+#[utoipa::path(delete, path = "/api/v1/qr-codes/{id}/schedules/{schedule_id}", tag = "qr-codes", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The code"), ("schedule_id" = Uuid, Path, description = "The scheduled change")),
+    responses((status = 204, description = "Cancelled"), (status = 404, description = "Not found"),
+        (status = 409, description = "Already applied, failed or cancelled")))]
+#[delete("/{id}/schedules/{schedule_id}")]
+pub async fn cancel_schedule(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (id, schedule_id) = path.into_inner();
+    codes::schedules::cancel(&state, &caller.origin, &caller.principal, id, schedule_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Delete a code (it stops resolving; analytics are kept).
@@ -377,6 +408,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(update)
             .service(remove)
             .service(versions)
-            .service(restore_version),
+            .service(restore_version)
+            .service(schedule)
+            .service(schedules)
+            .service(cancel_schedule),
     );
 }

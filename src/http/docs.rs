@@ -27,7 +27,7 @@ use super::{
         admin::list_users, admin::update_user, admin::block_code, admin::unblock_code,
         admin::stats, admin::search_codes, admin::blocklist, admin::add_block, admin::remove_block,
         admin::reports, admin::resolve_report,
-        codes::create, codes::list, codes::get_one, codes::update, codes::remove, codes::image, codes::versions, codes::restore_version,
+        codes::create, codes::list, codes::get_one, codes::update, codes::remove, codes::image, codes::versions, codes::restore_version, codes::schedule, codes::schedules, codes::cancel_schedule,
         catalog::get_merchant, catalog::put_merchant, catalog::create_product, catalog::list_products,
         catalog::get_product, catalog::update_product, catalog::delete_product,
         uploads::upload, uploads::download,

@@ -106,18 +106,9 @@ pub async fn get_one(
 pub struct ProjectPatchBody {
     name: Option<String>,
     /// `#rrggbb`, or null to clear.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
     #[schema(value_type = Option<String>)]
     color: Option<Option<String>>,
-}
-
-/// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).
-pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Change a project's name or colour.

@@ -64,7 +64,7 @@ pub struct EndpointBody {
     /// http(s), public (private addresses are refused unless the operator allows them).
     url: Option<String>,
     events: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "super::projects::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     enabled: Option<bool>,

@@ -22,6 +22,9 @@ const WALKED: &[(&str, &str)] = &[
     ("get", "/api/v1/qr-codes/{id}/image"),
     ("get", "/api/v1/qr-codes/{id}/versions"),
     ("post", "/api/v1/qr-codes/{id}/versions/{version}/restore"),
+    ("post", "/api/v1/qr-codes/{id}/schedules"),
+    ("get", "/api/v1/qr-codes/{id}/schedules"),
+    ("delete", "/api/v1/qr-codes/{id}/schedules/{schedule_id}"),
     ("get", "/api/v1/qr-codes/{id}/analytics"),
     ("get", "/api/v1/qr-codes/{id}/analytics.csv"),
     ("get", "/api/v1/products/{id}"),
@@ -126,15 +129,20 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         let path = pattern
             .replace("{id}", id)
             .replace("{delivery_id}", &delivery)
-            .replace("{version}", "1");
+            .replace("{version}", "1")
+            .replace("{schedule_id}", &uuid::Uuid::now_v7().to_string());
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let body = (method == Method::PATCH).then(|| {
-            if pattern.contains("/webhooks/") {
+        let body = if method == Method::PATCH {
+            Some(if pattern.contains("/webhooks/") {
                 json!({"enabled": false})
             } else {
                 json!({"name": "pwned"})
-            }
-        });
+            })
+        } else if method == Method::POST && pattern.ends_with("/schedules") {
+            Some(json!({"at": "2030-01-01T00:00:00Z", "changes": {"name": "pwned"}}))
+        } else {
+            None
+        };
         let (s, b) = app.call(method.clone(), &path, Some(&mallory), body).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path} leaked: {b}");
         assert_eq!(b["error"]["code"], "not_found");

@@ -25,6 +25,7 @@ mod projects_settings;
 mod redirect;
 mod rendering;
 mod replicas;
+mod schedules;
 mod scopes;
 mod statements;
 mod strict_input;

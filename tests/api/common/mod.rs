@@ -134,6 +134,18 @@ impl TestApp {
         Self::start(self.settings.clone(), parts, self.smtp.clone()).await
     }
 
+    /// Another full process (HTTP, workers and its own scheduler) on the same stores: two
+    /// schedulers racing for every run.
+    pub async fn replica_with_scheduler(&self) -> TestApp {
+        let parts = Parts {
+            http: true,
+            workers: true,
+            scheduler: true,
+            migrate: false,
+        };
+        Self::start(self.settings.clone(), parts, self.smtp.clone()).await
+    }
+
     /// The app's queues, to enqueue jobs as another producer would.
     pub async fn queues(&self) -> qrsaas::queue::Queues {
         let redis = redis::Client::open("redis://127.0.0.1:6379")
