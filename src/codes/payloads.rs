@@ -8,12 +8,16 @@ use super::*;
 use crate::config::Settings;
 use crate::db;
 use crate::db::qr_codes::QrRow;
-use crate::domain::qr::{JourneyType, Payee, PaymentData, upi_uri};
+use crate::domain::qr::{
+    EmvMerchant, JourneyType, PayFormat, Payee, PaymentData, emvco_mpm, upi_uri,
+};
 use crate::domain::{QrData, QrType};
 use crate::error::{ApiError, ApiResult};
 
-/// The UPI URI of a payment code: payee from the merchant profile, `tr`/`tn` naming the code,
-/// product or variant.
+/// The payload of a payment code — a UPI URI or an EMVCo merchant-presented payload: payee
+/// from the merchant profile, the reference and note naming the code, product or variant, and
+/// the amount the code fixes, else the variant's or product's price, else none (the payer
+/// enters it).
 pub(super) async fn payment_payload(
     conn: &mut sqlx::PgConnection,
     owner: Uuid,
@@ -64,16 +68,39 @@ pub(super) async fn payment_payload(
         ),
     };
     let note: String = note.chars().take(80).collect();
-    Ok(upi_uri(
-        &Payee {
-            vpa: &m.upi_vpa,
-            name: &m.display_name,
-            mcc: m.mcc.as_deref(),
-            reference: &reference,
-            note: &note,
-        },
-        pd.amount.as_deref(),
-    ))
+    let price = match pd.journey_type {
+        JourneyType::VariantBased => variant.as_ref().map(|v| v.price),
+        JourneyType::ProductBased => product.as_ref().map(|p| p.price),
+        JourneyType::Basic => None,
+    }
+    .filter(|p| !p.is_zero())
+    .map(|p| format!("{p:.2}"));
+    let amount = pd.amount.clone().or(price);
+    Ok(match pd.format {
+        PayFormat::Upi => upi_uri(
+            &Payee {
+                vpa: &m.upi_vpa,
+                name: &m.display_name,
+                mcc: m.mcc.as_deref(),
+                reference: &reference,
+                note: &note,
+            },
+            amount.as_deref(),
+        ),
+        PayFormat::Emvco => emvco_mpm(
+            &EmvMerchant {
+                vpa: &m.upi_vpa,
+                name: &m.display_name,
+                mcc: m.mcc.as_deref(),
+                city: m.city.as_deref(),
+                reference: &reference,
+                store: pd.location.as_deref(),
+                terminal: pd.label.as_deref(),
+                purpose: pd.description.as_deref(),
+            },
+            amount.as_deref(),
+        ),
+    })
 }
 
 /// What the code's image encodes: its short URL when dynamic, else its content.
@@ -98,8 +125,23 @@ pub(super) fn payload_at_hand(settings: &Settings, row: &QrRow) -> ApiResult<Opt
     content_at_hand(row)
 }
 
-/// The code's content in its standard form (URL, mailto:, vCard, UPI URI …), whether static or
-/// dynamic; for a dynamic code this is what its landing page offers.
+/// What a dynamic code's landing page offers: its content, with a payment always as a UPI URI
+/// (a link the phone opens in a UPI app; an EMVCo payload is for scanners, not links).
+pub async fn landing_content(conn: &mut sqlx::PgConnection, row: &QrRow) -> ApiResult<String> {
+    match (&stored_data(row)?, row.user_id) {
+        (QrData::Payment(pd), Some(owner)) => {
+            let upi = PaymentData {
+                format: PayFormat::Upi,
+                ..pd.clone()
+            };
+            payment_payload(conn, owner, &row.short_code, &upi).await
+        }
+        _ => content(conn, row).await,
+    }
+}
+
+/// The code's content in its standard form (URL, mailto:, vCard, UPI URI or EMVCo payload …),
+/// whether static or dynamic.
 pub async fn content(conn: &mut sqlx::PgConnection, row: &QrRow) -> ApiResult<String> {
     if let Some(c) = content_at_hand(row)? {
         return Ok(c);

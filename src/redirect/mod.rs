@@ -104,7 +104,7 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
     };
     let content = match qr_type {
         QrType::Url => None,
-        _ => codes::content(&mut conn, &row).await.ok(),
+        _ => codes::landing_content(&mut conn, &row).await.ok(),
     };
     let prefs = db::settings::get(&mut *conn, owner).await?;
     let tz = prefs.timezone.parse().unwrap_or(chrono_tz::UTC);

@@ -940,3 +940,153 @@ async fn parallel_uploads_of_huge_images_share_one_memory_budget() {
     assert!(metrics.contains("image_cache_bytes "), "{metrics}");
     app.stop().await.unwrap();
 }
+
+/// Parses an EMVCo payload with an independent decoder (npm `emvco-merchant-parse`, installed
+/// by scripts/test into target/node-tools) and checks its CRC with Python's `binascii.crc_hqx`
+/// (CRC-CCITT; initial value 0xFFFF makes it CCITT-FALSE). Answers the decoded tags.
+fn decode_emvco(payload: &str) -> Value {
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/node-tools/node_modules/emvco-merchant-parse");
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg("const { Parse } = require(process.argv[1]); process.stdout.write(JSON.stringify(Parse(process.argv[2])))")
+        .arg(&modules)
+        .arg(payload)
+        .output()
+        .expect("node (scripts/test installs the decoder)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crc = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import binascii, sys; p = sys.argv[1]; print('%04X' % binascii.crc_hqx(p[:-4].encode(), 0xFFFF))")
+        .arg(payload)
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&crc.stdout).trim(),
+        &payload[payload.len() - 4..],
+        "CRC of {payload}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn emvco_payment_codes_decode_with_an_independent_parser() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("bharatqr@example.com").await;
+    app.put("/api/v1/merchant", Some(&t), json!({"display_name": "Chai & Co", "upi_vpa": "chai@okbank", "mcc": "5812", "city": "Mumbai"})).await;
+    let (_, tea) = app
+        .post(
+            "/api/v1/products",
+            Some(&t),
+            json!({"name": "Masala chai", "price": "20"}),
+        )
+        .await;
+    let tea_id = tea["id"].as_str().unwrap();
+    let (_, large) = app
+        .post(
+            "/api/v1/products",
+            Some(&t),
+            json!({"name": "Large", "price": "35.50", "parent_id": tea_id}),
+        )
+        .await;
+    let large_id = large["id"].as_str().unwrap();
+
+    // Basic: payer enters the amount (static point of initiation, no tag 54); the seed's
+    // qrCodeData fields become the additional data's labels.
+    let basic = create_and_scan(&app, &t, json!({"name": "Counter", "qr_type": "payment", "dynamic": false,
+        "data": {"journey_type": "basic", "format": "emvco", "label": "Store Counter 1", "location": "Mumbai Store"}}), None).await;
+    assert_eq!(basic["data"]["format"], "emvco");
+    let d = decode_emvco(basic["payload"].as_str().unwrap());
+    assert_eq!(d["00"], "01");
+    assert_eq!(d["01"], "11");
+    assert_eq!(d["26"]["00"], "A000000524");
+    assert_eq!(d["26"]["01"], "chai@okbank");
+    assert_eq!(d["52"], "5812");
+    assert_eq!(d["53"], "356");
+    assert_eq!(d.get("54"), None);
+    assert_eq!(d["58"], "IN");
+    assert_eq!(d["59"], "Chai & Co");
+    assert_eq!(d["60"], "Mumbai");
+    assert_eq!(d["62"]["07"], "Store Counter 1");
+    assert_eq!(d["62"]["03"], "Mumbai Store");
+    assert!(d["62"]["05"].as_str().unwrap().starts_with("QR"), "{d}");
+
+    // Product without an amount: the product's price is the amount (both formats).
+    let prod = create_and_scan(
+        &app,
+        &t,
+        json!({"name": "Chai", "qr_type": "payment", "dynamic": false,
+        "data": {"journey_type": "productBased", "product_id": tea_id, "format": "emvco"}}),
+        None,
+    )
+    .await;
+    let d = decode_emvco(prod["payload"].as_str().unwrap());
+    assert_eq!(
+        (d["01"].as_str(), d["54"].as_str()),
+        (Some("12"), Some("20.00"))
+    );
+    assert!(d["62"]["05"].as_str().unwrap().starts_with('P'), "{d}");
+    let upi = create_and_scan(
+        &app,
+        &t,
+        json!({"name": "Chai UPI", "qr_type": "payment", "dynamic": false,
+        "data": {"journey_type": "productBased", "product_id": tea_id}}),
+        None,
+    )
+    .await;
+    assert!(
+        upi["payload"].as_str().unwrap().contains("&am=20.00&"),
+        "{upi}"
+    );
+    assert_eq!(upi["data"].get("format"), None, "the default is not stored");
+    // Variant with its own fixed amount: the code's amount wins over the price.
+    let var = create_and_scan(&app, &t, json!({"name": "Large", "qr_type": "payment", "dynamic": false,
+        "data": {"journey_type": "variantBased", "variant_id": large_id, "amount": 30, "format": "emvco"}}), None).await;
+    let d = decode_emvco(var["payload"].as_str().unwrap());
+    assert_eq!(d["54"], "30.00");
+    assert!(d["62"]["05"].as_str().unwrap().starts_with('V'), "{d}");
+    // The journey rules hold for EMVCo as for UPI; an unknown format is refused by name.
+    let (s, b) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "x", "qr_type": "payment", "dynamic": false,
+        "data": {"journey_type": "productBased", "format": "emvco"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["fields"]["data.product_id"].is_string(), "{b}");
+    let (s, _) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "x", "qr_type": "payment", "dynamic": false,
+        "data": {"journey_type": "basic", "format": "sepa"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // A dynamic EMVCo code's landing page still offers a UPI link (a link, not a scanner payload).
+    let (_, dynamic) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "Dyn", "qr_type": "payment", "dynamic": true,
+        "data": {"journey_type": "basic", "format": "emvco"}}),
+        )
+        .await;
+    let page = app
+        .http
+        .get(app.url(&format!("/r/{}", dynamic["short_code"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("upi://pay?pa=chai%40okbank"), "{page}");
+    app.stop().await.unwrap();
+}

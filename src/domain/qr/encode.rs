@@ -200,3 +200,146 @@ pub fn upi_uri(payee: &Payee<'_>, amount: Option<&str>) -> String {
     ));
     s
 }
+
+/// NPCI's registered application provider identifier: the globally unique identifier under
+/// which an EMVCo merchant account template (tag 26) carries a UPI VPA.
+pub const NPCI_GUID: &str = "A000000524";
+
+/// What an EMVCo merchant-presented payload says besides the amount (BharatQR / UPI).
+pub struct EmvMerchant<'a> {
+    pub vpa: &'a str,
+    pub name: &'a str,
+    /// ISO 18245 merchant category code.
+    pub mcc: Option<&'a str>,
+    pub city: Option<&'a str>,
+    /// Reference label (tag 62-05): identifies the code, product or variant.
+    pub reference: &'a str,
+    /// Store label (62-03), terminal label (62-07) and purpose (62-08), from the code's data.
+    pub store: Option<&'a str>,
+    pub terminal: Option<&'a str>,
+    pub purpose: Option<&'a str>,
+}
+
+/// The value as the format allows it: printable ASCII, at most `max` characters.
+fn ans(v: &str, max: usize) -> String {
+    v.chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .take(max)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// One data object: ID, two-digit length, value.
+fn tlv(out: &mut String, id: &str, value: &str) {
+    out.push_str(id);
+    out.push_str(&format!("{:02}", value.len()));
+    out.push_str(value);
+}
+
+/// The EMVCo MPM payload (QR Code Specification for Payment Systems, merchant-presented mode):
+/// payload format 01; point of initiation 11 (payer enters the amount) or 12 (fixed amount);
+/// the VPA under NPCI's identifier in tag 26; MCC; currency 356 (INR); the amount when fixed;
+/// country IN; name; city; additional data; and the CRC-16/CCITT-FALSE of everything before
+/// it, `6304` included, as four upper-case hex digits.
+pub fn emvco_mpm(m: &EmvMerchant<'_>, amount: Option<&str>) -> String {
+    let mut s = String::new();
+    tlv(&mut s, "00", "01");
+    tlv(&mut s, "01", if amount.is_some() { "12" } else { "11" });
+    let mut account = String::new();
+    tlv(&mut account, "00", NPCI_GUID);
+    tlv(&mut account, "01", &ans(m.vpa, 99 - 14 - 4));
+    tlv(&mut s, "26", &account);
+    let mcc = m
+        .mcc
+        .filter(|c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("0000");
+    tlv(&mut s, "52", mcc);
+    tlv(&mut s, "53", "356");
+    if let Some(a) = amount {
+        tlv(&mut s, "54", &ans(a, 13));
+    }
+    tlv(&mut s, "58", "IN");
+    let name = Some(ans(m.name, 25)).filter(|n| !n.is_empty());
+    tlv(&mut s, "59", name.as_deref().unwrap_or("Merchant"));
+    let city = m.city.map(|c| ans(c, 15)).filter(|c| !c.is_empty());
+    tlv(&mut s, "60", city.as_deref().unwrap_or("India"));
+    let mut extra = String::new();
+    for (id, v) in [
+        ("03", m.store),
+        ("05", Some(m.reference)),
+        ("07", m.terminal),
+        ("08", m.purpose),
+    ] {
+        if let Some(v) = v.map(|v| ans(v, 25)).filter(|v| !v.is_empty()) {
+            tlv(&mut extra, id, &v);
+        }
+    }
+    if !extra.is_empty() {
+        tlv(&mut s, "62", &extra);
+    }
+    s.push_str("6304");
+    let crc = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740).checksum(s.as_bytes());
+    s.push_str(&format!("{crc:04X}"));
+    s
+}
+
+#[cfg(test)]
+mod emvco_tests {
+    use super::*;
+
+    /// CRC-16/CCITT-FALSE over published EMVCo payloads (their last four characters).
+    #[test]
+    fn crc_matches_known_vectors() {
+        for payload in [
+            "000201010212153137210116372101160123456789ABCDE520441315303840540510.005802KH5913Kuntheas Shop6016Banteay Meanchey62120108123456786304A7A8",
+            "00020101021252044131153137210116372101160123456789ABCDE6016Banteay Meanchey5913Kuntheas Shop5802KH540510.005303840621201081234567863041FF2",
+        ] {
+            let (body, crc) = payload.split_at(payload.len() - 4);
+            let got = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740).checksum(body.as_bytes());
+            assert_eq!(format!("{got:04X}"), crc);
+        }
+    }
+
+    #[test]
+    fn fields_in_order_with_lengths_and_limits() {
+        let p = emvco_mpm(
+            &EmvMerchant {
+                vpa: "chai@okbank",
+                name: "Chai & Co — the very best tea stall in town",
+                mcc: Some("5812"),
+                city: Some("Mumbai"),
+                reference: "QRabc123",
+                store: Some("Mumbai Store"),
+                terminal: Some("Store Counter 1"),
+                purpose: None,
+            },
+            Some("20.00"),
+        );
+        assert!(p.starts_with("0002010102122629"), "{p}");
+        assert!(p.contains("0010A0000005240111chai@okbank"), "{p}");
+        assert!(p.contains("520458125303356540520.00"), "{p}");
+        assert!(p.contains("5802IN5924Chai & Co  the very best6006"), "{p}");
+        assert!(p.contains("6006Mumbai62"), "{p}");
+        assert!(
+            p.contains("0312Mumbai Store0508QRabc1230715Store Counter 1"),
+            "{p}"
+        );
+        let static_one = emvco_mpm(
+            &EmvMerchant {
+                vpa: "chai@okbank",
+                name: "",
+                mcc: None,
+                city: None,
+                reference: "QR1",
+                store: None,
+                terminal: None,
+                purpose: None,
+            },
+            None,
+        );
+        assert!(static_one.starts_with("000201010211"), "{static_one}");
+        assert!(!static_one.contains("5405"), "{static_one}");
+        assert!(static_one.contains("52040000") && static_one.contains("5908Merchant6005India"));
+    }
+}

@@ -4,7 +4,7 @@
 mod encode;
 
 use encode::*;
-pub use encode::{Payee, event_time, upi_uri};
+pub use encode::{EmvMerchant, Payee, emvco_mpm, event_time, upi_uri};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
@@ -253,6 +253,20 @@ pub struct PaymentInput {
     pub location: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// `upi` (default: a `upi://pay` URI) or `emvco` (an EMVCo merchant-presented payload).
+    #[serde(default)]
+    pub format: Option<PayFormat>,
+}
+
+/// The payload format of a payment code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayFormat {
+    /// `upi://pay?pa=…` (NPCI's UPI linking specification).
+    #[default]
+    Upi,
+    /// EMVCo merchant-presented mode (BharatQR): what banking apps' scanners read.
+    Emvco,
 }
 
 /// A payment QR as stored: amount normalised (`None` = the payer enters it).
@@ -271,6 +285,13 @@ pub struct PaymentData {
     pub location: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Stored only when not the default (`upi`), so codes made before the choice read alike.
+    #[serde(default, skip_serializing_if = "is_upi")]
+    pub format: PayFormat,
+}
+
+fn is_upi(f: &PayFormat) -> bool {
+    *f == PayFormat::Upi
 }
 
 /// The validated `data` of a non-URL code, as stored in `qr_type_details`.
@@ -509,6 +530,7 @@ impl QrData {
                     label: opt(p.label, "label", 100),
                     location: opt(p.location, "location", 100),
                     description: opt(p.description, "description", 200),
+                    format: p.format.unwrap_or_default(),
                 })
             }
         };
