@@ -62,6 +62,7 @@ pub fn required(method: &str, route: &str) -> &'static str {
         "/uploads",
         "/products",
         "/merchant",
+        "/imports",
     ]
     .iter()
     .any(|r| under(r))

@@ -166,7 +166,7 @@ pub async fn create(
     Ok(job)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct RowReport {
     /// 1-based, not counting a CSV header.
     row: usize,
@@ -174,6 +174,12 @@ struct RowReport {
     id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<FieldErrors>,
+    /// An import's link already here (imported before): left as it is.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skipped: bool,
+    /// An import's short code was taken or not valid here: the code got a new one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    short_code_changed: bool,
 }
 
 /// The `bulk-create` queue's handler.
@@ -217,32 +223,52 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         .map(|(id, name)| (name.to_lowercase(), id))
         .collect();
     let mut report = Vec::with_capacity(rows.len());
-    let mut created = 0usize;
+    let (mut created, mut skipped) = (0usize, 0usize);
     for (i, mut row) in rows.into_iter().enumerate() {
-        let id = Uuid::new_v5(&job.id, &(i as u64).to_be_bytes());
-        let outcome = if db::qr_codes::get(&state.db, job.user_id, id)
+        // An import's row names its code's id (the same on every import of the link); a bulk
+        // row's id comes from the job and the row (the same on every run of the job).
+        // Only an import's own rows carry one (in a bulk upload `_import` is an unknown field).
+        let import_id = (job.kind == super::imports::KIND)
+            .then(|| row.as_object_mut().and_then(|o| o.remove("_import")))
+            .flatten()
+            .and_then(|m| m["id"].as_str().and_then(|s| s.parse::<Uuid>().ok()));
+        let id = import_id.unwrap_or_else(|| Uuid::new_v5(&job.id, &(i as u64).to_be_bytes()));
+        let mut line = RowReport {
+            row: i + 1,
+            ..RowReport::default()
+        };
+        if db::qr_codes::get(&state.db, job.user_id, id)
             .await?
             .is_some()
         {
-            Ok(id) // made by an earlier run of this job
+            // Made by an earlier run of this job, or imported before.
+            line.skipped = import_id.is_some();
+            line.id = Some(id);
         } else {
-            create_row(state, &origin, &principal, &mut row, id, &own, &projects).await?
-        };
-        report.push(match outcome {
-            Ok(id) => {
-                created += 1;
-                RowReport {
-                    row: i + 1,
-                    id: Some(id),
-                    errors: None,
+            let keep = row.clone();
+            let mut outcome =
+                create_row(state, &origin, &principal, &mut row, id, &own, &projects).await?;
+            // An imported short code that is taken or not valid here: a new one instead.
+            if import_id.is_some() && matches!(&outcome, Err(e) if e.contains_key("alias")) {
+                let mut row = keep;
+                if let Some(o) = row.as_object_mut() {
+                    o.remove("alias");
                 }
+                outcome =
+                    create_row(state, &origin, &principal, &mut row, id, &own, &projects).await?;
+                line.short_code_changed = outcome.is_ok();
             }
-            Err(errors) => RowReport {
-                row: i + 1,
-                id: None,
-                errors: Some(errors),
-            },
-        });
+            match outcome {
+                Ok(id) => line.id = Some(id),
+                Err(errors) => line.errors = Some(errors),
+            }
+        }
+        match (&line.id, line.skipped) {
+            (Some(_), false) => created += 1,
+            (Some(_), true) => skipped += 1,
+            _ => {}
+        }
+        report.push(line);
         if (i + 1).is_multiple_of(PROGRESS_EVERY)
             && db::jobs::progress(&state.db, job.id, (i + 1) as i32)
                 .await?
@@ -252,8 +278,8 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
             return Ok(()); // cancelled: the rows made so far stay
         }
     }
-    let failed = report.len() - created;
-    let result = json!({"created": created, "failed": failed, "rows": report});
+    let failed = report.len() - created - skipped;
+    let result = json!({"created": created, "skipped": skipped, "failed": failed, "rows": report});
     let mut tx = state.db.begin().await?;
     if !db::jobs::succeed(&mut *tx, job.id, &result, None, None).await? {
         return Ok(()); // cancelled meanwhile

@@ -4,4 +4,5 @@
 
 pub mod bulk;
 pub mod exports;
+pub mod imports;
 pub mod tasks;

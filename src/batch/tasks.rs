@@ -18,7 +18,10 @@ pub async fn enqueue(state: &AppState, job: &JobRow) -> ApiResult<()> {
     let (id, run) = (job.id, job.runs);
     let sent = match job.kind.as_str() {
         "export" => state.queues.enqueue(ExportCodes { job_id: id, run }).await,
-        "bulk_create" => state.queues.enqueue(BulkCreate { job_id: id, run }).await,
+        // An import is a bulk create of its links (see `batch::imports`).
+        "bulk_create" | crate::batch::imports::KIND => {
+            state.queues.enqueue(BulkCreate { job_id: id, run }).await
+        }
         crate::accounts::export::KIND => {
             state
                 .queues

@@ -35,7 +35,7 @@ use super::{
         crate::redirect::scan, crate::redirect::download, crate::redirect::unlock::submit, crate::redirect::logo,
         crate::redirect::report_form, crate::redirect::report,
         analytics::per_code, analytics::per_code_csv, analytics::account, analytics::account_csv,
-        jobs::bulk_create, jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
+        jobs::bulk_create, jobs::create_import, jobs::create_export, jobs::download_export, jobs::get_job, jobs::cancel_job, jobs::list_jobs, jobs::retry_job,
         billing::plans, billing::subscription, billing::usage, billing::credits, billing::checkout,
         billing::credits_checkout, billing::portal, billing::stripe_webhook, billing::list_statements,
         admin::get_user, admin::grant_credits,

@@ -227,8 +227,44 @@ pub async fn bulk_create(
     Ok(HttpResponse::Accepted().json(Accepted { job_id: job.id }))
 }
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// Whose export this is.
+    source: crate::batch::imports::Source,
+    /// The tool's CSV export of its links (Shlink: shortCode/shortUrl, longUrl, title, tags;
+    /// YOURLS: keyword, url, title; Bitly: Bitlink/Custom Bitlink, Long URL, Title, Tags).
+    csv: String,
+}
+
+/// Import the links of a Shlink, YOURLS or Bitly account from its CSV export, as dynamic URL
+/// codes: short codes kept when free, first tag → project, a report per row in the job's
+/// result; importing again skips the links already here.
+#[utoipa::path(post, path = "/api/v1/imports", tag = "jobs", security(("bearer" = [])), request_body = ImportBody,
+    responses((status = 202, body = Accepted), (status = 413, description = "Over 8 MiB"),
+    (status = 422, description = "Not an export of that tool, or a row without a short code or URL")))]
+#[post("/imports")]
+pub async fn create_import(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    // A JSON body like any other, but with the bulk upload's size limit (an export is large).
+    if super::json::media_type(&req) != "application/json" {
+        return Err(ApiError::UnsupportedMediaType("application/json"));
+    }
+    let body = super::json::read_limited(&mut payload, bulk::MAX_BYTES).await?;
+    let b: ImportBody = super::json::parse(&body)?;
+    let job =
+        crate::batch::imports::create(&state, &caller.origin, &caller.principal, b.source, &b.csv)
+            .await?;
+    Ok(HttpResponse::Accepted().json(Accepted { job_id: job.id }))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create_export)
+    cfg.service(create_import)
+        .service(create_export)
         .service(download_export)
         .service(get_job)
         .service(cancel_job)

@@ -503,3 +503,138 @@ async fn bulk_create_from_csv_and_json_reports_every_row_and_reruns_create_nothi
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn imports_from_shlink_yourls_and_bitly_keep_codes_make_projects_and_rerun_cleanly() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("importer@example.com").await;
+    let (other, _) = app.register("squatter@example.com").await;
+    // Another account already holds one of the short codes.
+    let (s, _) = app
+        .post("/api/v1/qr-codes", Some(&other), json!({"name": "mine", "qr_type": "url", "dynamic": true, "target_url": "https://other.example/", "alias": "spring"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let import = |source: &'static str, csv: String| {
+        let (app, t) = (&app, &t);
+        async move {
+            let (s, b) = app
+                .post(
+                    "/api/v1/imports",
+                    Some(t),
+                    json!({"source": source, "csv": csv}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+            finished(app, t, b["job_id"].as_str().unwrap()).await
+        }
+    };
+    let shlink = "createdAt,shortCode,shortUrl,longUrl,title,tags,visits\n\
+        2026-01-02T10:00:00+00:00,menu-2026,https://s.example/menu-2026,https://cafe.example/menu,Menu,food|print,12\n\
+        2026-01-03T10:00:00+00:00,spring,https://s.example/spring,https://shop.example/spring,Spring sale,,3\n\
+        2026-01-04T10:00:00+00:00,x1,https://s.example/x1,javascript:alert(1),Bad,,0\n"
+        .to_owned();
+    let done = import("shlink", shlink.clone()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["kind"], "import");
+    let r = &done["result"];
+    assert_eq!(
+        (
+            r["created"].as_u64(),
+            r["skipped"].as_u64(),
+            r["failed"].as_u64()
+        ),
+        (Some(2), Some(0), Some(1)),
+        "{r}"
+    );
+    let rows = r["rows"].as_array().unwrap();
+    // Kept: its own short code, target, title and first tag as a (new) project.
+    let (_, menu) = app
+        .get(
+            &format!("/api/v1/qr-codes/{}", rows[0]["id"].as_str().unwrap()),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(menu["short_code"], "menu-2026");
+    assert_eq!(menu["target_url"], "https://cafe.example/menu");
+    assert_eq!(menu["name"], "Menu");
+    let (_, projects) = app.get("/api/v1/projects", Some(&t)).await;
+    assert_eq!(projects["items"][0]["name"], "food");
+    assert_eq!(menu["project_id"], projects["items"][0]["id"]);
+    let res = app.http.get(app.url("/r/menu-2026")).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "https://cafe.example/menu");
+    // Taken elsewhere: a new short code, said so; the other account's code is untouched.
+    assert_eq!(rows[1]["short_code_changed"], true, "{r}");
+    let (_, spring) = app
+        .get(
+            &format!("/api/v1/qr-codes/{}", rows[1]["id"].as_str().unwrap()),
+            Some(&t),
+        )
+        .await;
+    assert_ne!(spring["short_code"], "spring");
+    let res = app.http.get(app.url("/r/spring")).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "https://other.example/");
+    // A bad target is that row's error.
+    assert!(rows[2]["errors"]["target_url"].is_string(), "{r}");
+
+    // The same export again (with one new link): nothing twice.
+    let again = shlink
+        + "2026-01-05T10:00:00+00:00,news,https://s.example/news,https://cafe.example/news,News,food,1\n";
+    let done = import("shlink", again).await;
+    let r = &done["result"];
+    assert_eq!(
+        (
+            r["created"].as_u64(),
+            r["skipped"].as_u64(),
+            r["failed"].as_u64()
+        ),
+        (Some(1), Some(2), Some(1)),
+        "{r}"
+    );
+    let (_, list) = app.get("/api/v1/qr-codes", Some(&t)).await;
+    assert_eq!(list["total"], 3);
+    let (_, projects) = app.get("/api/v1/projects", Some(&t)).await;
+    assert_eq!(projects["total"], 1, "the tag's project is reused");
+
+    // YOURLS and Bitly exports.
+    let done = import("yourls", "keyword,url,title,timestamp,ip,clicks\nyl-docs,https://docs.example/,Docs,2026-01-01 00:00:00,127.0.0.1,3\n".into()).await;
+    assert_eq!(done["result"]["created"], 1, "{done}");
+    let done = import("bitly", "Created,Title,Long URL,Bitlink,Custom Bitlink,Tags,Total engagements\n2026-01-01,Blog,https://blog.example/,bit.ly/3xYzAb,,,5\n".into()).await;
+    assert_eq!(done["result"]["created"], 1, "{done}");
+    assert_eq!(
+        app.http
+            .get(app.url("/r/3xYzAb"))
+            .send()
+            .await
+            .unwrap()
+            .headers()["location"],
+        "https://blog.example/"
+    );
+
+    // Not that tool's export, or no rows: refused at once, naming the field.
+    for (source, csv) in [
+        ("bitly", "a,b\n1,2\n"),
+        ("shlink", "shortCode,longUrl\n"),
+        ("yourls", "keyword,url\nk,\n"),
+    ] {
+        let (s, b) = app
+            .post(
+                "/api/v1/imports",
+                Some(&t),
+                json!({"source": source, "csv": csv}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{source}: {b}");
+    }
+    let (s, _) = app
+        .post(
+            "/api/v1/imports",
+            Some(&t),
+            json!({"source": "kutt", "csv": "x"}),
+        )
+        .await;
+    assert!(
+        s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::BAD_REQUEST,
+        "{s}"
+    );
+    app.stop().await.unwrap();
+}

@@ -132,6 +132,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/qr-codes/{id}/versions"),
     ("post", "/api/v1/qr-codes/{id}/versions/{version}/restore"),
     ("post", "/api/v1/qr-codes/{id}/schedules"),
+    ("post", "/api/v1/imports"),
     ("get", "/api/v1/qr-codes/{id}/schedules"),
     ("delete", "/api/v1/qr-codes/{id}/schedules/{schedule_id}"),
     ("get", "/api/v1/merchant"),
