@@ -1,5 +1,5 @@
-//! The one HTTP client for URLs users give us (webhook receivers; later domain checks and
-//! importers). It connects only to global unicast addresses: names are resolved by a resolver
+//! The one HTTP client for URLs users give us (webhook receivers, the Shlink importer; later
+//! domain checks). It connects only to global unicast addresses: names are resolved by a resolver
 //! plugged into the client that drops every other address, so the check applies to the
 //! addresses actually connected to and DNS rebinding cannot get in; IP literals (which the
 //! client does not resolve) are checked before each request. Redirects are not followed,
@@ -128,6 +128,12 @@ impl Outbound {
     pub fn post(&self, url: &Url) -> Result<reqwest::RequestBuilder, String> {
         self.guard.check_url(url)?;
         Ok(self.client.post(url.clone()))
+    }
+
+    /// A GET to `url`, checked as [`Outbound::post`] is.
+    pub fn get(&self, url: &Url) -> Result<reqwest::RequestBuilder, String> {
+        self.guard.check_url(url)?;
+        Ok(self.client.get(url.clone()))
     }
 }
 

@@ -172,6 +172,108 @@ pub fn links(source: Source, csv: &str) -> ApiResult<Vec<Link>> {
     Ok(out)
 }
 
+/// Most pages read from a Shlink server (100 links each: the import's row limit).
+const SHLINK_PAGES: u32 = super::bulk::MAX_ROWS as u32 / 100;
+
+#[derive(Deserialize)]
+struct ShlinkPage {
+    #[serde(rename = "shortUrls")]
+    short_urls: ShlinkList,
+}
+
+#[derive(Deserialize)]
+struct ShlinkList {
+    data: Vec<ShlinkUrl>,
+    pagination: ShlinkPagination,
+}
+
+#[derive(Deserialize)]
+struct ShlinkUrl {
+    #[serde(rename = "shortCode")]
+    short_code: String,
+    #[serde(rename = "longUrl")]
+    long_url: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ShlinkPagination {
+    #[serde(rename = "pagesCount")]
+    pages_count: u32,
+}
+
+/// The links of a Shlink server, read page by page from its REST API (`GET
+/// /rest/v3/short-urls`, `X-Api-Key`) through the guarded client: the address must be public
+/// unless the operator admits its range (`QRSAAS_WEBHOOKS__ALLOWED_CIDRS`). The key is used
+/// for this request only and never stored.
+pub async fn shlink_links(state: &AppState, base_url: &str, api_key: &str) -> ApiResult<Vec<Link>> {
+    let field = |why: String| ApiError::field("api.base_url", why);
+    let base = url::Url::parse(base_url.trim_end_matches('/'))
+        .map_err(|e| field(format!("not a URL: {e}")))?;
+    let client = crate::outbound::Outbound::new(
+        crate::outbound::Guard::new(state.settings.webhooks.allowed_cidrs.clone()),
+        std::time::Duration::from_secs(10),
+    )
+    .map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    let mut page = 1;
+    loop {
+        let mut url = base.clone();
+        url.set_path(&format!(
+            "{}/rest/v3/short-urls",
+            base.path().trim_end_matches('/')
+        ));
+        url.query_pairs_mut()
+            .append_pair("page", &page.to_string())
+            .append_pair("itemsPerPage", "100");
+        let res = client
+            .get(&url)
+            .map_err(field)?
+            .header("X-Api-Key", api_key)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| field(format!("the Shlink server did not answer: {e}")))?;
+        match res.status().as_u16() {
+            200 => {}
+            401 | 403 => {
+                return Err(ApiError::field(
+                    "api.api_key",
+                    "the Shlink server refused the key",
+                ));
+            }
+            s => return Err(field(format!("the Shlink server answered {s}"))),
+        }
+        let body: ShlinkPage = res
+            .json()
+            .await
+            .map_err(|e| field(format!("not a Shlink answer: {e}")))?;
+        out.extend(body.short_urls.data.into_iter().map(|u| Link {
+            short_code: u.short_code,
+            long_url: u.long_url,
+            title: u.title.filter(|t| !t.is_empty()),
+            tags: u.tags,
+        }));
+        if out.len() > super::bulk::MAX_ROWS {
+            return Err(field(format!(
+                "at most {} links per import",
+                super::bulk::MAX_ROWS
+            )));
+        }
+        if page >= body.short_urls.pagination.pages_count.min(SHLINK_PAGES) {
+            break;
+        }
+        page += 1;
+    }
+    if out.is_empty() {
+        return Err(field("the Shlink server has no links".into()));
+    }
+    Ok(out)
+}
+
 /// The id of the code a link becomes in this account: the same on every import of it.
 pub fn code_id(owner: Uuid, source: Source, short_code: &str) -> Uuid {
     Uuid::new_v5(
@@ -180,15 +282,14 @@ pub fn code_id(owner: Uuid, source: Source, short_code: &str) -> Uuid {
     )
 }
 
-/// Starts an import of `csv`; answers the job.
+/// Starts an import of `links` (from [`links`] or [`shlink_links`]); answers the job.
 pub async fn create(
     state: &AppState,
     origin: &Origin,
     p: &Principal,
     source: Source,
-    csv: &str,
+    links: Vec<Link>,
 ) -> ApiResult<JobRow> {
-    let links = links(source, csv)?;
     // Tags → projects: the first tag of each link, matched by name, made when missing.
     let mut projects: BTreeMap<String, String> = db::projects::names(&state.db, p.user.id)
         .await?

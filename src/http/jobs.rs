@@ -230,19 +230,30 @@ pub async fn bulk_create(
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
-    /// Whose export this is.
+    /// Whose links these are.
     source: crate::batch::imports::Source,
     /// The tool's CSV export of its links (Shlink: shortCode/shortUrl, longUrl, title, tags;
     /// YOURLS: keyword, url, title; Bitly: Bitlink/Custom Bitlink, Long URL, Title, Tags).
-    csv: String,
+    csv: Option<String>,
+    /// Shlink only, instead of `csv`: read the links from the server's REST API.
+    api: Option<ShlinkApi>,
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShlinkApi {
+    /// The Shlink server, e.g. `https://s.example.com`.
+    base_url: String,
+    /// An API key of that server (used for this request only, never stored).
+    api_key: String,
 }
 
 /// Import the links of a Shlink, YOURLS or Bitly account from its CSV export, as dynamic URL
 /// codes: short codes kept when free, first tag → project, a report per row in the job's
 /// result; importing again skips the links already here.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "jobs", security(("bearer" = [])), request_body = ImportBody,
-    responses((status = 202, body = Accepted), (status = 413, description = "Over 8 MiB"),
-    (status = 422, description = "Not an export of that tool, or a row without a short code or URL")))]
+    responses((status = 202, body = Accepted), (status = 413, description = "Over 8 MiB"), (status = 415, description = "Not JSON"),
+    (status = 422, description = "Not an export of that tool, a row without a short code or URL, or a Shlink server that cannot be read")))]
 #[post("/imports")]
 pub async fn create_import(
     state: web::Data<AppState>,
@@ -256,9 +267,23 @@ pub async fn create_import(
     }
     let body = super::json::read_limited(&mut payload, bulk::MAX_BYTES).await?;
     let b: ImportBody = super::json::parse(&body)?;
-    let job =
-        crate::batch::imports::create(&state, &caller.origin, &caller.principal, b.source, &b.csv)
-            .await?;
+    use crate::batch::imports::{self, Source};
+    let links = match (&b.csv, &b.api, b.source) {
+        (Some(csv), None, source) => imports::links(source, csv)?,
+        (None, Some(api), Source::Shlink) => {
+            imports::shlink_links(&state, &api.base_url, &api.api_key).await?
+        }
+        (None, Some(_), _) => {
+            return Err(ApiError::field("api", "only Shlink has an API to read"));
+        }
+        _ => {
+            return Err(ApiError::field(
+                "csv",
+                "give the export's csv, or (Shlink) api",
+            ));
+        }
+    };
+    let job = imports::create(&state, &caller.origin, &caller.principal, b.source, links).await?;
     Ok(HttpResponse::Accepted().json(Accepted { job_id: job.id }))
 }
 

@@ -638,3 +638,99 @@ async fn imports_from_shlink_yourls_and_bitly_keep_codes_make_projects_and_rerun
     );
     app.stop().await.unwrap();
 }
+
+/// A Shlink server's REST API on a local socket: two pages of links, behind an API key.
+async fn fake_shlink() -> String {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    async fn short_urls(
+        req: HttpRequest,
+        q: web::Query<std::collections::HashMap<String, String>>,
+    ) -> HttpResponse {
+        if req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) != Some("sh-key") {
+            return HttpResponse::Unauthorized().json(json!({"type": "INVALID_API_KEY"}));
+        }
+        let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let data = if page == 1 {
+            json!([{"shortCode": "api-menu", "longUrl": "https://cafe.example/menu", "title": "Menu", "tags": ["food"]},
+                   {"shortCode": "api-blog", "longUrl": "https://cafe.example/blog", "title": null, "tags": []}])
+        } else {
+            json!([{"shortCode": "api-news", "longUrl": "https://cafe.example/news", "title": "News", "tags": ["food", "press"]}])
+        };
+        HttpResponse::Ok().json(json!({"shortUrls": {"data": data, "pagination": {"currentPage": page, "pagesCount": 2}}}))
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let server = HttpServer::new(|| {
+                App::new().route("/rest/v3/short-urls", web::get().to(short_urls))
+            })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run();
+            let _ = tx.send(base);
+            let _ = server.await;
+        });
+    });
+    rx.await.unwrap()
+}
+
+#[tokio::test]
+async fn imports_read_a_shlink_server_through_its_api_and_the_guarded_client() {
+    let shlink = fake_shlink().await;
+    // Loopback is refused unless the operator admits it, as for webhook receivers.
+    let closed = TestApp::spawn().await;
+    let (t, _) = closed.register("guarded@example.com").await;
+    let (s, b) = closed
+        .post(
+            "/api/v1/imports",
+            Some(&t),
+            json!({"source": "shlink", "api": {"base_url": shlink, "api_key": "sh-key"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b["error"]["fields"]["api.base_url"].is_string(), "{b}");
+    closed.stop().await.unwrap();
+
+    let app =
+        TestApp::spawn_with(|s| s.webhooks.allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()])
+            .await;
+    let (t, _) = app.register("shlinker@example.com").await;
+    let (s, b) = app
+        .post(
+            "/api/v1/imports",
+            Some(&t),
+            json!({"source": "shlink", "api": {"base_url": shlink, "api_key": "wrong"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b["error"]["fields"]["api.api_key"].is_string(), "{b}");
+    let (s, b) = app
+        .post(
+            "/api/v1/imports",
+            Some(&t),
+            json!({"source": "bitly", "api": {"base_url": shlink, "api_key": "sh-key"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (s, b) = app
+        .post(
+            "/api/v1/imports",
+            Some(&t),
+            json!({"source": "shlink", "api": {"base_url": shlink, "api_key": "sh-key"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let done = finished(&app, &t, b["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["result"]["created"], 3, "{done}");
+    // The key is not kept with the job.
+    assert!(!done.to_string().contains("sh-key"), "{done}");
+    let res = app.http.get(app.url("/r/api-news")).send().await.unwrap();
+    assert_eq!(res.headers()["location"], "https://cafe.example/news");
+    let (_, projects) = app.get("/api/v1/projects", Some(&t)).await;
+    assert_eq!(projects["total"], 1);
+    assert_eq!(projects["items"][0]["name"], "food");
+    app.stop().await.unwrap();
+}
