@@ -50,6 +50,7 @@ fn events(owner: Uuid, codes: &[Uuid]) -> Vec<ScanEvent> {
             country: None,
             city: None,
             keep_ip: false,
+            variant: 0,
         })
         .collect()
 }

@@ -170,6 +170,9 @@ pub struct ScanEvent<S = String> {
     /// The owner turned IP anonymisation off: store the address whole.
     #[serde(default)]
     pub keep_ip: bool,
+    /// Which of the code's weighted targets the scan was sent to (1-based); 0 for one target.
+    #[serde(default)]
+    pub variant: u8,
 }
 
 /// A block of scans handed off by one redirect process; the batch id makes re-delivery a no-op.
@@ -353,6 +356,7 @@ mod tests {
             country: n.is_multiple_of(3).then(|| "DE".into()),
             city: n.is_multiple_of(4).then(|| "Zürich".into()),
             keep_ip: code == 3 && n > 25,
+            variant: 0,
         }
     }
 
@@ -386,6 +390,7 @@ mod tests {
             country: e.country.as_deref(),
             city: e.city.as_deref(),
             keep_ip: e.keep_ip,
+            variant: 0,
         }
     }
 

@@ -86,7 +86,7 @@ impl ScanBlock {
 }
 
 /// Fields of [`ScanEvent`].
-const FIELDS: u32 = 12;
+const FIELDS: u32 = 13;
 
 /// One scan, field by field with rmp's writers, exactly as serde's derive would have rmp_serde
 /// write it (an array of the fields in declaration order; UUIDs and addresses as bin, times as
@@ -117,7 +117,9 @@ fn write_scan<S: AsRef<str>>(w: &mut Vec<u8>, e: &ScanEvent<S>) -> std::io::Resu
     encode::write_str(w, e.referer.as_ref())?;
     opt_str(w, e.country.as_ref())?;
     opt_str(w, e.city.as_ref())?;
-    encode::write_bool(w, e.keep_ip)
+    encode::write_bool(w, e.keep_ip)?;
+    encode::write_uint(w, u64::from(e.variant))?;
+    Ok(())
 }
 
 /// Written as a raw JSON value: serde_json's string writer checks every byte for escapes (a

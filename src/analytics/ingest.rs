@@ -54,6 +54,8 @@ pub struct ScanRow {
     pub referer: String,
     pub is_bot: u8,
     pub visitor_hash: String,
+    /// Which weighted target the scan was sent to (1-based; 0: the code has one target).
+    pub variant: u8,
 }
 
 /// Link-preview fetchers and crawlers that woothee does not classify as crawlers.
@@ -249,6 +251,7 @@ fn enrich_with(e: &ScanEvent, secret: &str, geo: Option<&GeoDb>, agent: &Agent) 
         referer: e.referer.clone(),
         is_bot: agent.bot as u8,
         visitor_hash,
+        variant: e.variant,
     }
 }
 

@@ -147,6 +147,10 @@ pub struct Report {
     /// rules, UTM, data or status), so a change in scans can be tied to a change of the code.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub markers: Vec<Marker>,
+    /// An A/B code's report only: scans per variant (`key` is the 1-based position in its
+    /// `targets`), counted from raw events over the whole range.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -505,7 +509,34 @@ pub async fn report(
         browsers,
         referrers,
         markers: Vec::new(),
+        variants: Vec::new(),
     })
+}
+
+/// Scans per variant of an A/B code in the query's range (none for account reports or codes
+/// with one target).
+pub async fn variants(ch: &clickhouse::Client, scope: &Scope, q: &Query) -> ApiResult<Vec<Count>> {
+    if !matches!(scope, Scope::Code { .. }) {
+        return Ok(Vec::new());
+    }
+    let (cond, args) = filter(scope, q, &[(q.from, q.to)]);
+    let rows = bind(
+        ch.query(&format!(
+            "SELECT toString(variant) AS key, count() AS scans FROM scan_events \
+             WHERE {cond} AND variant > 0 GROUP BY key ORDER BY key"
+        )),
+        &args,
+    )
+    .fetch_all::<KeyCount>()
+    .await
+    .map_err(unavailable)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Count {
+            key: r.key,
+            scans: r.scans,
+        })
+        .collect())
 }
 
 /// The rows of an optional query (the aggregates' half, when the range has rolled-up days).

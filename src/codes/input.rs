@@ -8,7 +8,9 @@ use uuid::Uuid;
 use crate::domain::design::Design;
 use crate::domain::rules::{self, Rule};
 use crate::domain::utm::Utm;
-use crate::domain::{QrData, QrType, ShortCode, TargetPolicy, TargetUrl, bounded_text};
+use crate::domain::{
+    QrData, QrType, ShortCode, TargetPolicy, TargetUrl, WeightedTarget, bounded_text, parse_targets,
+};
 use crate::error::{ApiResult, FieldErrors};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -43,6 +45,10 @@ pub struct CodeInput {
     /// UTM parameters added to the redirects of a dynamic url code.
     #[schema(value_type = Option<crate::domain::utm::Utm>)]
     pub utm: Option<serde_json::Value>,
+    /// A dynamic url code's weighted targets (2–10), instead of `target_url`: each visitor is
+    /// sent to one, the same all day.
+    #[schema(value_type = Option<Vec<crate::domain::WeightedTarget>>)]
+    pub targets: Option<serde_json::Value>,
 }
 
 pub fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
@@ -80,7 +86,29 @@ pub fn target(
 pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErrors> {
     let mut e = FieldErrors::new();
     let name = one(&mut e, "name", bounded_text(&b.name, 200));
-    let target_url = target(&mut e, b.qr_type, b.target_url.as_deref(), own);
+    // Weighted targets stand in for target_url (which keeps the first, for every reader of one).
+    let targets = match (&b.targets, b.qr_type, b.dynamic) {
+        (None, _, _) => Some(None),
+        (Some(_), QrType::Url, true) if b.target_url.is_some() => one(
+            &mut e,
+            "targets",
+            Err("give target_url or targets, not both".into()),
+        ),
+        (Some(t), QrType::Url, true) => take(&mut e, parse_targets(t, own)).map(Some),
+        (Some(_), _, _) => one(
+            &mut e,
+            "targets",
+            Err("weighted targets are for dynamic url codes".into()),
+        ),
+    };
+    let first = targets
+        .as_ref()
+        .and_then(|t| t.as_ref())
+        .and_then(|t| t.first());
+    let target_url = match first {
+        Some(t) => TargetUrl::parse(&t.url, own).ok(),
+        None => target(&mut e, b.qr_type, b.target_url.as_deref(), own),
+    };
     let data = match (b.qr_type, &b.data) {
         (QrType::Url, Some(d)) if !d.is_null() && d.as_object().is_none_or(|o| !o.is_empty()) => {
             one(
@@ -117,8 +145,8 @@ pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErr
         ),
         (None, _, _) => Some(Utm::default()),
     };
-    let (Some(name), Some(data), Some(design), Some(alias), Some(rules), Some(utm)) =
-        (name, data, design, alias, rules, utm)
+    let (Some(name), Some(data), Some(design), Some(alias), Some(rules), Some(utm), Some(targets)) =
+        (name, data, design, alias, rules, utm, targets)
     else {
         return Err(e);
     };
@@ -138,6 +166,7 @@ pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErr
         template_id: b.template_id,
         alias,
         rules,
+        targets,
         utm,
     };
     Ok(new)
@@ -159,6 +188,7 @@ pub struct NewCode {
     pub alias: Option<ShortCode>,
     pub rules: Vec<Rule>,
     pub utm: Utm,
+    pub targets: Option<Vec<WeightedTarget>>,
 }
 
 /// A partial change; `project_id: Some(None)` moves the code out of its project.
@@ -172,6 +202,9 @@ pub struct CodePatch {
     pub status: Option<Status>,
     pub rules: Option<Vec<Rule>>,
     pub utm: Option<Utm>,
+    /// `Some(Some(..))` sets weighted targets; `Some(None)` goes back to one (a new
+    /// `target_url` alone does that).
+    pub targets: Option<Option<Vec<WeightedTarget>>>,
 }
 
 /// A change of a code: the PATCH body, and what a scheduled change applies.
@@ -193,6 +226,9 @@ pub struct PatchBody {
     pub rules: Option<serde_json::Value>,
     #[schema(value_type = Option<crate::domain::utm::Utm>)]
     pub utm: Option<serde_json::Value>,
+    /// Weighted targets of a dynamic url code (2–10), replacing `target_url`.
+    #[schema(value_type = Option<Vec<crate::domain::WeightedTarget>>)]
+    pub targets: Option<serde_json::Value>,
 }
 
 /// The change `b` asks of `current`, checked field by field as a PATCH is.
@@ -214,8 +250,32 @@ pub fn parse_patch(
     if let Some(n) = &b.name {
         patch.name = one(&mut e, "name", bounded_text(n, 200));
     }
-    if b.target_url.is_some() {
-        patch.target_url = target(&mut e, t, b.target_url.as_deref(), own);
+    match (&b.target_url, &b.targets) {
+        (Some(_), Some(_)) => {
+            e.insert(
+                "targets".into(),
+                "give target_url or targets, not both".into(),
+            );
+        }
+        (Some(_), None) => {
+            patch.target_url = target(&mut e, t, b.target_url.as_deref(), own);
+            patch.targets = Some(None);
+        }
+        (None, Some(v)) if current.dynamic && t == QrType::Url => {
+            if let Some(list) = take(&mut e, parse_targets(v, own)) {
+                patch.target_url = list
+                    .first()
+                    .and_then(|f| TargetUrl::parse(&f.url, own).ok());
+                patch.targets = Some(Some(list));
+            }
+        }
+        (None, Some(_)) => {
+            e.insert(
+                "targets".into(),
+                "weighted targets are for dynamic url codes".into(),
+            );
+        }
+        (None, None) => {}
     }
     if let Some(d) = &b.data {
         if t == QrType::Url {
@@ -250,12 +310,16 @@ pub fn parse_patch(
 /// The redirect destinations of a code (its target, its rules' redirects) by field name.
 pub(super) fn destinations<'a>(
     target: Option<&'a str>,
+    targets: &'a [WeightedTarget],
     rules: &'a [Rule],
 ) -> Vec<(String, &'a str)> {
     let mut out: Vec<(String, &str)> = target
         .map(|t| ("target_url".to_owned(), t))
         .into_iter()
         .collect();
+    for (i, t) in targets.iter().enumerate() {
+        out.push((format!("targets[{i}].url"), t.url.as_str()));
+    }
     for (i, r) in rules.iter().enumerate() {
         if let crate::domain::rules::Action::Redirect(url) = &r.then {
             out.push((format!("rules[{i}].then.redirect"), url.as_str()));

@@ -223,7 +223,11 @@ pub async fn create(
     if !new.design_given {
         new.design = default_design(&mut tx, owner).await?;
     }
-    let urls = destinations(new.target_url.as_ref().map(TargetUrl::as_str), &new.rules);
+    let urls = destinations(
+        new.target_url.as_ref().map(TargetUrl::as_str),
+        new.targets.as_deref().unwrap_or(&[]),
+        &new.rules,
+    );
     crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
     check_refs(
         &mut tx,
@@ -238,6 +242,12 @@ pub async fn create(
     let type_data = new.data.to_json();
     let rules = serde_json::to_value(&new.rules).map_err(ApiError::internal)?;
     let utm = serde_json::to_value(&new.utm).map_err(ApiError::internal)?;
+    let targets = new
+        .targets
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&new.data);
     let id = new.id.unwrap_or_else(Uuid::now_v7);
     let now = chrono::Utc::now();
@@ -271,6 +281,7 @@ pub async fn create(
                 variant_id,
                 utm: &utm,
                 rules: &rules,
+                targets: targets.as_ref(),
                 type_data: &type_data,
             },
         )
@@ -407,8 +418,14 @@ async fn apply(
         .or(before.target_url.as_deref());
     // Destinations this change sets (unchanged ones were checked when they were set; a
     // blocklist entry added since blocked those codes already).
+    let new_targets = patch
+        .targets
+        .as_ref()
+        .and_then(|t| t.as_deref())
+        .unwrap_or(&[]);
     let urls = destinations(
         patch.target_url.as_ref().map(TargetUrl::as_str),
+        new_targets,
         patch.rules.as_deref().unwrap_or(&[]),
     );
     crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
@@ -436,6 +453,11 @@ async fn apply(
         Some(u) => serde_json::to_value(&u).map_err(ApiError::internal)?,
         None => before.utm.clone(),
     };
+    let targets = match &patch.targets {
+        Some(Some(list)) => Some(serde_json::to_value(list).map_err(ApiError::internal)?),
+        Some(None) => None,
+        None => before.targets.clone(),
+    };
     let status = match patch.status {
         Some(Status::Active) => "active",
         Some(Status::Paused) => "paused",
@@ -458,6 +480,7 @@ async fn apply(
             variant_id,
             utm: &utm,
             rules: &rules,
+            targets: targets.as_ref(),
             type_data: &data.to_json(),
         },
     )

@@ -22,12 +22,13 @@ use crate::error::{ApiError, ApiResult, FieldErrors};
 use crate::state::AppState;
 
 /// What a version keeps: everything that decides what a scan does.
-const FIELDS: [&str; 5] = ["target_url", "rules", "utm", "data", "status"];
+const FIELDS: [&str; 6] = ["target_url", "targets", "rules", "utm", "data", "status"];
 
 /// The restorable state of a code.
 fn state(r: &QrRow) -> Value {
     json!({
         "target_url": r.target_url,
+        "targets": r.targets,
         "rules": r.rules,
         "utm": r.utm,
         "data": r.type_data,
@@ -117,6 +118,11 @@ pub async fn restore(
     let mut patch = CodePatch::default();
     if t == QrType::Url {
         patch.target_url = target(&mut e, t, s["target_url"].as_str(), &own);
+        patch.targets = match &s["targets"] {
+            Value::Null => Some(None),
+            list if dynamic => take(&mut e, crate::domain::parse_targets(list, &own)).map(Some),
+            _ => None,
+        };
     } else if !s["data"].is_null() {
         patch.data = take(&mut e, QrData::parse(t, &s["data"]));
     }

@@ -24,7 +24,9 @@ pub use project::{HexColor, ProjectName};
 pub use qr::{QrData, QrType};
 pub use settings::{Branding, Locale, NotificationPrefs, SmsPrefs, TimeZoneName};
 pub use shortcode::ShortCode;
-pub use target_url::{TargetPolicy, TargetUrl};
+pub use target_url::{
+    MAX_TARGETS, TargetPolicy, TargetUrl, WeightedTarget, parse_targets, pick_variant,
+};
 
 /// Field path → what is wrong with it: how every check of user input reports (and what a 422
 /// carries).

@@ -230,3 +230,107 @@ mod tests {
         }
     }
 }
+
+/// One of a dynamic URL code's weighted targets (A/B and split tests).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedTarget {
+    /// An http(s) URL, checked as `target_url` is.
+    pub url: String,
+    /// Share of the visitors, relative to the others' (1–1000).
+    pub weight: u32,
+}
+
+/// Targets a code may split its visitors between.
+pub const MAX_TARGETS: usize = 10;
+
+/// `targets` of a request: 2–10 `{url, weight}`, each URL checked as a target; errors named
+/// `targets[i].url` and so on.
+pub fn parse_targets(
+    v: &serde_json::Value,
+    policy: &TargetPolicy,
+) -> Result<Vec<WeightedTarget>, crate::domain::FieldErrors> {
+    let mut e = crate::domain::FieldErrors::new();
+    let list: Vec<WeightedTarget> = match crate::domain::strict::from_value(v.clone()) {
+        Ok(l) => l,
+        Err(fields) => {
+            return Err(fields
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        format!(
+                            "targets{}",
+                            if k.is_empty() || k.starts_with('[') {
+                                k
+                            } else {
+                                format!(".{k}")
+                            }
+                        ),
+                        v,
+                    )
+                })
+                .collect());
+        }
+    };
+    if !(2..=MAX_TARGETS).contains(&list.len()) {
+        e.insert(
+            "targets".into(),
+            format!("must list 2 to {MAX_TARGETS} targets (one target: use target_url)"),
+        );
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, t) in list.into_iter().enumerate() {
+        if !(1..=1000).contains(&t.weight) {
+            e.insert(
+                format!("targets[{i}].weight"),
+                "must be between 1 and 1000".into(),
+            );
+        }
+        match TargetUrl::parse(&t.url, policy) {
+            Ok(u) => out.push(WeightedTarget {
+                url: u.as_str().to_owned(),
+                weight: t.weight,
+            }),
+            Err(why) => {
+                e.insert(format!("targets[{i}].url"), why);
+            }
+        }
+    }
+    if e.is_empty() { Ok(out) } else { Err(e) }
+}
+
+/// The variant (1-based) a visitor is sent to: fixed for the day by `key` (the visitor's day,
+/// address and agent), spread in proportion to the weights.
+pub fn pick_variant(weights: &[u32], key: u64) -> usize {
+    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+    if total == 0 {
+        return 1;
+    }
+    let mut point = key % total;
+    for (i, w) in weights.iter().enumerate() {
+        let w = u64::from(*w);
+        if point < w {
+            return i + 1;
+        }
+        point -= w;
+    }
+    weights.len()
+}
+
+#[cfg(test)]
+mod weighted_tests {
+    use super::*;
+
+    #[test]
+    fn variants_follow_the_weights() {
+        let mut counts = [0u32; 3];
+        for key in 0..6000u64 {
+            counts[pick_variant(&[1, 2, 3], key.wrapping_mul(0x9E37_79B9_7F4A_7C15)) - 1] += 1;
+        }
+        assert_eq!(counts.iter().sum::<u32>(), 6000);
+        for (c, want) in counts.iter().zip([1000, 2000, 3000]) {
+            assert!((*c as i64 - want).abs() < 200, "{counts:?}");
+        }
+        assert_eq!(pick_variant(&[5], 123), 1);
+    }
+}

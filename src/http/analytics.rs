@@ -56,10 +56,11 @@ async fn run(
     )?;
     crate::billing::limits::within_retention(&state.db, &state.billing, p.user.id, query.from)
         .await?;
+    let mut ab = false;
     let scope = match code {
         Some(id) => {
             // Ownership first: another tenant's code is simply not found.
-            codes::get(state, p, id).await?;
+            ab = codes::get(state, p, id).await?.row.targets.is_some();
             Scope::Code {
                 owner: p.user.id,
                 qr_id: id,
@@ -83,11 +84,23 @@ async fn run(
         Some(Source::Raw) => None,
         _ => report::plan_sources(&state.db, &query).await,
     };
-    let (report, markers) = tokio::join!(
+    let (report, markers, variants) = tokio::join!(
         report::report(&state.clickhouse, &scope, &query, rolled.as_ref()),
-        report::markers(&state.db, &scope, &query)
+        report::markers(&state.db, &scope, &query),
+        async {
+            // Only A/B codes pay for the extra read.
+            if ab {
+                report::variants(&state.clickhouse, &scope, &query).await
+            } else {
+                Ok(Vec::new())
+            }
+        }
     );
-    Ok(Report { markers, ..report? })
+    Ok(Report {
+        markers,
+        variants: variants?,
+        ..report?
+    })
 }
 
 fn csv(r: &Report, name: &str) -> HttpResponse {

@@ -39,6 +39,10 @@ pub struct QrView {
     rules: serde_json::Value,
     #[schema(value_type = crate::domain::utm::Utm)]
     utm: serde_json::Value,
+    /// An A/B code's weighted targets (`target_url` is the first); absent for one target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::domain::WeightedTarget>>)]
+    targets: Option<serde_json::Value>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -62,6 +66,7 @@ fn view(settings: &crate::config::Settings, c: Code) -> QrView {
         payload: c.payload,
         rules: r.rules,
         utm: r.utm,
+        targets: r.targets,
         created_at: r.created_at,
         updated_at: r.updated_at,
     }

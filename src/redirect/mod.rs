@@ -23,7 +23,7 @@ use crate::codes;
 use crate::db;
 use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
-use crate::domain::{Branding, QrData, QrType, ShortCode};
+use crate::domain::{Branding, QrData, QrType, ShortCode, WeightedTarget, pick_variant};
 use crate::state::AppState;
 use crate::telemetry::RouteLabel;
 
@@ -56,6 +56,9 @@ pub struct Entry {
     /// Where url codes send the scanner, as the Location header's value (built once here, so a
     /// redirect without query parameters copies nothing).
     pub target: Option<HeaderValue>,
+    /// Weighted targets of an A/B code (Location values, UTM applied) and their weights; empty
+    /// for one target.
+    pub variants: Vec<(HeaderValue, u32)>,
     /// The content a landing page offers (vCard, iCalendar, UPI URI, WIFI:, mailto: …).
     pub content: Option<String>,
     pub data: Option<QrData>,
@@ -130,6 +133,13 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
         target: row
             .target_url
             .and_then(|t| HeaderValue::try_from(utm.apply(&t)).ok()),
+        variants: row
+            .targets
+            .and_then(|t| serde_json::from_value::<Vec<WeightedTarget>>(t).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| Some((HeaderValue::try_from(utm.apply(&t.url)).ok()?, t.weight)))
+            .collect(),
         content,
         password_fingerprint: unlock::fingerprint(&rules),
         brand: serde_json::from_value(prefs.branding).unwrap_or_default(),
@@ -199,7 +209,23 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
     ))
 }
 
-fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
+/// The variant (1-based) of an A/B code a visitor gets: the same all day for the same address
+/// and agent (the inputs of the daily visitor hash), on every replica (`DefaultHasher::new`
+/// has fixed keys), spread by the weights.
+fn variant_of(state: &AppState, req: &HttpRequest, e: &Entry) -> usize {
+    use std::hash::{Hash, Hasher};
+    let trusted = &state.settings.trusted_proxies;
+    let ip = client_ip_proxied(req, from_trusted_proxy(req, trusted), trusted);
+    let mut h = std::hash::DefaultHasher::new();
+    (Utc::now().timestamp() / 86_400).hash(&mut h);
+    ip.hash(&mut h);
+    header_str(req, header::USER_AGENT, 512).hash(&mut h);
+    e.qr_id.hash(&mut h);
+    let weights: Vec<u32> = e.variants.iter().map(|(_, w)| *w).collect();
+    pick_variant(&weights, h.finish())
+}
+
+fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry, variant: u8) {
     e.scans.fetch_add(1, Ordering::Relaxed);
     let trusted = &state.settings.trusted_proxies;
     let proxied = from_trusted_proxy(req, trusted);
@@ -218,6 +244,7 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry) {
         country: geo(req, proxied, COUNTRY_HEADERS),
         city: geo(req, proxied, &["x-city", "cloudfront-viewer-city"]),
         keep_ip: e.keep_ip,
+        variant,
     });
 }
 
@@ -450,14 +477,21 @@ async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool)
         Ruled::Page(page) => return page,
         Ruled::Redirect(url) => {
             if count {
-                emit_scan(state, req, &entry);
+                emit_scan(state, req, &entry, 0);
             }
             return found(HeaderValue::try_from(forward_query(url, req.query_string())).ok());
         }
         Ruled::Through => {}
     }
+    if !entry.variants.is_empty() {
+        let v = variant_of(state, req, &entry);
+        if count {
+            emit_scan(state, req, &entry, v as u8);
+        }
+        return found(with_query(&entry.variants[v - 1].0, req.query_string()));
+    }
     if count {
-        emit_scan(state, req, &entry);
+        emit_scan(state, req, &entry, 0);
     }
     match (&entry.qr_type, &entry.target) {
         (QrType::Url, Some(target)) => found(with_query(target, req.query_string())),

@@ -184,6 +184,7 @@ mod tests {
             country: None,
             city: None,
             keep_ip: false,
+            variant: 0,
         }
     }
 

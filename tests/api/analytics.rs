@@ -389,6 +389,7 @@ fn varied_scan(
             .map(str::to_owned),
         city: [Some("Pune"), None][(i % 2) as usize].map(str::to_owned),
         keep_ip: false,
+        variant: 0,
     }
 }
 

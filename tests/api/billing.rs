@@ -875,6 +875,7 @@ async fn scans_over_quota_are_served_stored_counted_and_announced_once() {
             country: None,
             city: None,
             keep_ip: false,
+            variant: 0,
         })
         .collect();
     let batch = IngestScans {

@@ -114,6 +114,7 @@ async fn retention_drops_old_raw_scan_partitions_and_keeps_the_rollups() {
                 country: None,
                 city: None,
                 keep_ip: false,
+                variant: 0,
             };
             qrsaas::analytics::ingest::enrich(&e, "s", None)
         })

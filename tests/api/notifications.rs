@@ -831,6 +831,7 @@ async fn the_weekly_summary_goes_out_monday_eight_local_time_once() {
             country: None,
             city: None,
             keep_ip: false,
+            variant: 0,
         };
         qrsaas::analytics::ingest::enrich(&e, "s", None)
     };

@@ -268,6 +268,7 @@ async fn a_poison_event_is_set_aside_and_never_blocks_its_batch_or_the_next() {
         country: None,
         city: None,
         keep_ip: false,
+        variant: 0,
     };
     let now = chrono::Utc::now();
     // Year 2150: ClickHouse's DateTime cannot hold it, so inserting it would fail the batch.

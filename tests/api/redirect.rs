@@ -827,3 +827,124 @@ async fn pages_and_emails_speak_the_owners_language() {
     );
     app.stop().await.unwrap();
 }
+
+/// A/B codes: visitors are split by weight, each visitor keeps their variant all day, the
+/// scans record it, and the code's analytics split by it.
+#[tokio::test]
+async fn weighted_targets_split_visitors_stickily_and_analytics_split_by_variant() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("ab@example.com").await;
+    for (body, field) in [
+        (
+            json!({"targets": [{"url": "https://a.example/", "weight": 1}]}),
+            "targets",
+        ),
+        (
+            json!({"targets": [{"url": "https://a.example/", "weight": 0}, {"url": "https://b.example/", "weight": 1}]}),
+            "targets[0].weight",
+        ),
+        (
+            json!({"targets": [{"url": "https://a.example/", "weight": 1}, {"url": "ftp://b.example/", "weight": 1}]}),
+            "targets[1].url",
+        ),
+        (
+            json!({"target_url": "https://a.example/", "targets": [{"url": "https://a.example/", "weight": 1}, {"url": "https://b.example/", "weight": 1}]}),
+            "targets",
+        ),
+    ] {
+        let mut b = json!({"name": "ab", "qr_type": "url", "dynamic": true});
+        b.as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        let (s, r) = app.post("/api/v1/qr-codes", Some(&t), b.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {r}");
+        assert!(r["error"]["fields"][field].is_string(), "{b}: {r}");
+    }
+    let (s, r) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "static", "qr_type": "url", "dynamic": false,
+            "targets": [{"url": "https://a.example/", "weight": 1}, {"url": "https://b.example/", "weight": 1}]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+
+    let qr = create(&app, &t, json!({"name": "Landing test", "qr_type": "url", "dynamic": true,
+        "targets": [{"url": "https://a.example/", "weight": 1}, {"url": "https://b.example/", "weight": 3}],
+        "utm": {"source": "poster"}})).await;
+    assert_eq!(qr["target_url"], "https://a.example/");
+    assert_eq!(
+        qr["targets"][1],
+        json!({"url": "https://b.example/", "weight": 3})
+    );
+    let (id, code) = (
+        qr["id"].as_str().unwrap().to_owned(),
+        qr["short_code"].as_str().unwrap().to_owned(),
+    );
+
+    // 400 visitors (one agent each): about a quarter to A, the rest to B; a visitor who comes
+    // back is sent where they went before.
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..400 {
+        let ua = format!("Mozilla/5.0 (visitor {i})");
+        let res = scan(&app, &format!("/r/{code}"), &ua).await;
+        assert_eq!(res.status(), StatusCode::FOUND);
+        let to = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(to.ends_with("utm_source=poster"), "{to}");
+        *seen
+            .entry(to.split('?').next().unwrap().to_owned())
+            .or_insert(0u64) += 1;
+        if i % 50 == 0 {
+            let again = scan(&app, &format!("/r/{code}"), &ua).await;
+            assert_eq!(
+                again.headers()["location"].to_str().unwrap(),
+                to,
+                "sticky for {ua}"
+            );
+            *seen.get_mut(to.split('?').next().unwrap()).unwrap() += 1;
+        }
+    }
+    let a = seen["https://a.example/"];
+    let b = seen["https://b.example/"];
+    assert_eq!(a + b, 408);
+    assert!((60..=150).contains(&a), "A got {a} of 408, B {b}");
+
+    // Every scan recorded with its variant; the code's analytics split by it.
+    let path =
+        format!("/api/v1/qr-codes/{id}/analytics?include_bots=true&from=2026-01-01T00:00:00Z");
+    let report = eventually("the 408 scans stored", || async {
+        let (_, r) = app.get(&path, Some(&t)).await;
+        (r["total"] == 408).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        report["variants"],
+        json!([{"key": "1", "scans": a}, {"key": "2", "scans": b}]),
+        "{report}"
+    );
+
+    // One target again: the split ends, and the history keeps both.
+    let (s, r) = app
+        .patch(
+            &format!("/api/v1/qr-codes/{id}"),
+            Some(&t),
+            json!({"target_url": "https://c.example/"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r.get("targets"), None);
+    let res = scan(&app, &format!("/r/{code}"), "Mozilla/5.0 (visitor 3)").await;
+    assert_eq!(
+        res.headers()["location"],
+        "https://c.example/?utm_source=poster"
+    );
+    let (_, versions) = app
+        .get(&format!("/api/v1/qr-codes/{id}/versions"), Some(&t))
+        .await;
+    assert_eq!(
+        versions["items"][0]["changes"]["targets"]["to"],
+        Value::Null
+    );
+    assert_eq!(
+        versions["items"][0]["changes"]["targets"]["from"][1]["weight"],
+        3
+    );
+    app.stop().await.unwrap();
+}
