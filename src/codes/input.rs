@@ -321,8 +321,16 @@ pub(super) fn destinations<'a>(
         out.push((format!("targets[{i}].url"), t.url.as_str()));
     }
     for (i, r) in rules.iter().enumerate() {
-        if let crate::domain::rules::Action::Redirect(url) = &r.then {
-            out.push((format!("rules[{i}].then.redirect"), url.as_str()));
+        match &r.then {
+            rules::Action::Redirect(url) => {
+                out.push((format!("rules[{i}].then.redirect"), url.as_str()));
+            }
+            rules::Action::Split(list) => {
+                for (j, t) in list.iter().enumerate() {
+                    out.push((format!("rules[{i}].then.split[{j}].url"), t.url.as_str()));
+                }
+            }
+            _ => {}
         }
     }
     out

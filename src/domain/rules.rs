@@ -64,6 +64,9 @@ pub struct Condition {
 pub enum Action {
     /// Send the scanner here instead.
     Redirect(String),
+    /// Split the scanners between weighted targets (2–10), each visitor keeping theirs all day,
+    /// as a code's own `targets` do.
+    Split(Vec<super::WeightedTarget>),
     /// Show the "expired" page.
     Expired,
     /// Show the "scan limit reached" page.
@@ -203,6 +206,28 @@ pub fn parse(
                     errors.insert(format!("rules[{i}].then.redirect"), why);
                 }
             },
+            Action::Split(list) => {
+                if !(2..=super::MAX_TARGETS).contains(&list.len()) {
+                    errors.insert(
+                        format!("rules[{i}].then.split"),
+                        format!("must list 2 to {} targets", super::MAX_TARGETS),
+                    );
+                }
+                for (j, t) in list.iter_mut().enumerate() {
+                    if !(1..=1000).contains(&t.weight) {
+                        errors.insert(
+                            format!("rules[{i}].then.split[{j}].weight"),
+                            "must be between 1 and 1000".into(),
+                        );
+                    }
+                    match TargetUrl::parse(&t.url, policy) {
+                        Ok(u) => t.url = u.as_str().to_owned(),
+                        Err(why) => {
+                            errors.insert(format!("rules[{i}].then.split[{j}].url"), why);
+                        }
+                    }
+                }
+            }
             Action::Password(pw) if !is_password_hash(pw) => {
                 let n = pw.chars().count();
                 if !(4..=128).contains(&n) {

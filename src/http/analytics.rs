@@ -60,7 +60,8 @@ async fn run(
     let scope = match code {
         Some(id) => {
             // Ownership first: another tenant's code is simply not found.
-            ab = codes::get(state, p, id).await?.row.targets.is_some();
+            let row = codes::get(state, p, id).await?.row;
+            ab = row.targets.is_some() || row.rules.to_string().contains("\"split\"");
             Scope::Code {
                 owner: p.user.id,
                 qr_id: id,

@@ -115,8 +115,10 @@ async fn load(state: &AppState, code: &str) -> Result<Resolved, sqlx::Error> {
     let utm: Utm = serde_json::from_value(row.utm.clone()).unwrap_or_default();
     let mut rules: Vec<Rule> = serde_json::from_value(row.rules.clone()).unwrap_or_default();
     for r in &mut rules {
-        if let Action::Redirect(url) = &mut r.then {
-            *url = utm.apply(url);
+        match &mut r.then {
+            Action::Redirect(url) => *url = utm.apply(url),
+            Action::Split(list) => list.iter_mut().for_each(|t| t.url = utm.apply(&t.url)),
+            _ => {}
         }
     }
     Ok(Resolved::Found(Arc::new(Entry {
@@ -212,7 +214,7 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
 /// The variant (1-based) of an A/B code a visitor gets: the same all day for the same address
 /// and agent (the inputs of the daily visitor hash), on every replica (`DefaultHasher::new`
 /// has fixed keys), spread by the weights.
-fn variant_of(state: &AppState, req: &HttpRequest, e: &Entry) -> usize {
+fn variant_of(state: &AppState, req: &HttpRequest, e: &Entry, weights: &[u32]) -> usize {
     use std::hash::{Hash, Hasher};
     let trusted = &state.settings.trusted_proxies;
     let ip = client_ip_proxied(req, from_trusted_proxy(req, trusted), trusted);
@@ -221,8 +223,7 @@ fn variant_of(state: &AppState, req: &HttpRequest, e: &Entry) -> usize {
     ip.hash(&mut h);
     header_str(req, header::USER_AGENT, 512).hash(&mut h);
     e.qr_id.hash(&mut h);
-    let weights: Vec<u32> = e.variants.iter().map(|(_, w)| *w).collect();
-    pick_variant(&weights, h.finish())
+    pick_variant(weights, h.finish())
 }
 
 fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry, variant: u8) {
@@ -475,16 +476,17 @@ async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool)
         // Pages of a rule (expired, limit, password form) are not scans; the GET after the
         // correct password is.
         Ruled::Page(page) => return page,
-        Ruled::Redirect(url) => {
+        Ruled::Redirect(url, variant) => {
             if count {
-                emit_scan(state, req, &entry, 0);
+                emit_scan(state, req, &entry, variant);
             }
             return found(HeaderValue::try_from(forward_query(url, req.query_string())).ok());
         }
         Ruled::Through => {}
     }
     if !entry.variants.is_empty() {
-        let v = variant_of(state, req, &entry);
+        let weights: Vec<u32> = entry.variants.iter().map(|(_, w)| *w).collect();
+        let v = variant_of(state, req, &entry, &weights);
         if count {
             emit_scan(state, req, &entry, v as u8);
         }
@@ -503,8 +505,8 @@ async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool)
 enum Ruled<'e> {
     /// A rule shows a page instead (expired, limit reached, password form).
     Page(HttpResponse),
-    /// A rule redirects.
-    Redirect(&'e str),
+    /// A rule redirects (to this variant of its split, when it splits; else 0).
+    Redirect(&'e str, u8),
     /// No rule applies: the code's own content.
     Through,
 }
@@ -518,7 +520,12 @@ fn ruled<'e>(state: &AppState, req: &HttpRequest, e: &'e Entry) -> Ruled<'e> {
         Some(Action::Expired) => Ruled::Page(pages::expired(e)),
         Some(Action::LimitReached) => Ruled::Page(pages::limit_reached(e)),
         Some(Action::Password(_)) => Ruled::Page(pages::password(e, pages::PasswordProblem::None)),
-        Some(Action::Redirect(url)) => Ruled::Redirect(url),
+        Some(Action::Redirect(url)) => Ruled::Redirect(url, 0),
+        Some(Action::Split(list)) => {
+            let weights: Vec<u32> = list.iter().map(|t| t.weight).collect();
+            let v = variant_of(state, req, e, &weights);
+            Ruled::Redirect(&list[v - 1].url, v as u8)
+        }
         None => Ruled::Through,
     }
 }

@@ -948,3 +948,57 @@ async fn weighted_targets_split_visitors_stickily_and_analytics_split_by_variant
     );
     app.stop().await.unwrap();
 }
+
+/// A rule can split too: iPhones between two app-store pages, everyone else to the target.
+#[tokio::test]
+async fn a_rule_can_split_its_scanners_between_weighted_targets() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.register("splitrule@example.com").await;
+    let (s, r) = app
+        .post("/api/v1/qr-codes", Some(&t), json!({"name": "x", "qr_type": "url", "dynamic": true, "target_url": "https://site.example/",
+            "rules": [{"if": {"device": ["ios"]}, "then": {"split": [{"url": "https://a.example/", "weight": 1}, {"url": "javascript:x", "weight": 1}]}}]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert!(
+        r["error"]["fields"]["rules[0].then.split[1].url"].is_string(),
+        "{r}"
+    );
+    let qr = create(&app, &t, json!({"name": "App", "qr_type": "url", "dynamic": true, "target_url": "https://site.example/",
+        "rules": [{"if": {"device": ["ios"]}, "then": {"split": [{"url": "https://apps.example/a", "weight": 1}, {"url": "https://apps.example/b", "weight": 1}]}}]})).await;
+    let code = qr["short_code"].as_str().unwrap().to_owned();
+    let mut seen = std::collections::BTreeMap::new();
+    for i in 0..100 {
+        let ua = format!("{IPHONE} v{i}");
+        let to = scan(&app, &format!("/r/{code}"), &ua).await.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        *seen.entry(to).or_insert(0) += 1;
+    }
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        ["https://apps.example/a", "https://apps.example/b"],
+        "{seen:?}"
+    );
+    assert!(seen.values().all(|n| *n >= 25), "{seen:?}");
+    assert_eq!(
+        scan(&app, &format!("/r/{code}"), WINDOWS).await.headers()["location"],
+        "https://site.example/"
+    );
+    // The scans record the rule's variant; the report splits by it.
+    let path = format!(
+        "/api/v1/qr-codes/{}/analytics?include_bots=true&from=2026-01-01T00:00:00Z",
+        qr["id"].as_str().unwrap()
+    );
+    let report = eventually("the 101 scans stored", || async {
+        let (_, r) = app.get(&path, Some(&t)).await;
+        (r["total"] == 101).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        report["variants"],
+        json!([{"key": "1", "scans": seen["https://apps.example/a"]}, {"key": "2", "scans": seen["https://apps.example/b"]}]),
+        "{report}"
+    );
+    app.stop().await.unwrap();
+}
