@@ -80,6 +80,16 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub targets: TargetSettings,
     pub accounts: AccountSettings,
+    pub domains: DomainSettings,
+}
+
+/// Custom short domains.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DomainSettings {
+    /// DNS servers (`ip:port`) that verification asks for `_qrsaas.<domain>` TXT records;
+    /// empty: the system's resolver.
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 /// Account policy.
@@ -266,6 +276,7 @@ impl Default for Settings {
             sms: SmsSettings::default(),
             targets: TargetSettings::default(),
             accounts: AccountSettings::default(),
+            domains: DomainSettings::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod codes;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod domains;
 pub mod error;
 pub mod html;
 pub mod http;

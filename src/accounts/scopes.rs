@@ -63,6 +63,7 @@ pub fn required(method: &str, route: &str) -> &'static str {
         "/products",
         "/merchant",
         "/imports",
+        "/domains",
     ]
     .iter()
     .any(|r| under(r))

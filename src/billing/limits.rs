@@ -32,6 +32,8 @@ pub enum Ask {
     Project,
     ApiKey,
     WebhookEndpoint,
+    /// A new custom short domain.
+    Domain,
     /// A new export job.
     Export {
         job_id: Uuid,
@@ -47,6 +49,7 @@ impl Ask {
             Ask::Project => &[LimitName::Projects],
             Ask::ApiKey => &[LimitName::ApiKeys],
             Ask::WebhookEndpoint => &[LimitName::WebhookEndpoints],
+            Ask::Domain => &[LimitName::Domains],
             Ask::Export { .. } => &[LimitName::ExportsPerMonth],
         }
     }
@@ -62,7 +65,9 @@ impl Ask {
                 .credit_rates
                 .export
                 .map(|r| (r, format!("export:{job_id}"), LimitName::ExportsPerMonth)),
-            Ask::Reactivate | Ask::Project | Ask::ApiKey | Ask::WebhookEndpoint => None,
+            Ask::Reactivate | Ask::Project | Ask::ApiKey | Ask::WebhookEndpoint | Ask::Domain => {
+                None
+            }
         }
     }
 }
@@ -86,8 +91,9 @@ async fn usage(
         LimitName::Projects => db::billing::projects(conn, user).await,
         LimitName::ApiKeys => db::billing::live_api_keys(conn, user).await,
         LimitName::WebhookEndpoints => db::webhooks::count_endpoints(conn, user).await,
-        // Counted by their own capability when it exists; scans are never refused.
-        LimitName::Domains | LimitName::ScansPerMonth | LimitName::RetentionDays => Ok(0),
+        LimitName::Domains => db::domains::count(conn, user).await,
+        // Scans are never refused; retention is a window, not a count.
+        LimitName::ScansPerMonth | LimitName::RetentionDays => Ok(0),
     }
 }
 

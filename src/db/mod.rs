@@ -16,6 +16,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod domains;
 pub mod emails;
 pub mod jobs;
 pub mod notifications;

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    account, admin, analytics, audit, auth, billing, catalog, codes, health, jobs, me,
+    account, admin, analytics, audit, auth, billing, catalog, codes, domains, health, jobs, me,
     notifications, projects, settings, templates, uploads, webhooks,
 };
 
@@ -41,6 +41,7 @@ use super::{
         admin::get_user, admin::grant_credits,
         webhooks::create, webhooks::list, webhooks::get_one, webhooks::update, webhooks::remove,
         webhooks::rotate, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
+        domains::add, domains::list, domains::remove, domains::verify, domains::update, domains::tls_allowed,
         notifications::stream, notifications::set_phone, notifications::verify_phone,
         notifications::get_phone, notifications::delete_phone, notifications::unsubscribe_page,
         notifications::unsubscribe,

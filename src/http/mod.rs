@@ -9,6 +9,7 @@ mod billing;
 mod catalog;
 mod codes;
 pub mod docs;
+mod domains;
 pub mod edge;
 pub mod extract;
 mod health;
@@ -73,8 +74,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .service(analytics::account_csv)
                 .configure(billing::configure)
                 .configure(webhooks::configure)
-                .configure(notifications::configure),
+                .configure(notifications::configure)
+                .configure(domains::configure),
         )
+        .service(domains::tls_allowed)
         .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()));

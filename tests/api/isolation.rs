@@ -21,6 +21,9 @@ const WALKED: &[(&str, &str)] = &[
     ("delete", "/api/v1/qr-codes/{id}"),
     ("get", "/api/v1/qr-codes/{id}/image"),
     ("get", "/api/v1/qr-codes/{id}/versions"),
+    ("delete", "/api/v1/domains/{id}"),
+    ("patch", "/api/v1/domains/{id}"),
+    ("post", "/api/v1/domains/{id}/verify"),
     ("post", "/api/v1/qr-codes/{id}/versions/{version}/restore"),
     ("post", "/api/v1/qr-codes/{id}/schedules"),
     ("get", "/api/v1/qr-codes/{id}/schedules"),
@@ -106,6 +109,14 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         )
         .await;
     let delivery = ping["delivery_id"].as_str().unwrap().to_owned();
+    let (_, dom) = app
+        .post(
+            "/api/v1/domains",
+            Some(&alice),
+            json!({"domain": "go.alice.example"}),
+        )
+        .await;
+    let domain = dom["id"].as_str().unwrap().to_owned();
     let (_, sessions) = app.get("/api/v1/auth/sessions", Some(&alice)).await;
     let session = sessions["items"][0]["id"].as_str().unwrap().to_owned();
     let ids = [
@@ -117,6 +128,7 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         ("jobs", job.clone()),
         ("exports", job.clone()),
         ("webhooks", hook.clone()),
+        ("domains", domain),
         ("sessions", session),
     ];
 
@@ -135,6 +147,8 @@ async fn other_tenants_ids_answer_404_on_every_id_route() {
         let body = if method == Method::PATCH {
             Some(if pattern.contains("/webhooks/") {
                 json!({"enabled": false})
+            } else if pattern.contains("/domains/") {
+                json!({"default": true})
             } else {
                 json!({"name": "pwned"})
             })

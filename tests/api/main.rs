@@ -11,6 +11,7 @@ mod analytics;
 mod billing;
 mod browser;
 mod codes;
+mod domains;
 mod edge;
 mod exports;
 mod google;

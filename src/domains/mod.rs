@@ -1,0 +1,279 @@
+//! Custom short domains: an account adds its own domain, proves control of it — a TXT record
+//! `_qrsaas.<domain>` = `qrsaas-verify=<token>`, or the token served at
+//! `http://<domain>/.well-known/qrsaas/<token>` — and the reverse proxy may then get it a
+//! certificate (`tls_allowed`, Caddy's on-demand TLS `ask`). A domain that stops verifying is
+//! flagged `failing`, not dropped.
+//!
+//! DNS questions go to the configured servers (`QRSAAS_DOMAINS__DNS_SERVERS`), else the
+//! system's resolver; the HTTP check goes through the guarded outbound client.
+
+use std::time::Duration;
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Resolver, TokioResolver};
+use uuid::Uuid;
+
+use crate::accounts::audit::{self, Change};
+use crate::accounts::{Origin, Principal};
+use crate::billing::limits::{self, Ask};
+use crate::config::Settings;
+use crate::db;
+use crate::db::domains::DomainRow;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The name of a domain's verification record.
+pub fn txt_name(domain: &str) -> String {
+    format!("_qrsaas.{domain}")
+}
+
+/// The value its verification record must hold.
+pub fn txt_value(token: &str) -> String {
+    format!("qrsaas-verify={token}")
+}
+
+/// Where the HTTP check looks for the token.
+pub fn http_path(token: &str) -> String {
+    format!("/.well-known/qrsaas/{token}")
+}
+
+/// A domain as it may be added: a DNS name (IDNA to ASCII, lower case, no trailing dot) with at
+/// least two labels; not an address, not this service's own host.
+pub fn parse_domain(raw: &str, settings: &Settings) -> Result<String, String> {
+    let raw = raw.trim().trim_end_matches('.');
+    let host = url::Host::parse(raw).map_err(|_| "is not a domain name".to_owned())?;
+    let url::Host::Domain(d) = host else {
+        return Err("must be a domain name, not an address".into());
+    };
+    let d = d.to_ascii_lowercase();
+    if d.len() > 253 || !d.contains('.') || d.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        return Err("is not a domain name".into());
+    }
+    let own = url::Url::parse(&settings.public_base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    if own.as_deref() == Some(d.as_str()) {
+        return Err("is this service's own domain".into());
+    }
+    Ok(d)
+}
+
+fn resolver(settings: &Settings) -> anyhow::Result<TokioResolver> {
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = if settings.domains.dns_servers.is_empty() {
+        Resolver::builder(provider)?
+    } else {
+        let servers = settings
+            .domains
+            .dns_servers
+            .iter()
+            .map(|s| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = s.port();
+                NameServerConfig::new(s.ip(), true, vec![udp])
+            })
+            .collect();
+        Resolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
+    };
+    // A verification is asked for now: no answer remembered from a minute ago.
+    builder.options_mut().cache_size = 0;
+    builder.options_mut().timeout = Duration::from_secs(5);
+    Ok(builder.build()?)
+}
+
+/// Whether the domain's TXT record holds the token.
+async fn txt_holds(settings: &Settings, domain: &str, token: &str) -> Result<bool, String> {
+    let r = resolver(settings).map_err(|e| e.to_string())?;
+    let want = txt_value(token);
+    match r.txt_lookup(format!("{}.", txt_name(domain))).await {
+        Ok(lookup) => Ok(lookup.answers().iter().any(|rec| match &rec.data {
+            RData::TXT(txt) => {
+                let text: Vec<u8> = txt
+                    .txt_data
+                    .iter()
+                    .flat_map(|s| s.iter().copied())
+                    .collect();
+                String::from_utf8_lossy(&text) == want
+            }
+            _ => false,
+        })),
+        Err(e) => Err(format!("no TXT record {}: {e}", txt_name(domain))),
+    }
+}
+
+/// Whether `http://<domain>/.well-known/qrsaas/<token>` answers the token.
+async fn http_holds(settings: &Settings, domain: &str, token: &str) -> Result<bool, String> {
+    let client = crate::outbound::Outbound::new(
+        crate::outbound::Guard::new(settings.webhooks.allowed_cidrs.clone()),
+        Duration::from_secs(5),
+    )
+    .map_err(|e| e.to_string())?;
+    let url = url::Url::parse(&format!("http://{domain}{}", http_path(token)))
+        .map_err(|e| e.to_string())?;
+    let res = client.get(&url)?.send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Ok(false);
+    }
+    let body = res.text().await.map_err(|e| e.to_string())?;
+    Ok(body.trim() == token)
+}
+
+/// Adds a domain to the account (pending until verified).
+pub async fn add(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    raw: &str,
+) -> ApiResult<DomainRow> {
+    let domain =
+        parse_domain(raw, &state.settings).map_err(|why| ApiError::field("domain", why))?;
+    let mut tx = state.db.begin().await?;
+    let _ = limits::admit(&mut tx, state, p.user.id, Ask::Domain, chrono::Utc::now()).await?;
+    let token = crate::accounts::secrets::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect::<String>();
+    let row = match db::domains::insert(&mut *tx, Uuid::now_v7(), p.user.id, &domain, &token).await
+    {
+        Ok(r) => r,
+        Err(e) if db::is_unique_violation(&e) => {
+            return Err(ApiError::Conflict {
+                code: "domain_taken",
+                message: "this domain is already added to an account".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::created(
+            "domain.create",
+            "domain",
+            row.id,
+            &serde_json::json!({"domain": domain}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn list(state: &AppState, p: &Principal) -> ApiResult<Vec<DomainRow>> {
+    Ok(db::domains::list(&state.db, p.user.id).await?)
+}
+
+pub async fn get(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<DomainRow> {
+    db::domains::get(&state.db, p.user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn remove(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    if !db::domains::delete(&mut *tx, p.user.id, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::event("domain.delete", "domain", id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Checks the domain now (DNS TXT first, then the HTTP token) and records the outcome.
+pub async fn verify(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<DomainRow> {
+    let d = get(state, p, id).await?;
+    let dns = txt_holds(&state.settings, &d.domain, &d.token).await;
+    let error = match dns {
+        Ok(true) => None,
+        dns => match http_holds(&state.settings, &d.domain, &d.token).await {
+            Ok(true) => None,
+            http => Some(format!(
+                "{}; {}",
+                match dns {
+                    Ok(_) => format!(
+                        "TXT {} does not hold {}",
+                        txt_name(&d.domain),
+                        txt_value(&d.token)
+                    ),
+                    Err(e) => e,
+                },
+                match http {
+                    Ok(_) => format!(
+                        "http://{}{} does not answer the token",
+                        d.domain,
+                        http_path(&d.token)
+                    ),
+                    Err(e) => format!("http check: {e}"),
+                }
+            )),
+        },
+    };
+    match db::domains::record_check(&state.db, id, error.as_deref()).await {
+        Ok(row) => Ok(row),
+        Err(e) if db::is_unique_violation(&e) => Err(ApiError::Conflict {
+            code: "domain_taken",
+            message: "another account has verified this domain".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes a verified domain the account's default.
+pub async fn make_default(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<DomainRow> {
+    let d = get(state, p, id).await?;
+    if d.status != "verified" {
+        return Err(ApiError::Conflict {
+            code: "domain_not_verified",
+            message: "verify the domain before making it the default".into(),
+        });
+    }
+    let mut tx = state.db.begin().await?;
+    db::domains::set_default(&mut tx, p.user.id, id).await?;
+    tx.commit().await?;
+    get(state, p, id).await
+}
+
+/// Whether the reverse proxy may get a certificate for `domain`: verified domains only.
+pub async fn tls_allowed(state: &AppState, domain: &str) -> ApiResult<bool> {
+    let Ok(d) = parse_domain(domain, &state.settings) else {
+        return Ok(false);
+    };
+    Ok(db::domains::is_verified(&state.db, &d).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_names_in_ascii_lower_case() {
+        let s = Settings::default();
+        assert_eq!(
+            parse_domain("Go.Example.COM.", &s).unwrap(),
+            "go.example.com"
+        );
+        assert_eq!(
+            parse_domain("bücher.example", &s).unwrap(),
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "localhost",
+            "127.0.0.1",
+            "[::1]",
+            "a..b",
+            "http://x.example",
+            "127.0.0.1:8080",
+            "",
+        ] {
+            assert!(parse_domain(bad, &s).is_err(), "{bad}");
+        }
+    }
+}
