@@ -119,6 +119,15 @@ impl Outbound {
         Ok(Outbound { guard, client })
     }
 
+    /// The client for users' URLs as the operator configured it: public addresses, plus the
+    /// ranges `QRSAAS_WEBHOOKS__ALLOWED_CIDRS` admits.
+    pub fn configured(
+        settings: &crate::config::Settings,
+        timeout: Duration,
+    ) -> anyhow::Result<Outbound> {
+        Outbound::new(Guard::new(settings.webhooks.allowed_cidrs.clone()), timeout)
+    }
+
     pub fn guard(&self) -> &Guard {
         &self.guard
     }

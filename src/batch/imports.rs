@@ -213,11 +213,9 @@ pub async fn shlink_links(state: &AppState, base_url: &str, api_key: &str) -> Ap
     let field = |why: String| ApiError::field("api.base_url", why);
     let base = url::Url::parse(base_url.trim_end_matches('/'))
         .map_err(|e| field(format!("not a URL: {e}")))?;
-    let client = crate::outbound::Outbound::new(
-        crate::outbound::Guard::new(state.settings.webhooks.allowed_cidrs.clone()),
-        std::time::Duration::from_secs(10),
-    )
-    .map_err(ApiError::internal)?;
+    let client =
+        crate::outbound::Outbound::configured(&state.settings, std::time::Duration::from_secs(10))
+            .map_err(ApiError::internal)?;
     let mut out = Vec::new();
     let mut page = 1;
     loop {

@@ -366,6 +366,19 @@ pub async fn update(
     apply(state, origin, p, id, patch, Via::Direct).await
 }
 
+/// Whether the code splits its visitors between weighted targets — its own `targets`, or a
+/// rule's `split` — so its scans carry a variant worth reporting.
+pub fn splits_visitors(row: &QrRow) -> bool {
+    row.targets.is_some()
+        || serde_json::from_value::<Vec<crate::domain::rules::Rule>>(row.rules.clone()).is_ok_and(
+            |rules| {
+                rules
+                    .iter()
+                    .any(|r| matches!(r.then, crate::domain::rules::Action::Split(_)))
+            },
+        )
+}
+
 /// How a change of a code came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {

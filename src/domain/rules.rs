@@ -206,28 +206,13 @@ pub fn parse(
                     errors.insert(format!("rules[{i}].then.redirect"), why);
                 }
             },
-            Action::Split(list) => {
-                if !(2..=super::MAX_TARGETS).contains(&list.len()) {
-                    errors.insert(
-                        format!("rules[{i}].then.split"),
-                        format!("must list 2 to {} targets", super::MAX_TARGETS),
-                    );
-                }
-                for (j, t) in list.iter_mut().enumerate() {
-                    if !(1..=1000).contains(&t.weight) {
-                        errors.insert(
-                            format!("rules[{i}].then.split[{j}].weight"),
-                            "must be between 1 and 1000".into(),
-                        );
-                    }
-                    match TargetUrl::parse(&t.url, policy) {
-                        Ok(u) => t.url = u.as_str().to_owned(),
-                        Err(why) => {
-                            errors.insert(format!("rules[{i}].then.split[{j}].url"), why);
-                        }
-                    }
-                }
-            }
+            Action::Split(list) => super::target_url::check_weighted(
+                list,
+                policy,
+                &format!("rules[{i}].then.split"),
+                "",
+                &mut errors,
+            ),
             Action::Password(pw) if !is_password_hash(pw) => {
                 let n = pw.chars().count();
                 if !(4..=128).contains(&n) {

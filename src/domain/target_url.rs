@@ -251,7 +251,7 @@ pub fn parse_targets(
     policy: &TargetPolicy,
 ) -> Result<Vec<WeightedTarget>, crate::domain::FieldErrors> {
     let mut e = crate::domain::FieldErrors::new();
-    let list: Vec<WeightedTarget> = match crate::domain::strict::from_value(v.clone()) {
+    let mut list: Vec<WeightedTarget> = match crate::domain::strict::from_value(v.clone()) {
         Ok(l) => l,
         Err(fields) => {
             return Err(fields
@@ -272,49 +272,72 @@ pub fn parse_targets(
                 .collect());
         }
     };
+    check_weighted(
+        &mut list,
+        policy,
+        "targets",
+        " (one target: use target_url)",
+        &mut e,
+    );
+    if e.is_empty() { Ok(list) } else { Err(e) }
+}
+
+/// Checks weighted targets in place — a code's `targets` and a rule's `split` alike: 2–10 of
+/// them, weights 1–1000, each URL checked as a target and normalised. Errors are named under
+/// `field` (`field`, `field[i].weight`, `field[i].url`); `hint` ends the count's message.
+pub fn check_weighted(
+    list: &mut [WeightedTarget],
+    policy: &TargetPolicy,
+    field: &str,
+    hint: &str,
+    e: &mut crate::domain::FieldErrors,
+) {
     if !(2..=MAX_TARGETS).contains(&list.len()) {
         e.insert(
-            "targets".into(),
-            format!("must list 2 to {MAX_TARGETS} targets (one target: use target_url)"),
+            field.to_owned(),
+            format!("must list 2 to {MAX_TARGETS} targets{hint}"),
         );
     }
-    let mut out = Vec::with_capacity(list.len());
-    for (i, t) in list.into_iter().enumerate() {
+    for (i, t) in list.iter_mut().enumerate() {
         if !(1..=1000).contains(&t.weight) {
             e.insert(
-                format!("targets[{i}].weight"),
+                format!("{field}[{i}].weight"),
                 "must be between 1 and 1000".into(),
             );
         }
         match TargetUrl::parse(&t.url, policy) {
-            Ok(u) => out.push(WeightedTarget {
-                url: u.as_str().to_owned(),
-                weight: t.weight,
-            }),
+            Ok(u) => t.url = u.as_str().to_owned(),
             Err(why) => {
-                e.insert(format!("targets[{i}].url"), why);
+                e.insert(format!("{field}[{i}].url"), why);
             }
         }
     }
-    if e.is_empty() { Ok(out) } else { Err(e) }
 }
 
 /// The variant (1-based) a visitor is sent to: fixed for the day by `key` (the visitor's day,
-/// address and agent), spread in proportion to the weights.
-pub fn pick_variant(weights: &[u32], key: u64) -> usize {
-    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+/// address and agent), spread in proportion to the weights. Takes the weights as an iterator
+/// so the redirect picks without collecting them.
+pub fn pick_variant<I>(weights: I, key: u64) -> usize
+where
+    I: IntoIterator<Item = u32>,
+    I::IntoIter: Clone,
+{
+    let weights = weights.into_iter();
+    let total: u64 = weights.clone().map(u64::from).sum();
     if total == 0 {
         return 1;
     }
     let mut point = key % total;
-    for (i, w) in weights.iter().enumerate() {
-        let w = u64::from(*w);
+    let mut n = 0;
+    for (i, w) in weights.enumerate() {
+        let w = u64::from(w);
         if point < w {
             return i + 1;
         }
         point -= w;
+        n = i + 1;
     }
-    weights.len()
+    n
 }
 
 #[cfg(test)]
@@ -325,12 +348,12 @@ mod weighted_tests {
     fn variants_follow_the_weights() {
         let mut counts = [0u32; 3];
         for key in 0..6000u64 {
-            counts[pick_variant(&[1, 2, 3], key.wrapping_mul(0x9E37_79B9_7F4A_7C15)) - 1] += 1;
+            counts[pick_variant([1, 2, 3], key.wrapping_mul(0x9E37_79B9_7F4A_7C15)) - 1] += 1;
         }
         assert_eq!(counts.iter().sum::<u32>(), 6000);
         for (c, want) in counts.iter().zip([1000, 2000, 3000]) {
             assert!((*c as i64 - want).abs() < 200, "{counts:?}");
         }
-        assert_eq!(pick_variant(&[5], 123), 1);
+        assert_eq!(pick_variant([5], 123), 1);
     }
 }

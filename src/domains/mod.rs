@@ -105,11 +105,8 @@ async fn txt_holds(settings: &Settings, domain: &str, token: &str) -> Result<boo
 
 /// Whether `http://<domain>/.well-known/qrsaas/<token>` answers the token.
 async fn http_holds(settings: &Settings, domain: &str, token: &str) -> Result<bool, String> {
-    let client = crate::outbound::Outbound::new(
-        crate::outbound::Guard::new(settings.webhooks.allowed_cidrs.clone()),
-        Duration::from_secs(5),
-    )
-    .map_err(|e| e.to_string())?;
+    let client = crate::outbound::Outbound::configured(settings, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
     let url = url::Url::parse(&format!("http://{domain}{}", http_path(token)))
         .map_err(|e| e.to_string())?;
     let res = client.get(&url)?.send().await.map_err(|e| e.to_string())?;

@@ -60,8 +60,7 @@ async fn run(
     let scope = match code {
         Some(id) => {
             // Ownership first: another tenant's code is simply not found.
-            let row = codes::get(state, p, id).await?.row;
-            ab = row.targets.is_some() || row.rules.to_string().contains("\"split\"");
+            ab = codes::splits_visitors(&codes::get(state, p, id).await?.row);
             Scope::Code {
                 owner: p.user.id,
                 qr_id: id,

@@ -28,7 +28,7 @@ use crate::config::Settings;
 use crate::db::webhooks::{Attempted, EndpointRow, EndpointUpdate, Leased, NewEndpoint};
 use crate::db::{self, Paged, Window};
 use crate::error::{ApiError, ApiResult, FieldErrors};
-use crate::outbound::{Guard, Outbound};
+use crate::outbound::Outbound;
 use crate::state::AppState;
 
 /// Bodies are read back at most this far into the delivery log.
@@ -54,7 +54,7 @@ impl Webhooks {
         let w = &s.webhooks;
         let timeout = Duration::from_secs(w.timeout_secs.max(1));
         Ok(Webhooks {
-            outbound: Outbound::new(Guard::new(w.allowed_cidrs.clone()), timeout)?,
+            outbound: Outbound::configured(s, timeout)?,
             sealer: Sealer::new(secrecy::ExposeSecret::expose_secret(&s.secret_key)),
             schedule: w
                 .retry_schedule_secs

@@ -214,7 +214,11 @@ fn event_id(at: chrono::DateTime<Utc>) -> Uuid {
 /// The variant (1-based) of an A/B code a visitor gets: the same all day for the same address
 /// and agent (the inputs of the daily visitor hash), on every replica (`DefaultHasher::new`
 /// has fixed keys), spread by the weights.
-fn variant_of(state: &AppState, req: &HttpRequest, e: &Entry, weights: &[u32]) -> usize {
+fn variant_of<I>(state: &AppState, req: &HttpRequest, e: &Entry, weights: I) -> usize
+where
+    I: IntoIterator<Item = u32>,
+    I::IntoIter: Clone,
+{
     use std::hash::{Hash, Hasher};
     let trusted = &state.settings.trusted_proxies;
     let ip = client_ip_proxied(req, from_trusted_proxy(req, trusted), trusted);
@@ -485,8 +489,7 @@ async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool)
         Ruled::Through => {}
     }
     if !entry.variants.is_empty() {
-        let weights: Vec<u32> = entry.variants.iter().map(|(_, w)| *w).collect();
-        let v = variant_of(state, req, &entry, &weights);
+        let v = variant_of(state, req, &entry, entry.variants.iter().map(|(_, w)| *w));
         if count {
             emit_scan(state, req, &entry, v as u8);
         }
@@ -522,8 +525,7 @@ fn ruled<'e>(state: &AppState, req: &HttpRequest, e: &'e Entry) -> Ruled<'e> {
         Some(Action::Password(_)) => Ruled::Page(pages::password(e, pages::PasswordProblem::None)),
         Some(Action::Redirect(url)) => Ruled::Redirect(url, 0),
         Some(Action::Split(list)) => {
-            let weights: Vec<u32> = list.iter().map(|t| t.weight).collect();
-            let v = variant_of(state, req, e, &weights);
+            let v = variant_of(state, req, e, list.iter().map(|t| t.weight));
             Ruled::Redirect(&list[v - 1].url, v as u8)
         }
         None => Ruled::Through,
