@@ -176,3 +176,8 @@ webhook_disabled-body = We turned off your webhook endpoint { $url }: { $why }
 webhook_disabled-gone = it answered 410 Gone, which asks senders to stop
 webhook_disabled-failing = it has failed every delivery for days
 webhook_disabled-how = Turn it back on with { $enable } once it answers again; its deliveries are listed at { $deliveries }.
+
+domain_failing-subject = Your domain { $domain } no longer verifies
+domain_failing-body = Our daily check of { $domain } failed:
+domain_failing-kept = Its codes keep answering there for now, but no new certificate can be issued for it, so it may stop working when the current one expires.
+domain_failing-how = Put the TXT record { $txt_name } = { $txt_value } back (or point the domain at this service again), then check it with { $verify }.

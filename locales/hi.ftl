@@ -176,3 +176,8 @@ webhook_disabled-body = हमने आपका वेबहुक एंड�
 webhook_disabled-gone = उसने 410 Gone लौटाया, जो भेजने वालों को रुकने को कहता है
 webhook_disabled-failing = वह कई दिनों से हर डिलीवरी में विफल रहा है
 webhook_disabled-how = जब वह फिर से जवाब देने लगे, तो इसे { $enable } से फिर चालू करें; इसकी डिलीवरी { $deliveries } पर सूचीबद्ध हैं।
+
+domain_failing-subject = आपका डोमेन { $domain } अब सत्यापित नहीं होता
+domain_failing-body = { $domain } की हमारी दैनिक जाँच विफल रही:
+domain_failing-kept = इसके कोड अभी वहाँ काम करते रहेंगे, पर इसके लिए नया प्रमाणपत्र जारी नहीं हो सकता, इसलिए मौजूदा प्रमाणपत्र की अवधि खत्म होने पर यह काम करना बंद कर सकता है।
+domain_failing-how = TXT रिकॉर्ड { $txt_name } = { $txt_value } वापस लगाएँ (या डोमेन को फिर से इस सेवा की ओर इंगित करें), फिर { $verify } से जाँचें।

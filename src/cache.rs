@@ -29,6 +29,8 @@ pub enum Invalidate {
     Code { id: Uuid, short_code: String },
     /// Everything of an owner's that derives from shared data (merchant profile, products).
     Owner { id: Uuid },
+    /// Some account's custom domain was verified, flagged or removed.
+    Domains,
 }
 
 /// A cache the bus keeps coherent.

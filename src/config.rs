@@ -84,12 +84,24 @@ pub struct Settings {
 }
 
 /// Custom short domains.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DomainSettings {
     /// DNS servers (`ip:port`) that verification asks for `_qrsaas.<domain>` TXT records;
     /// empty: the system's resolver.
     pub dns_servers: Vec<std::net::SocketAddr>,
+    /// The port the HTTP token check connects to: 80, unless plain HTTP reaches this service's
+    /// proxy on another port.
+    pub http_port: u16,
+}
+
+impl Default for DomainSettings {
+    fn default() -> DomainSettings {
+        DomainSettings {
+            dns_servers: Vec::new(),
+            http_port: 80,
+        }
+    }
 }
 
 /// Account policy.

@@ -76,16 +76,27 @@ const REFUSED: &str = "must point at a public address (private, loopback, link-l
 
 struct GuardedResolver {
     guard: Arc<Guard>,
+    /// Ask these DNS servers instead of the system's (domain checks use the resolver the
+    /// operator configured for them).
+    dns: Option<hickory_resolver::TokioResolver>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = self.guard.clone();
+        let dns = self.dns.clone();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .filter(|a| guard.permits(a.ip()))
-                .collect();
+            let all: Vec<SocketAddr> = match dns {
+                Some(r) => r
+                    .lookup_ip(format!("{}.", name.as_str().trim_end_matches('.')))
+                    .await?
+                    .iter()
+                    .map(|ip| SocketAddr::new(ip, 0))
+                    .collect(),
+                None => tokio::net::lookup_host((name.as_str(), 0)).await?.collect(),
+            };
+            let found: Vec<SocketAddr> =
+                all.into_iter().filter(|a| guard.permits(a.ip())).collect();
             if found.is_empty() {
                 metrics::counter!("outbound_refused_total").increment(1);
                 return Err(format!("{} resolves to no public address", name.as_str()).into());
@@ -105,10 +116,20 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(guard: Guard, timeout: Duration) -> anyhow::Result<Outbound> {
+        Outbound::resolving_with(guard, timeout, None)
+    }
+
+    /// A guarded client whose names are resolved by `dns` (None: the system's resolver).
+    pub fn resolving_with(
+        guard: Guard,
+        timeout: Duration,
+        dns: Option<hickory_resolver::TokioResolver>,
+    ) -> anyhow::Result<Outbound> {
         let guard = Arc::new(guard);
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
                 guard: guard.clone(),
+                dns,
             }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

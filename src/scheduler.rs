@@ -25,6 +25,8 @@ const SCHEDULES: &[(&str, MaintenanceTask)] = &[
     ("0 0 * * * *", MaintenanceTask::WeeklySummaries),
     // Every 5 s: a scheduled change applies within seconds of its time.
     ("*/5 * * * * *", MaintenanceTask::ApplySchedules),
+    // Hourly, each pass taking the domains not checked for a day.
+    ("0 15 * * * *", MaintenanceTask::RecheckDomains),
 ];
 
 /// The time slot a run belongs to, identical on every host: the minute, or for the tasks that

@@ -144,10 +144,14 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, C
     let principals = Arc::new(PrincipalCache::default());
     let images = Arc::new(ImageCache::new(settings.image_cache_mb));
     let redirects = Arc::new(RedirectCache::default());
+    let hosts = crate::domains::hosts::HostMap::load(&pool, &settings.public_base_url)
+        .await
+        .context("cannot read the custom domains")?;
     let caches = Caches::new(vec![
         principals.clone() as Arc<dyn cache::Member>,
         images.clone(),
         redirects.clone(),
+        hosts.clone(),
     ]);
     let state = AppState {
         db: pool,
@@ -165,6 +169,7 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, C
         principals,
         images,
         redirects,
+        hosts,
         scans: Arc::new(ScanBuffer::new(settings.scan_buffer_capacity)),
         billing: Arc::new(crate::billing::Billing::from_settings(&settings)?),
         mail: Arc::new(crate::notify::emails::Mailer::new(&settings)?),

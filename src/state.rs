@@ -34,6 +34,8 @@ pub struct AppState {
     pub principals: Arc<PrincipalCache>,
     pub images: Arc<ImageCache>,
     pub redirects: Arc<RedirectCache>,
+    /// Customers' domains and their owners, for the redirect's `Host` check.
+    pub hosts: Arc<crate::domains::hosts::HostMap>,
     /// Scans waiting to be shipped to the queue.
     pub scans: Arc<ScanBuffer>,
     /// Plans, limits and the Stripe client.

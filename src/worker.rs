@@ -116,6 +116,10 @@ async fn maintenance(job: Maintenance, deps: Data<MaintenanceDeps>) -> Result<()
                 tracing::info!(applied = n, "scheduled changes applied");
             }
         }
+        MaintenanceTask::RecheckDomains => {
+            let n = crate::domains::recheck_due(&deps.app).await?;
+            tracing::info!(checked = n, "custom domains re-checked");
+        }
         MaintenanceTask::WeeklySummaries => {
             let sent = crate::notify::alerts::weekly(&deps.app, job.slot).await?;
             tracing::info!(sent, "weekly summaries sent");

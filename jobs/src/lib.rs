@@ -132,6 +132,8 @@ pub enum MaintenanceTask {
     WeeklySummaries,
     /// Apply the scheduled changes of codes that are due.
     ApplySchedules,
+    /// Check again the custom domains not checked for a day; flag those that stopped verifying.
+    RecheckDomains,
 }
 
 impl Job for Maintenance {

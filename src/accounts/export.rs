@@ -168,7 +168,7 @@ async fn write(state: &AppState, job: &JobRow, zip: &ZipSink) -> anyhow::Result<
     let mut codes = account_data::code_lines(&state.db, user);
     while let Some(c) = codes.try_next().await? {
         let short_url = if c.dynamic {
-            crate::codes::short_url(&state.settings, &c.short_code)
+            crate::codes::short_url(&state.settings, c.domain_host.as_deref(), &c.short_code)
         } else {
             String::new()
         };

@@ -216,7 +216,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
         request_id: job.id.to_string(),
         user_agent: None,
     };
-    let own = codes::target_policy(&state.settings);
+    let own = codes::target_policy(state);
     let projects: BTreeMap<String, Uuid> = db::projects::names(&state.db, job.user_id)
         .await?
         .into_iter()

@@ -210,7 +210,7 @@ async fn build(state: &AppState, job: &JobRow) -> anyhow::Result<()> {
     while let Some(r) = renders.next().await {
         let (row, name, payload, bytes) = r.map_err(|e| anyhow::anyhow!("rendering: {e}"))?;
         let short_url = if row.dynamic {
-            codes::short_url(&state.settings, &row.short_code)
+            codes::short_url(&state.settings, row.domain_host.as_deref(), &row.short_code)
         } else {
             String::new()
         };

@@ -83,7 +83,7 @@ impl Member for ImageCache {
                 .entries
                 .invalidate_entries_if(move |_, v| v.owner == id)
                 .map(|_| ()),
-            Invalidate::User { .. } => Ok(()),
+            Invalidate::User { .. } | Invalidate::Domains => Ok(()),
         };
         if let Err(e) = done {
             // Only possible if closures were not enabled at build time; fall back to a full clear.

@@ -49,6 +49,21 @@ pub struct CodeInput {
     /// sent to one, the same all day.
     #[schema(value_type = Option<Vec<crate::domain::WeightedTarget>>)]
     pub targets: Option<serde_json::Value>,
+    /// A dynamic code's custom domain (a verified one of the account's): its short URL and
+    /// image use it. Omitted: the account's default domain, if any; null: this service's host.
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub domain_id: Option<Option<Uuid>>,
+}
+
+/// A custom domain asked of a static code (which encodes its content, not a short URL).
+fn static_domain(errors: &mut FieldErrors, dynamic: bool, asked: Option<Option<Uuid>>) {
+    if !dynamic && matches!(asked, Some(Some(_))) {
+        errors.insert(
+            "domain_id".into(),
+            "custom domains are for dynamic codes".into(),
+        );
+    }
 }
 
 pub fn take<T>(errors: &mut FieldErrors, r: Result<T, FieldErrors>) -> Option<T> {
@@ -145,6 +160,7 @@ pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErr
         ),
         (None, _, _) => Some(Utm::default()),
     };
+    static_domain(&mut e, b.dynamic, b.domain_id);
     let (Some(name), Some(data), Some(design), Some(alias), Some(rules), Some(utm), Some(targets)) =
         (name, data, design, alias, rules, utm, targets)
     else {
@@ -168,6 +184,7 @@ pub fn parse_input(b: CodeInput, own: &TargetPolicy) -> Result<NewCode, FieldErr
         rules,
         targets,
         utm,
+        domain_id: b.domain_id,
     };
     Ok(new)
 }
@@ -189,6 +206,8 @@ pub struct NewCode {
     pub rules: Vec<Rule>,
     pub utm: Utm,
     pub targets: Option<Vec<WeightedTarget>>,
+    /// `None`: the account's default domain; `Some(None)`: this service's host.
+    pub domain_id: Option<Option<Uuid>>,
 }
 
 /// A partial change; `project_id: Some(None)` moves the code out of its project.
@@ -205,6 +224,8 @@ pub struct CodePatch {
     /// `Some(Some(..))` sets weighted targets; `Some(None)` goes back to one (a new
     /// `target_url` alone does that).
     pub targets: Option<Option<Vec<WeightedTarget>>>,
+    /// `Some(None)` moves the code back to this service's host.
+    pub domain_id: Option<Option<Uuid>>,
 }
 
 /// A change of a code: the PATCH body, and what a scheduled change applies.
@@ -229,6 +250,11 @@ pub struct PatchBody {
     /// Weighted targets of a dynamic url code (2–10), replacing `target_url`.
     #[schema(value_type = Option<Vec<crate::domain::WeightedTarget>>)]
     pub targets: Option<serde_json::Value>,
+    /// A verified domain of the account for the code's short URL, or null for this service's
+    /// host. The old short URL keeps working while its domain stays verified.
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub domain_id: Option<Option<Uuid>>,
 }
 
 /// The change `b` asks of `current`, checked field by field as a PATCH is.
@@ -242,8 +268,10 @@ pub fn parse_patch(
         e.insert("qr_type".into(), "the stored type is unknown".into());
         return Err(e);
     };
+    static_domain(&mut e, current.dynamic, b.domain_id);
     let mut patch = CodePatch {
         project_id: b.project_id,
+        domain_id: b.domain_id,
         status: b.status,
         ..CodePatch::default()
     };

@@ -41,13 +41,20 @@ pub struct Code {
     pub payload: String,
 }
 
-pub fn short_url(settings: &Settings, code: &str) -> String {
-    settings.public_url(&format!("/r/{code}"))
+/// A dynamic code's short URL: `https://<domain>/<code>` on its custom domain (the bare form:
+/// shorter, so a less dense image), else `/r/<code>` on this service's host.
+pub fn short_url(settings: &Settings, domain: Option<&str>, code: &str) -> String {
+    match domain {
+        Some(d) => format!("https://{d}/{code}"),
+        None => settings.public_url(&format!("/r/{code}")),
+    }
 }
 
-/// What targets may point at: never this service (its public host; loops), internal
-/// addresses only if the operator allows them.
-pub fn target_policy(settings: &Settings) -> TargetPolicy {
+/// What targets may point at: never this service — its public host, or any customer's
+/// domain it serves (a code sent there may loop back to itself) — and internal addresses only
+/// if the operator allows them.
+pub fn target_policy(state: &AppState) -> TargetPolicy {
+    let settings = &state.settings;
     let own = url::Url::parse(&settings.public_base_url)
         .ok()
         .and_then(|u| {
@@ -55,7 +62,7 @@ pub fn target_policy(settings: &Settings) -> TargetPolicy {
                 .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
         });
     TargetPolicy {
-        own_hosts: own.into_iter().collect(),
+        own_hosts: own.into_iter().chain(state.hosts.names()).collect(),
         allow_private: settings.targets.allow_private,
     }
 }
@@ -204,6 +211,22 @@ fn snapshot(r: &QrRow) -> Snapshot<'_> {
     }
 }
 
+/// The domain a code asks for, if it may have it: one of the owner's, verified (a failing
+/// domain keeps the codes it has but takes no new ones). Other accounts' ids read as unknown.
+async fn checked_domain(conn: &mut sqlx::PgConnection, owner: Uuid, id: Uuid) -> ApiResult<Uuid> {
+    match db::domains::get(&mut *conn, owner, id).await? {
+        Some(d) if d.status == "verified" => Ok(d.id),
+        Some(_) => Err(ApiError::field(
+            "domain_id",
+            "this domain is not verified; verify it first",
+        )),
+        None => Err(ApiError::field(
+            "domain_id",
+            "no such domain in this account",
+        )),
+    }
+}
+
 fn product_links(data: &QrData) -> (Option<Uuid>, Option<Uuid>) {
     match data {
         QrData::Payment(p) => (p.product_id, p.variant_id),
@@ -249,6 +272,12 @@ pub async fn create(
         .transpose()
         .map_err(ApiError::internal)?;
     let (product_id, variant_id) = product_links(&new.data);
+    let domain_id = match new.domain_id {
+        Some(Some(d)) => Some(checked_domain(&mut tx, owner, d).await?),
+        Some(None) => None,
+        None if new.dynamic => db::domains::default_of(&mut tx, owner).await?,
+        None => None,
+    };
     let id = new.id.unwrap_or_else(Uuid::now_v7);
     let now = chrono::Utc::now();
     for feature in limits::rule_features(&new.rules) {
@@ -283,6 +312,7 @@ pub async fn create(
                 rules: &rules,
                 targets: targets.as_ref(),
                 type_data: &type_data,
+                domain_id,
             },
         )
         .await;
@@ -471,6 +501,12 @@ async fn apply(
         Some(None) => None,
         None => before.targets.clone(),
     };
+    let domain_id = match patch.domain_id {
+        Some(Some(d)) if Some(d) == before.domain_id => Some(d),
+        Some(Some(d)) => Some(checked_domain(&mut tx, owner, d).await?),
+        Some(None) => None,
+        None => before.domain_id,
+    };
     let status = match patch.status {
         Some(Status::Active) => "active",
         Some(Status::Paused) => "paused",
@@ -495,6 +531,7 @@ async fn apply(
             rules: &rules,
             targets: targets.as_ref(),
             type_data: &data.to_json(),
+            domain_id,
         },
     )
     .await?;
@@ -572,7 +609,7 @@ pub fn event_data(settings: &Settings, r: &QrRow) -> QrCodeData {
         qr_type: r.qr_type.clone(),
         dynamic: r.dynamic,
         short_code: r.short_code.clone(),
-        short_url: short_url(settings, &r.short_code),
+        short_url: short_url(settings, r.domain_host.as_deref(), &r.short_code),
         target_url: r.target_url.clone(),
         status: r.status.clone(),
         project_id: r.project_id,

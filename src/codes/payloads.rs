@@ -120,7 +120,11 @@ pub async fn payload(
 /// a connection checkout per code.
 pub(super) fn payload_at_hand(settings: &Settings, row: &QrRow) -> ApiResult<Option<String>> {
     if row.dynamic {
-        return Ok(Some(short_url(settings, &row.short_code)));
+        return Ok(Some(short_url(
+            settings,
+            row.domain_host.as_deref(),
+            &row.short_code,
+        )));
     }
     content_at_hand(row)
 }

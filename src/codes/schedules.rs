@@ -39,7 +39,7 @@ fn checked(
             .collect::<FieldErrors>()
     };
     let body: PatchBody = strict::from_value(changes.clone()).map_err(prefix)?;
-    parse_patch(row, &body, &target_policy(&state.settings)).map_err(prefix)
+    parse_patch(row, &body, &target_policy(state)).map_err(prefix)
 }
 
 /// Schedules `changes` (a PATCH body) for `at`.

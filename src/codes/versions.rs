@@ -112,7 +112,7 @@ pub async fn restore(
         .ok_or(ApiError::NotFound)?;
     let t = qr_type(&current.row)?;
     let dynamic = current.row.dynamic;
-    let own = target_policy(&state.settings);
+    let own = target_policy(state);
     let s = &old.state;
     let mut e = FieldErrors::new();
     let mut patch = CodePatch::default();

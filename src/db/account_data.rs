@@ -145,6 +145,7 @@ pub struct CodeLine {
     pub scans_total: i64,
     pub project: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub domain_host: Option<String>,
 }
 
 pub fn code_lines(
@@ -154,8 +155,9 @@ pub fn code_lines(
     sqlx::query_as!(
         CodeLine,
         "SELECT q.id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, q.status, \
-                q.scans_total, p.name AS \"project?\", q.created_at \
+                q.scans_total, p.name AS \"project?\", q.created_at, dm.domain AS \"domain_host?\" \
          FROM qr_codes q LEFT JOIN projects p ON p.id = q.project_id \
+         LEFT JOIN domains dm ON dm.id = q.domain_id \
          WHERE q.user_id = $1 AND q.status <> 'deleted' ORDER BY q.created_at, q.id",
         user_id
     )

@@ -77,6 +77,13 @@ pub async fn delete(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> Result<
     .map(|r| r.rows_affected() == 1)
 }
 
+/// The domain's status, its row locked until the transaction ends.
+pub async fn lock_status(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT status FROM domains WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(db)
+        .await
+}
+
 /// Records a check's outcome: verified (`error` None) or not. A domain that was verified and
 /// fails a check is `failing` (flagged, kept), one never verified stays `pending`.
 pub async fn record_check(
@@ -139,5 +146,77 @@ pub async fn count(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<i64, 
         user_id
     )
     .fetch_one(conn)
+    .await
+}
+
+/// Every domain that is served — verified, or failing (flagged, still served: a DNS blip must
+/// not break printed codes) — with its owner: the redirect's host map.
+pub async fn served(db: impl PgExecutor<'_>) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    sqlx::query!(
+        "SELECT domain, user_id FROM domains WHERE status IN ('verified', 'failing') LIMIT 1000000"
+    )
+    .fetch_all(db)
+    .await
+    .map(|rows| rows.into_iter().map(|r| (r.domain, r.user_id)).collect())
+}
+
+/// The owner's default domain, when it is verified (new dynamic codes use it).
+pub async fn default_of(
+    conn: &mut sqlx::PgConnection,
+    user_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM domains WHERE user_id = $1 AND is_default AND status = 'verified'",
+        user_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// How many of the account's live codes use the domain.
+pub async fn codes_using(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM qr_codes WHERE user_id = $1 AND domain_id = $2 AND status <> 'deleted'"#,
+        user_id,
+        id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Whether `domain` (any status: the HTTP check runs before verification) was given `token`.
+pub async fn has_token(
+    db: impl PgExecutor<'_>,
+    domain: &str,
+    token: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM domains WHERE domain = $1 AND token = $2) AS "v!""#,
+        domain,
+        token
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Served domains last checked before `before` (or never), oldest first: the periodic re-check.
+pub async fn due_for_check(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DomainRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DomainRow,
+        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at \
+         FROM domains WHERE status IN ('verified', 'failing') AND (checked_at IS NULL OR checked_at < $1) \
+         ORDER BY checked_at NULLS FIRST, id LIMIT $2",
+        before,
+        limit
+    )
+    .fetch_all(db)
     .await
 }

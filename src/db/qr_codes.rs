@@ -29,6 +29,9 @@ pub struct QrRow {
     /// Weighted targets `[{url, weight}]` of an A/B code; None for one target.
     pub targets: Option<serde_json::Value>,
     pub type_data: Option<serde_json::Value>,
+    /// The custom domain its short URL uses (None: this service's host).
+    pub domain_id: Option<Uuid>,
+    pub domain_host: Option<String>,
 }
 
 pub struct NewQr<'a> {
@@ -49,12 +52,13 @@ pub struct NewQr<'a> {
     pub utm: &'a serde_json::Value,
     pub targets: Option<&'a serde_json::Value>,
     pub type_data: &'a serde_json::Value,
+    pub domain_id: Option<Uuid>,
 }
 
 pub async fn insert(conn: &mut sqlx::PgConnection, q: &NewQr<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!("INSERT INTO qr_codes (id, user_id, project_id, name, qr_type, dynamic, short_code, custom_alias, \
-           target_url, design_json, template_id, product_id, variant_id, rules, utm, targets) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)", q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.custom_alias, q.target_url, Json(q.design) as _, q.template_id, q.product_id, q.variant_id, Json(q.rules) as _, Json(q.utm) as _, q.targets.map(Json) as _)
+           target_url, design_json, template_id, product_id, variant_id, rules, utm, targets, domain_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)", q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.custom_alias, q.target_url, Json(q.design) as _, q.template_id, q.product_id, q.variant_id, Json(q.rules) as _, Json(q.utm) as _, q.targets.map(Json) as _, q.domain_id)
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
@@ -75,8 +79,9 @@ pub async fn get(
 ) -> Result<Option<QrRow>, sqlx::Error> {
     sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted'", user_id, id)
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted'", user_id, id)
     .fetch_optional(db)
     .await
 }
@@ -85,8 +90,9 @@ pub async fn get(
 pub async fn any(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<QrRow>, sqlx::Error> {
     sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.id = $1", id)
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.id = $1", id)
         .fetch_optional(db)
         .await
 }
@@ -98,8 +104,9 @@ pub async fn by_short_code(
 ) -> Result<Option<QrRow>, sqlx::Error> {
     sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.short_code = $1 AND q.status <> 'deleted'", code)
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.short_code = $1 AND q.status <> 'deleted'", code)
     .fetch_optional(db)
     .await
 }
@@ -111,8 +118,9 @@ pub async fn get_for_update(
 ) -> Result<Option<QrRow>, sqlx::Error> {
     sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted' FOR UPDATE OF q", user_id, id)
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.user_id = $1 AND q.id = $2 AND q.status <> 'deleted' FOR UPDATE OF q", user_id, id)
     .fetch_optional(db)
     .await
 }
@@ -135,8 +143,9 @@ pub async fn list(
             .map(|q| format!("%{}%", super::users::escape_like(q)));
     let items = sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.status <> 'deleted' \
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.user_id = $1 AND q.status <> 'deleted' \
            AND ($2::uuid IS NULL OR q.project_id = $2) AND ($3::text IS NULL OR q.qr_type = $3) \
            AND ($4::text IS NULL OR q.status = $4) AND ($5::text IS NULL OR q.name ILIKE $5) \
          ORDER BY q.created_at DESC, q.id LIMIT $6 OFFSET $7", user_id, f.project_id, f.qr_type, f.status, pattern.as_deref(), w.limit, w.offset)
@@ -170,6 +179,7 @@ pub struct QrUpdate<'a> {
     pub utm: &'a serde_json::Value,
     pub targets: Option<&'a serde_json::Value>,
     pub type_data: &'a serde_json::Value,
+    pub domain_id: Option<Uuid>,
 }
 
 pub async fn update(
@@ -178,7 +188,7 @@ pub async fn update(
     u: &QrUpdate<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!("UPDATE qr_codes SET name = $2, project_id = $3, target_url = $4, design_json = $5, status = $6, \
-           product_id = $7, variant_id = $8, rules = $9, utm = $10, targets = $11 WHERE id = $1", id, u.name, u.project_id, u.target_url, Json(u.design) as _, u.status, u.product_id, u.variant_id, Json(u.rules) as _, Json(u.utm) as _, u.targets.map(Json) as _)
+           product_id = $7, variant_id = $8, rules = $9, utm = $10, targets = $11, domain_id = $12 WHERE id = $1", id, u.name, u.project_id, u.target_url, Json(u.design) as _, u.status, u.product_id, u.variant_id, Json(u.rules) as _, Json(u.utm) as _, u.targets.map(Json) as _, u.domain_id)
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
@@ -200,8 +210,9 @@ pub async fn set_blocked(
 ) -> Result<Option<QrRow>, sqlx::Error> {
     let before = sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.id = $1 AND q.status <> 'deleted' FOR UPDATE OF q", id)
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.id = $1 AND q.status <> 'deleted' FOR UPDATE OF q", id)
     .fetch_optional(&mut *conn)
     .await?;
     if before.is_some() {
@@ -236,8 +247,9 @@ pub async fn for_export(
 ) -> Result<Vec<QrRow>, sqlx::Error> {
     sqlx::query_as!(QrRow, "SELECT q.id, q.user_id, q.project_id, q.name, q.qr_type, q.dynamic, q.short_code, q.target_url, \
          q.design_json, q.status, q.custom_alias, q.template_id, q.product_id, q.variant_id, q.scans_total, \
-         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\" \
-         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id " + "WHERE q.user_id = $1 AND q.status NOT IN ('deleted') \
+         q.created_at, q.updated_at, q.rules, q.utm, q.targets, d.type_data AS \"type_data?\", \
+         q.domain_id, dm.domain AS \"domain_host?\" \
+         FROM qr_codes q LEFT JOIN qr_type_details d ON d.qr_id = q.id LEFT JOIN domains dm ON dm.id = q.domain_id " + "WHERE q.user_id = $1 AND q.status NOT IN ('deleted') \
            AND ($2::uuid[] IS NULL OR q.id = ANY($2)) AND ($3::uuid IS NULL OR q.project_id = $3) \
          ORDER BY q.created_at, q.id LIMIT $4", user_id, ids, project_id, limit)
     .fetch_all(db)

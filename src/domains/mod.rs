@@ -7,8 +7,11 @@
 //! DNS questions go to the configured servers (`QRSAAS_DOMAINS__DNS_SERVERS`), else the
 //! system's resolver; the HTTP check goes through the guarded outbound client.
 
+pub mod hosts;
+
 use std::time::Duration;
 
+use futures::StreamExt;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
@@ -21,6 +24,7 @@ use crate::billing::limits::{self, Ask};
 use crate::config::Settings;
 use crate::db;
 use crate::db::domains::DomainRow;
+use crate::domain::plan::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -104,10 +108,21 @@ async fn txt_holds(settings: &Settings, domain: &str, token: &str) -> Result<boo
 }
 
 /// Whether `http://<domain>/.well-known/qrsaas/<token>` answers the token.
+/// The name is resolved by the same DNS servers as the TXT check, and the address must pass the
+/// outbound guard like any URL a user gives us.
 async fn http_holds(settings: &Settings, domain: &str, token: &str) -> Result<bool, String> {
-    let client = crate::outbound::Outbound::configured(settings, Duration::from_secs(5))
+    let dns = (!settings.domains.dns_servers.is_empty())
+        .then(|| resolver(settings))
+        .transpose()
         .map_err(|e| e.to_string())?;
-    let url = url::Url::parse(&format!("http://{domain}{}", http_path(token)))
+    let client = crate::outbound::Outbound::resolving_with(
+        crate::outbound::Guard::new(settings.webhooks.allowed_cidrs.clone()),
+        Duration::from_secs(5),
+        dns,
+    )
+    .map_err(|e| e.to_string())?;
+    let port = settings.domains.http_port;
+    let url = url::Url::parse(&format!("http://{domain}:{port}{}", http_path(token)))
         .map_err(|e| e.to_string())?;
     let res = client.get(&url)?.send().await.map_err(|e| e.to_string())?;
     if !res.status().is_success() {
@@ -127,6 +142,7 @@ pub async fn add(
     let domain =
         parse_domain(raw, &state.settings).map_err(|why| ApiError::field("domain", why))?;
     let mut tx = state.db.begin().await?;
+    limits::require(&mut tx, &state.billing, p.user.id, Feature::CustomDomains).await?;
     let _ = limits::admit(&mut tx, state, p.user.id, Ask::Domain, chrono::Utc::now()).await?;
     let token = crate::accounts::secrets::random_token()
         .chars()
@@ -169,8 +185,19 @@ pub async fn get(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<DomainR
         .ok_or(ApiError::NotFound)
 }
 
+/// Removes a domain no code uses (moving codes off it is the owner's choice: their printed
+/// URLs would change).
 pub async fn remove(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
+    let n = db::domains::codes_using(&mut *tx, p.user.id, id).await?;
+    if n > 0 {
+        return Err(ApiError::Conflict {
+            code: "domain_in_use",
+            message: format!(
+                "{n} code(s) use this domain; move them to another domain (PATCH domain_id) first"
+            ),
+        });
+    }
     if !db::domains::delete(&mut *tx, p.user.id, id).await? {
         return Err(ApiError::NotFound);
     }
@@ -181,12 +208,27 @@ pub async fn remove(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
     )
     .await?;
     tx.commit().await?;
+    served_changed(state).await;
     Ok(())
+}
+
+/// After a domain's status or existence changed: every replica's host map reloads; this one
+/// before the caller answers, so its own next request sees the change.
+async fn served_changed(state: &AppState) {
+    state.bus.publish(crate::cache::Invalidate::Domains).await;
+    if let Err(e) = state.hosts.reload(&state.db).await {
+        tracing::warn!(error = %e, "domain map: reload after a change failed; retrying shortly");
+    }
 }
 
 /// Checks the domain now (DNS TXT first, then the HTTP token) and records the outcome.
 pub async fn verify(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<DomainRow> {
     let d = get(state, p, id).await?;
+    check(state, &d).await
+}
+
+/// Checks a domain now and records the outcome (the API's verify, the periodic re-check).
+async fn check(state: &AppState, d: &DomainRow) -> ApiResult<DomainRow> {
     let dns = txt_holds(&state.settings, &d.domain, &d.token).await;
     let error = match dns {
         Ok(true) => None,
@@ -213,14 +255,63 @@ pub async fn verify(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<Doma
             )),
         },
     };
-    match db::domains::record_check(&state.db, id, error.as_deref()).await {
-        Ok(row) => Ok(row),
-        Err(e) if db::is_unique_violation(&e) => Err(ApiError::Conflict {
-            code: "domain_taken",
-            message: "another account has verified this domain".into(),
-        }),
-        Err(e) => Err(e.into()),
+    record(state, d, error.as_deref()).await
+}
+
+/// How many served domains one pass of the periodic re-check looks at.
+const RECHECK_BATCH: i64 = 100;
+
+/// The periodic re-check (a `MaintenanceTask`): served domains not checked for a day are
+/// checked again; one that no longer verifies is flagged `failing` (and keeps serving: the
+/// owner is told by its status and error), one that verifies again is `verified` again.
+/// Returns how many were checked.
+pub async fn recheck_due(state: &AppState) -> anyhow::Result<usize> {
+    let before = chrono::Utc::now() - chrono::Duration::hours(24);
+    let due = db::domains::due_for_check(&state.db, before, RECHECK_BATCH).await?;
+    // A few at a time: each check may wait seconds on a slow DNS server or web host.
+    futures::stream::iter(&due)
+        .for_each_concurrent(8, |d| async move {
+            if let Err(e) = check(state, d).await {
+                tracing::warn!(domain = %d.domain, error = %e, "domain re-check could not be recorded");
+            }
+        })
+        .await;
+    Ok(due.len())
+}
+
+/// Records a check's outcome; the host map follows when the domain's standing changed. The
+/// owner is e-mailed when a verified domain turns failing — once: the status read under the
+/// row's lock decides, so two checks racing cannot both announce it.
+async fn record(state: &AppState, d: &DomainRow, error: Option<&str>) -> ApiResult<DomainRow> {
+    let mut tx = state.db.begin().await?;
+    let Some(before) = db::domains::lock_status(&mut *tx, d.id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    let row = match db::domains::record_check(&mut *tx, d.id, error).await {
+        Ok(row) => row,
+        Err(e) if db::is_unique_violation(&e) => {
+            return Err(ApiError::Conflict {
+                code: "domain_taken",
+                message: "another account has verified this domain".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut email = None;
+    if before == "verified"
+        && row.status == "failing"
+        && let Some(owner) = db::users::by_id(&mut *tx, row.user_id).await?
+    {
+        email = Some(crate::notify::emails::domain_failing(&mut tx, state, &owner, &row).await?);
     }
+    tx.commit().await?;
+    if let Some(id) = email {
+        crate::notify::emails::dispatch(state, id).await;
+    }
+    if row.status != before {
+        served_changed(state).await;
+    }
+    Ok(row)
 }
 
 /// Makes a verified domain the account's default.
@@ -236,6 +327,14 @@ pub async fn make_default(state: &AppState, p: &Principal, id: Uuid) -> ApiResul
     db::domains::set_default(&mut tx, p.user.id, id).await?;
     tx.commit().await?;
     get(state, p, id).await
+}
+
+/// Whether `host` was given `token` (the HTTP check, answered by this service on the host).
+pub async fn answers_token(state: &AppState, host: &str, token: &str) -> ApiResult<bool> {
+    if token.len() > 64 {
+        return Ok(false);
+    }
+    Ok(db::domains::has_token(&state.db, host, token).await?)
 }
 
 /// Whether the reverse proxy may get a certificate for `domain`: verified domains only.

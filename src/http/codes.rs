@@ -50,7 +50,7 @@ pub struct QrView {
 fn view(settings: &crate::config::Settings, c: Code) -> QrView {
     let r = c.row;
     QrView {
-        short_url: codes::short_url(settings, &r.short_code),
+        short_url: codes::short_url(settings, r.domain_host.as_deref(), &r.short_code),
         design: codes::design(&r),
         id: r.id,
         name: r.name,
@@ -81,7 +81,7 @@ pub async fn create(
     caller: Caller,
     body: Json<CodeInput>,
 ) -> ApiResult<HttpResponse> {
-    let own = codes::target_policy(&state.settings);
+    let own = codes::target_policy(&state);
     let new = codes::parse_input(body.0, &own).map_err(ApiError::Validation)?;
     let code = codes::create(&state, &caller.origin, &caller.principal, new).await?;
     Ok(HttpResponse::Created().json(view(&state.settings, code)))
@@ -158,7 +158,7 @@ pub async fn update(
     body: Json<PatchBody>,
 ) -> ApiResult<web::Json<QrView>> {
     let current = codes::get(&state, &caller.principal, *id).await?;
-    let own = codes::target_policy(&state.settings);
+    let own = codes::target_policy(&state);
     let patch = codes::parse_patch(&current.row, &body.0, &own).map_err(ApiError::Validation)?;
     let code = codes::update(&state, &caller.origin, &caller.principal, *id, patch).await?;
     Ok(web::Json(view(&state.settings, code)))

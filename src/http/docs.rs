@@ -41,7 +41,7 @@ use super::{
         admin::get_user, admin::grant_credits,
         webhooks::create, webhooks::list, webhooks::get_one, webhooks::update, webhooks::remove,
         webhooks::rotate, webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::replay,
-        domains::add, domains::list, domains::remove, domains::verify, domains::update, domains::tls_allowed,
+        domains::add, domains::list, domains::get_one, domains::remove, domains::verify, domains::update, domains::tls_allowed, domains::token,
         notifications::stream, notifications::set_phone, notifications::verify_phone,
         notifications::get_phone, notifications::delete_phone, notifications::unsubscribe_page,
         notifications::unsubscribe,

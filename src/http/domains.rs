@@ -1,6 +1,6 @@
 //! `/api/v1/domains` and the reverse proxy's `GET /internal/tls-allowed`.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -98,9 +98,24 @@ pub async fn list(
     Ok(web::Json(ListResponse::slice(all, w)))
 }
 
+/// One domain.
+#[utoipa::path(get, path = "/api/v1/domains/{id}", tag = "domains", security(("bearer" = [])),
+    responses((status = 200, body = DomainView), (status = 404, description = "Not found")))]
+#[get("/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<DomainView>> {
+    Ok(web::Json(view(
+        domains::get(&state, &caller.principal, *id).await?,
+    )))
+}
+
 /// Remove a domain.
 #[utoipa::path(delete, path = "/api/v1/domains/{id}", tag = "domains", security(("bearer" = [])),
-    responses((status = 204, description = "Removed"), (status = 404, description = "Not found")))]
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not found"),
+        (status = 409, description = "Codes use it (`domain_in_use`): move them first")))]
 #[delete("/{id}")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -176,11 +191,36 @@ pub async fn tls_allowed(
     }
 }
 
+/// The HTTP check's token, answered on the domain's own host: a domain pointed at this service
+/// proves it by the token the check asks for (pending domains included: that is how they verify).
+#[utoipa::path(get, path = "/.well-known/qrsaas/{token}", tag = "public",
+    params(("token" = String, Path, description = "The domain's `http_token`")),
+    responses((status = 200, content_type = "text/plain", description = "The token, when the request's host was given it"),
+        (status = 404, description = "Not this host's token")))]
+#[get("/.well-known/qrsaas/{token}")]
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let Some(host) = crate::domains::hosts::request_host(&req) else {
+        return Err(ApiError::NotFound);
+    };
+    if domains::answers_token(&state, &host, &token).await? {
+        Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(token.into_inner()))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/domains")
             .service(add)
             .service(list)
+            .service(get_one)
             .service(remove)
             .service(verify)
             .service(update),

@@ -10,11 +10,13 @@
 use std::sync::OnceLock;
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::http::{Method, Uri};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::OpenApi;
 
+use crate::domains::hosts::Site;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Longer request targets are refused with 414: no route needs them, and every layer that
 /// logs or forwards a URI would otherwise carry it. (Past ~64 KiB the HTTP parser refuses the
@@ -29,10 +31,22 @@ pub fn is_page(path: &str) -> bool {
 /// Prepares `req` for routing, or says why it is refused (answer with `refuse`). The redirect layer (`/r/…`) handles
 /// HEAD itself — it must know not to count a scan — and passes query strings through to
 /// targets untouched, so only its URI length is checked here.
+///
+/// On a customer's domain (see `domains::hosts`) only codes are served: `/{code}…` is taken as
+/// `/r/{code}…` (the token check's `/.well-known/qrsaas/` aside), and the request carries the
+/// domain's [`Site`] so the redirect answers only the domain owner's codes.
 pub fn admit(req: &mut ServiceRequest) -> Result<(), ApiError> {
     let uri_len = req.uri().path().len() + req.uri().query().map_or(0, |q| q.len() + 1);
     if uri_len > MAX_URI {
         return Err(ApiError::UriTooLong);
+    }
+    if let Some(state) = req.app_data::<web::Data<AppState>>()
+        && let site @ Site::Custom(_) = state.hosts.site(req.request(), &state.db)
+    {
+        req.extensions_mut().insert(site);
+        if !req.path().starts_with("/r/") && !req.path().starts_with("/.well-known/") {
+            to_code_path(req)?;
+        }
     }
     if req.path().starts_with("/r/") {
         return Ok(());
@@ -47,6 +61,22 @@ pub fn admit(req: &mut ServiceRequest) -> Result<(), ApiError> {
         // answers with the same status and headers.
         req.head_mut().method = Method::GET;
     }
+    Ok(())
+}
+
+/// `/{rest}` → `/r/{rest}`, query kept, before routing.
+fn to_code_path(req: &mut ServiceRequest) -> Result<(), ApiError> {
+    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        format!("/r{pq}")
+            .parse()
+            .map_err(|_| ApiError::BadRequest("the request target is not valid".into()))?,
+    );
+    let uri = Uri::from_parts(parts)
+        .map_err(|_| ApiError::BadRequest("the request target is not valid".into()))?;
+    req.match_info_mut().get_mut().update(&uri);
+    req.head_mut().uri = uri;
     Ok(())
 }
 

@@ -76,6 +76,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (used, total) = state.decode_budget.usage();
     ::metrics::gauge!("upload_decode_bytes").set(used as f64);
     ::metrics::gauge!("upload_decode_budget_bytes").set(total as f64);
+    ::metrics::gauge!("custom_domains_served").set(state.hosts.count() as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(telemetry::render_metrics())

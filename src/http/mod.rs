@@ -78,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 .configure(domains::configure),
         )
         .service(domains::tls_allowed)
+        .service(domains::token)
         .service(templates::page)
         .service(web::redirect("/docs", "/docs/"))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", docs::ApiDoc::openapi()));

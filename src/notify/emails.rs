@@ -118,6 +118,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "webhook_disabled.txt",
         include_str!("templates/webhook_disabled.txt"),
     ),
+    (
+        "domain_failing.html",
+        include_str!("templates/domain_failing.html"),
+    ),
+    (
+        "domain_failing.txt",
+        include_str!("templates/domain_failing.txt"),
+    ),
 ];
 
 /// A preference an e-mail can be unsubscribed from (the names of `notifications` in settings).
@@ -673,6 +681,25 @@ pub async fn webhook_disabled(
         context! { url, why }
     };
     compose(tx, &state.mail, user, "webhook_disabled", None, ctx).await
+}
+
+/// A custom domain stopped verifying (flagged `failing`; its codes still answer).
+pub async fn domain_failing(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: &UserRow,
+    d: &crate::db::domains::DomainRow,
+) -> ApiResult<Uuid> {
+    let ctx = |_| {
+        context! {
+            domain => &d.domain,
+            error => d.error.as_deref().unwrap_or_default(),
+            txt_name => crate::domains::txt_name(&d.domain),
+            txt_value => crate::domains::txt_value(&d.token),
+            verify => format!("POST /api/v1/domains/{}/verify", d.id),
+        }
+    };
+    compose(tx, &state.mail, user, "domain_failing", None, ctx).await
 }
 
 #[cfg(test)]

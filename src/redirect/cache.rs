@@ -68,7 +68,7 @@ impl Member for RedirectCache {
                 self.entries
                     .retain(|_, (r, _)| !matches!(r, Resolved::Found(e) if e.owner == owner));
             }
-            Invalidate::User { .. } => {}
+            Invalidate::User { .. } | Invalidate::Domains => {}
         }
     }
 

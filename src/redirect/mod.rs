@@ -24,6 +24,7 @@ use crate::db;
 use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{Branding, QrData, QrType, ShortCode, WeightedTarget, pick_variant};
+use crate::domains::hosts::Site;
 use crate::state::AppState;
 use crate::telemetry::RouteLabel;
 
@@ -253,7 +254,21 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry, variant: u8) {
     });
 }
 
+/// The code as the request's host may see it: on a customer's domain only that customer's codes
+/// exist (another tenant's code there is unknown, whatever the cache holds).
 async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Resolved, Unresolved> {
+    let r = lookup(state, req, code).await?;
+    let custom = match req.extensions().get::<Site>() {
+        Some(Site::Custom(owner)) => Some(*owner),
+        _ => None,
+    };
+    Ok(match (r, custom) {
+        (Resolved::Found(e), Some(owner)) if e.owner != owner => Resolved::Missing,
+        (r, _) => r,
+    })
+}
+
+async fn lookup(state: &AppState, req: &HttpRequest, code: &str) -> Result<Resolved, Unresolved> {
     let cache = &state.redirects;
     if let Some(r) = cache.get(code) {
         return Ok(r);
@@ -427,6 +442,11 @@ async fn report(
     code: ShortCode,
     f: ReportForm,
 ) -> HttpResponse {
+    match resolve(state, req, code.as_str()).await {
+        Ok(Resolved::Found(_)) => {}
+        Ok(Resolved::Missing) => return pages::not_found(pages::visitor_lang(req)),
+        Err(why) => return why.page(req),
+    }
     let ip = client_ip(req, &state.settings.trusted_proxies)
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     match crate::abuse::reports::file(state, code.as_str(), &f.reason, f.details.as_deref(), &ip)
@@ -460,6 +480,11 @@ impl Page {
 }
 
 /// A scan of a printed code.
+///
+/// On a customer's verified domain (`/api/v1/domains`) every path is a code's: `/{short_code}`
+/// answers as `/r/{short_code}` does (and `/{short_code}/download`, `/logo`, `/report` as
+/// theirs), chosen by the request's `Host`, and only that domain owner's codes are found there —
+/// another account's code answers 404.
 #[utoipa::path(get, path = "/r/{short_code}", tag = "public", params(ShortCodeParam), responses(
     (status = 302, description = "URL codes: redirect to the target"),
     (status = 200, content_type = "text/html", description = "Landing page (vCard, Wi-Fi, event, payment …) or paused page"),

@@ -21,6 +21,7 @@ const WALKED: &[(&str, &str)] = &[
     ("delete", "/api/v1/qr-codes/{id}"),
     ("get", "/api/v1/qr-codes/{id}/image"),
     ("get", "/api/v1/qr-codes/{id}/versions"),
+    ("get", "/api/v1/domains/{id}"),
     ("delete", "/api/v1/domains/{id}"),
     ("patch", "/api/v1/domains/{id}"),
     ("post", "/api/v1/domains/{id}/verify"),

@@ -139,6 +139,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/domains/{id}"),
     ("post", "/api/v1/domains/{id}/verify"),
     ("get", "/internal/tls-allowed"),
+    ("get", "/api/v1/domains/{id}"),
+    ("get", "/.well-known/qrsaas/{token}"),
     ("get", "/api/v1/qr-codes/{id}/schedules"),
     ("delete", "/api/v1/qr-codes/{id}/schedules/{schedule_id}"),
     ("get", "/api/v1/merchant"),

@@ -125,13 +125,20 @@ impl TestApp {
 
     /// A second `serve` instance on the same stores and namespace: another replica.
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(|_| {}).await
+    }
+
+    /// A replica whose settings `tweak` may change (its own address, when the app's is fixed).
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let parts = Parts {
             http: true,
             workers: false,
             scheduler: false,
             migrate: false,
         };
-        Self::start(self.settings.clone(), parts, self.smtp.clone()).await
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        Self::start(settings, parts, self.smtp.clone()).await
     }
 
     /// Another full process (HTTP, workers and its own scheduler) on the same stores: two
