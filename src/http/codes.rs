@@ -25,6 +25,8 @@ pub struct QrView {
     dynamic: bool,
     short_code: String,
     short_url: String,
+    /// The custom domain `short_url` is on; null: this service's host.
+    domain_id: Option<Uuid>,
     target_url: Option<String>,
     #[schema(value_type = Object)]
     data: serde_json::Value,
@@ -57,6 +59,7 @@ fn view(settings: &crate::config::Settings, c: Code) -> QrView {
         qr_type: r.qr_type,
         dynamic: r.dynamic,
         short_code: r.short_code,
+        domain_id: r.domain_id,
         target_url: r.target_url,
         data: r.type_data.unwrap_or_default(),
         project_id: r.project_id,

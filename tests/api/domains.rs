@@ -293,6 +293,7 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
     let a_id = a["id"].as_str().unwrap().to_owned();
     let short = format!("https://go.brand.example/{a_code}");
     assert_eq!(a["short_url"], short.as_str());
+    assert_eq!(a["domain_id"], id.as_str());
     assert_eq!(a["payload"], short.as_str());
     let png = app
         .http
