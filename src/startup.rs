@@ -144,9 +144,7 @@ pub async fn build_state(settings: Arc<Settings>) -> anyhow::Result<(AppState, C
     let principals = Arc::new(PrincipalCache::default());
     let images = Arc::new(ImageCache::new(settings.image_cache_mb));
     let redirects = Arc::new(RedirectCache::default());
-    let hosts = crate::domains::hosts::HostMap::load(&pool, &settings.public_base_url)
-        .await
-        .context("cannot read the custom domains")?;
+    let hosts = crate::domains::hosts::HostMap::load(&pool, &settings.public_base_url).await;
     let caches = Caches::new(vec![
         principals.clone() as Arc<dyn cache::Member>,
         images.clone(),

@@ -73,8 +73,10 @@ fn normal_host(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 impl HostMap {
-    /// The map as Postgres has it now.
-    pub async fn load(db: &PgPool, public_base_url: &str) -> Result<Arc<HostMap>, sqlx::Error> {
+    /// The map as Postgres has it now. Without an answer (Postgres down, or not migrated yet
+    /// while another process migrates) the map starts empty and stale, and is read again soon:
+    /// meanwhile customers' hosts are served as this service's host is (codes under `/r/`).
+    pub async fn load(db: &PgPool, public_base_url: &str) -> Arc<HostMap> {
         let own = url::Url::parse(public_base_url)
             .ok()
             .and_then(|u| u.host_str().and_then(normal_host).map(Cow::into_owned));
@@ -86,8 +88,10 @@ impl HostMap {
             epoch: Epoch::default(),
             own,
         });
-        map.reload(db).await?;
-        Ok(map)
+        if let Err(e) = map.reload(db).await {
+            tracing::warn!(error = %e, "domain map: not loaded at start; retrying shortly");
+        }
+        map
     }
 
     fn now_ms(&self) -> u64 {
