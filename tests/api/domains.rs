@@ -378,6 +378,64 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
     .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
+    // A password-protected code on the domain: the form from the bare path posts to /r/, whose
+    // unlock cookie then opens the code on the same host.
+    let (s, p) = app
+        .post(
+            "/api/v1/qr-codes",
+            Some(&t),
+            json!({"name": "VIP", "qr_type": "url", "dynamic": true, "domain_id": id,
+                   "target_url": "https://brand.example/vip",
+                   "rules": [{"if": {}, "then": {"password": "open sesame"}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let pc = p["short_code"].as_str().unwrap();
+    let form = on_host(
+        &app,
+        reqwest::Method::GET,
+        "go.brand.example",
+        &format!("/{pc}"),
+    )
+    .await;
+    assert_eq!(form.status(), StatusCode::OK);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains(&format!("action=\"/r/{pc}\""))
+    );
+    let right = app
+        .http
+        .post(app.url(&format!("/r/{pc}")))
+        .header("host", "go.brand.example")
+        .form(&[("password", "open sesame")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&right), format!("/r/{pc}"));
+    let cookie = right.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let open = app
+        .http
+        .get(app.url(&format!("/r/{pc}")))
+        .header("host", "go.brand.example")
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::FOUND);
+    assert_eq!(location(&open), "https://brand.example/vip");
+    // Deleted codes do not hold the domain.
+    let (s, _) = app
+        .delete(
+            &format!("/api/v1/qr-codes/{}", p["id"].as_str().unwrap()),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
     // Another tenant's code on my domain is unknown, bare or under /r/, and so is everything
     // that is not a code (the API lives on the service's own host).
     for path in [
