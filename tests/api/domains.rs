@@ -663,3 +663,22 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
     replica.stop().await.unwrap();
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_plan_without_custom_domains_cannot_add_one() {
+    let app = TestApp::spawn_with(|s| s.billing.default_plan = "free".into()).await;
+    let (t, _) = app.register("free@example.com").await;
+    let (s, b) = app
+        .post(
+            "/api/v1/domains",
+            Some(&t),
+            json!({"domain": "go.free.example"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{b}");
+    assert_eq!(b["error"]["code"], "plan_feature_missing");
+    assert_eq!(b["error"]["fields"]["feature"], "custom_domains");
+    let (_, list) = app.get("/api/v1/domains", Some(&t)).await;
+    assert_eq!(list["total"], 0);
+    app.stop().await.unwrap();
+}
