@@ -16,6 +16,10 @@ pub struct DomainRow {
     pub verified_at: Option<DateTime<Utc>>,
     pub checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Where the domain's root redirects (None: the 404 page).
+    pub root_url: Option<String>,
+    /// Where unknown codes on the domain redirect (None: the 404 page).
+    pub not_found_url: Option<String>,
 }
 
 pub async fn insert(
@@ -28,7 +32,7 @@ pub async fn insert(
     sqlx::query_as!(
         DomainRow,
         "INSERT INTO domains (id, user_id, domain, token) VALUES ($1, $2, $3, $4) \
-         RETURNING id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at",
+         RETURNING id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at, root_url, not_found_url",
         id,
         user_id,
         domain,
@@ -41,7 +45,7 @@ pub async fn insert(
 pub async fn list(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<DomainRow>, sqlx::Error> {
     sqlx::query_as!(
         DomainRow,
-        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at \
+        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at, root_url, not_found_url \
          FROM domains WHERE user_id = $1 ORDER BY created_at, id LIMIT 1000",
         user_id
     )
@@ -57,7 +61,7 @@ pub async fn get(
 ) -> Result<Option<DomainRow>, sqlx::Error> {
     sqlx::query_as!(
         DomainRow,
-        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at \
+        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at, root_url, not_found_url \
          FROM domains WHERE user_id = $1 AND id = $2",
         user_id,
         id
@@ -98,7 +102,7 @@ pub async fn record_check(
                            WHEN verified_at IS NULL THEN 'pending' ELSE 'failing' END,
              verified_at = CASE WHEN $2::text IS NULL THEN COALESCE(verified_at, now()) ELSE verified_at END
            WHERE id = $1
-           RETURNING id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at"#,
+           RETURNING id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at, root_url, not_found_url"#,
         id,
         error
     )
@@ -151,13 +155,42 @@ pub async fn count(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<i64, 
 
 /// Every domain that is served — verified, or failing (flagged, still served: a DNS blip must
 /// not break printed codes) — with its owner: the redirect's host map.
-pub async fn served(db: impl PgExecutor<'_>) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
-    sqlx::query!(
-        "SELECT domain, user_id FROM domains WHERE status IN ('verified', 'failing') LIMIT 1000000"
+pub async fn served(db: impl PgExecutor<'_>) -> Result<Vec<Served>, sqlx::Error> {
+    sqlx::query_as!(
+        Served,
+        "SELECT domain, user_id, root_url, not_found_url FROM domains \
+         WHERE status IN ('verified', 'failing') LIMIT 1000000"
     )
     .fetch_all(db)
     .await
-    .map(|rows| rows.into_iter().map(|r| (r.domain, r.user_id)).collect())
+}
+
+/// A served domain as the redirect needs it.
+pub struct Served {
+    pub domain: String,
+    pub user_id: Uuid,
+    pub root_url: Option<String>,
+    pub not_found_url: Option<String>,
+}
+
+/// Sets where the domain's root and unknown codes redirect.
+pub async fn set_redirects(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    root_url: Option<&str>,
+    not_found_url: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "UPDATE domains SET root_url = $3, not_found_url = $4 WHERE user_id = $1 AND id = $2",
+        user_id,
+        id,
+        root_url,
+        not_found_url
+    )
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// The owner's default domain, when it is verified (new dynamic codes use it).
@@ -211,7 +244,7 @@ pub async fn due_for_check(
 ) -> Result<Vec<DomainRow>, sqlx::Error> {
     sqlx::query_as!(
         DomainRow,
-        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at \
+        "SELECT id, user_id, domain, token, status, is_default, error, verified_at, checked_at, created_at, root_url, not_found_url \
          FROM domains WHERE status IN ('verified', 'failing') AND (checked_at IS NULL OR checked_at < $1) \
          ORDER BY checked_at NULLS FIRST, id LIMIT $2",
         before,

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -28,16 +28,26 @@ const TTL: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_secs(5);
 
 /// Where a request arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Site {
     /// This service's own host (or any host that is not a customer's domain).
     Service,
-    /// A customer's domain: only this owner's codes answer on it.
-    Custom(Uuid),
+    /// A customer's domain: only its owner's codes answer on it.
+    Custom(Arc<CustomSite>),
+}
+
+/// A served customer domain.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CustomSite {
+    pub owner: Uuid,
+    /// Where its root redirects (a Location value), if the owner set it.
+    pub root: Option<HeaderValue>,
+    /// Where unknown codes on it redirect, if the owner set it.
+    pub not_found: Option<HeaderValue>,
 }
 
 pub struct HostMap {
-    hosts: RwLock<HashMap<String, Uuid>>,
+    hosts: RwLock<HashMap<String, Arc<CustomSite>>>,
     /// Milliseconds since `start` after which the map is stale (0: stale now).
     fresh_until: AtomicU64,
     start: Instant,
@@ -120,7 +130,7 @@ impl HostMap {
         }
         hosts
             .get(&*host)
-            .map_or(Site::Service, |owner| Site::Custom(*owner))
+            .map_or(Site::Service, |site| Site::Custom(site.clone()))
     }
 
     fn reload_in_background(self: &Arc<Self>, db: &PgPool) {
@@ -147,7 +157,19 @@ impl HostMap {
                 return Err(e);
             }
         };
-        *self.hosts.write().unwrap_or_else(|e| e.into_inner()) = rows.into_iter().collect();
+        let location = |u: Option<String>| u.and_then(|u| HeaderValue::try_from(u).ok());
+        let hosts = rows
+            .into_iter()
+            .map(|r| {
+                let site = CustomSite {
+                    owner: r.user_id,
+                    root: location(r.root_url),
+                    not_found: location(r.not_found_url),
+                };
+                (r.domain, Arc::new(site))
+            })
+            .collect();
+        *self.hosts.write().unwrap_or_else(|e| e.into_inner()) = hosts;
         self.fresh_until
             .store(self.now_ms() + TTL.as_millis() as u64, Ordering::Release);
         // Invalidated while reading: what was read may predate the change.

@@ -329,6 +329,56 @@ pub async fn make_default(state: &AppState, p: &Principal, id: Uuid) -> ApiResul
     get(state, p, id).await
 }
 
+/// Sets where the domain's root and its unknown codes send visitors (`Some(None)` clears one,
+/// `None` keeps it): http(s) URLs checked as code targets are, so never back to this service.
+pub async fn set_redirects(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+    root_url: Option<Option<String>>,
+    not_found_url: Option<Option<String>>,
+) -> ApiResult<DomainRow> {
+    let d = get(state, p, id).await?;
+    let own = crate::codes::target_policy(state);
+    let check = |field: &str, asked: Option<Option<String>>, current: Option<String>| match asked {
+        None => Ok(current),
+        Some(None) => Ok(None),
+        Some(Some(u)) => crate::domain::TargetUrl::parse(&u, &own)
+            .map(|t| Some(t.as_str().to_owned()))
+            .map_err(|why| ApiError::field(field, why)),
+    };
+    let root = check("root_url", root_url, d.root_url.clone())?;
+    let not_found = check("not_found_url", not_found_url, d.not_found_url.clone())?;
+    let mut tx = state.db.begin().await?;
+    if !db::domains::set_redirects(
+        &mut *tx,
+        p.user.id,
+        id,
+        root.as_deref(),
+        not_found.as_deref(),
+    )
+    .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        &origin.actor(Some(p)),
+        Change::updated(
+            "domain.update",
+            "domain",
+            id,
+            &serde_json::json!({"root_url": d.root_url, "not_found_url": d.not_found_url}),
+            &serde_json::json!({"root_url": root, "not_found_url": not_found}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    served_changed(state).await;
+    get(state, p, id).await
+}
+
 /// Whether `host` was given `token` (the HTTP check, answered by this service on the host).
 pub async fn answers_token(state: &AppState, host: &str, token: &str) -> ApiResult<bool> {
     if token.len() > 64 {

@@ -38,6 +38,10 @@ pub struct DomainView {
     verified_at: Option<DateTime<Utc>>,
     checked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    /// Where the domain's root redirects; null: the 404 page.
+    root_url: Option<String>,
+    /// Where unknown codes on the domain redirect; null: the 404 page.
+    not_found_url: Option<String>,
 }
 
 fn view(d: DomainRow) -> DomainView {
@@ -56,6 +60,8 @@ fn view(d: DomainRow) -> DomainView {
         verified_at: d.verified_at,
         checked_at: d.checked_at,
         created_at: d.created_at,
+        root_url: d.root_url,
+        not_found_url: d.not_found_url,
     }
 }
 
@@ -144,14 +150,24 @@ pub async fn verify(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainPatch {
-    /// `true`: the account's default domain.
-    default: bool,
+    /// `true`: the account's default domain (new dynamic codes use it).
+    default: Option<bool>,
+    /// Where the domain's root (`https://<domain>/`) redirects; null: the 404 page.
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
+    #[schema(value_type = Option<String>)]
+    root_url: Option<Option<String>>,
+    /// Where unknown codes on the domain redirect; null: the 404 page.
+    #[serde(default, deserialize_with = "crate::domain::strict::double_option")]
+    #[schema(value_type = Option<String>)]
+    not_found_url: Option<Option<String>>,
 }
 
-/// Make a verified domain the account's default.
+/// Make a verified domain the account's default, and/or set where its root and unknown codes
+/// send visitors.
 #[utoipa::path(patch, path = "/api/v1/domains/{id}", tag = "domains", security(("bearer" = [])), request_body = DomainPatch,
     responses((status = 200, body = DomainView), (status = 404, description = "Not found"),
-        (status = 409, description = "Not verified"), (status = 422, description = "Only `default: true`")))]
+        (status = 409, description = "Not verified (to be the default)"),
+        (status = 422, description = "`default: false`, nothing to change, or a URL that is not an allowed redirect target")))]
 #[patch("/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
@@ -159,15 +175,35 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<DomainPatch>,
 ) -> ApiResult<web::Json<DomainView>> {
-    if !body.0.default {
+    let b = body.0;
+    if b.default == Some(false) {
         return Err(ApiError::field(
             "default",
             "only true: make another domain the default instead",
         ));
     }
-    Ok(web::Json(view(
-        domains::make_default(&state, &caller.principal, *id).await?,
-    )))
+    if b.default.is_none() && b.root_url.is_none() && b.not_found_url.is_none() {
+        return Err(ApiError::field(
+            "default",
+            "nothing to change: give default, root_url or not_found_url",
+        ));
+    }
+    let mut d = domains::get(&state, &caller.principal, *id).await?;
+    if b.default == Some(true) {
+        d = domains::make_default(&state, &caller.principal, *id).await?;
+    }
+    if b.root_url.is_some() || b.not_found_url.is_some() {
+        d = domains::set_redirects(
+            &state,
+            &caller.origin,
+            &caller.principal,
+            *id,
+            b.root_url,
+            b.not_found_url,
+        )
+        .await?;
+    }
+    Ok(web::Json(view(d)))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -24,7 +24,7 @@ use crate::db;
 use crate::domain::rules::{self, Action, Device, Rule};
 use crate::domain::utm::Utm;
 use crate::domain::{Branding, QrData, QrType, ShortCode, WeightedTarget, pick_variant};
-use crate::domains::hosts::Site;
+use crate::domains::hosts::{CustomSite, Site};
 use crate::state::AppState;
 use crate::telemetry::RouteLabel;
 
@@ -258,14 +258,35 @@ fn emit_scan(state: &AppState, req: &HttpRequest, e: &Entry, variant: u8) {
 /// exist (another tenant's code there is unknown, whatever the cache holds).
 async fn resolve(state: &AppState, req: &HttpRequest, code: &str) -> Result<Resolved, Unresolved> {
     let r = lookup(state, req, code).await?;
-    let custom = match req.extensions().get::<Site>() {
-        Some(Site::Custom(owner)) => Some(*owner),
-        _ => None,
-    };
+    let custom = custom_site(req).map(|s| s.owner);
     Ok(match (r, custom) {
         (Resolved::Found(e), Some(owner)) if e.owner != owner => Resolved::Missing,
         (r, _) => r,
     })
+}
+
+/// The customer's domain the request arrived on, if any.
+fn custom_site(req: &HttpRequest) -> Option<Arc<CustomSite>> {
+    match req.extensions().get::<Site>() {
+        Some(Site::Custom(site)) => Some(site.clone()),
+        _ => None,
+    }
+}
+
+/// No code here: on a customer's domain, where its owner sends such visitors (its root, or
+/// unknown codes), else the 404 page. Not a scan.
+fn no_code(req: &HttpRequest, root: bool) -> HttpResponse {
+    let to = custom_site(req).and_then(|s| {
+        if root {
+            s.root.clone()
+        } else {
+            s.not_found.clone()
+        }
+    });
+    match to {
+        Some(location) => found(Some(location)),
+        None => pages::not_found(pages::visitor_lang(req)),
+    }
 }
 
 async fn lookup(state: &AppState, req: &HttpRequest, code: &str) -> Result<Resolved, Unresolved> {
@@ -358,7 +379,10 @@ async fn dispatch(
     };
     req.extensions_mut().insert(RouteLabel(page.route()));
     let Some(code) = ShortCode::from_path(code) else {
-        return pages::not_found(pages::visitor_lang(&req));
+        return match page {
+            Page::Scan { .. } => no_code(&req, code.is_empty()),
+            _ => pages::not_found(pages::visitor_lang(&req)),
+        };
     };
     match page {
         Page::Scan { count } => scan(&state, &req, code, count).await,
@@ -493,7 +517,7 @@ impl Page {
 async fn scan(state: &AppState, req: &HttpRequest, code: ShortCode, count: bool) -> HttpResponse {
     let entry = match resolve(state, req, code.as_str()).await {
         Err(why) => return why.page(req),
-        Ok(Resolved::Missing) => return pages::not_found(pages::visitor_lang(req)),
+        Ok(Resolved::Missing) => return no_code(req, false),
         Ok(Resolved::Found(e)) => e,
     };
     match entry.status {

@@ -456,6 +456,97 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
             "{path}: a page for people"
         );
     }
+    // The owner decides where the domain's root and unknown codes send people: their own site,
+    // never back to a served host (a loop) or to anything but http(s).
+    for (field, bad) in [
+        ("root_url", "https://go.brand.example/x"),
+        ("root_url", "javascript:alert(1)"),
+        ("not_found_url", "ftp://brand.example/"),
+    ] {
+        let (s, b) = app
+            .patch(
+                &format!("/api/v1/domains/{id}"),
+                Some(&t),
+                json!({ field: bad }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {b}");
+        assert!(b["error"]["fields"][field].is_string(), "{b}");
+    }
+    let (s, d) = app
+        .patch(
+            &format!("/api/v1/domains/{id}"),
+            Some(&t),
+            json!({"root_url": "https://brand.example/", "not_found_url": "https://brand.example/lost"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["root_url"], "https://brand.example/");
+    assert_eq!(d["not_found_url"], "https://brand.example/lost");
+    for (method, path, to) in [
+        (
+            reqwest::Method::GET,
+            "/".to_owned(),
+            "https://brand.example/",
+        ),
+        (
+            reqwest::Method::HEAD,
+            "/".to_owned(),
+            "https://brand.example/",
+        ),
+        (
+            reqwest::Method::GET,
+            "/r/".to_owned(),
+            "https://brand.example/",
+        ),
+        (
+            reqwest::Method::GET,
+            "/nope-not-a-code".to_owned(),
+            "https://brand.example/lost",
+        ),
+        // Another tenant's code is an unknown code here: the owner's page, never its target.
+        (
+            reqwest::Method::GET,
+            format!("/{b_code}"),
+            "https://brand.example/lost",
+        ),
+    ] {
+        let r = on_host(&app, method.clone(), "go.brand.example", &path).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "{method} {path}");
+        assert_eq!(location(&r), to, "{method} {path}");
+    }
+    let r = on_host(
+        &app,
+        reqwest::Method::GET,
+        "go.brand.example",
+        &format!("/{b_code}/report"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, d) = app
+        .patch(
+            &format!("/api/v1/domains/{id}"),
+            Some(&t),
+            json!({"not_found_url": null}),
+        )
+        .await;
+    assert!(
+        d["not_found_url"].is_null() && d["root_url"] == "https://brand.example/",
+        "{d}"
+    );
+    let r = on_host(
+        &app,
+        reqwest::Method::GET,
+        "go.brand.example",
+        "/nope-not-a-code",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .patch(&format!("/api/v1/domains/{id}"), Some(&t), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
     // The service's own host keeps serving every code under /r/ (printed links stay valid)
     // and is not a short domain.
     let r = app
