@@ -351,6 +351,12 @@ pub async fn set_redirects(
     let root = check("root_url", root_url, d.root_url.clone())?;
     let not_found = check("not_found_url", not_found_url, d.not_found_url.clone())?;
     let mut tx = state.db.begin().await?;
+    // Redirects are destinations like a code's: a blocked one is refused here too.
+    let urls: Vec<(String, &str)> = [("root_url", &root), ("not_found_url", &not_found)]
+        .into_iter()
+        .filter_map(|(f, u)| u.as_deref().map(|u| (f.to_owned(), u)))
+        .collect();
+    crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
     if !db::domains::set_redirects(
         &mut *tx,
         p.user.id,

@@ -231,7 +231,11 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
     let records = Arc::new(Mutex::new(HashMap::new()));
     let dns = dns_server(records.clone()).await;
     let port = free_port();
+    let blocklist = std::env::temp_dir().join(format!("blocklist-{}.txt", uuid::Uuid::new_v4()));
+    std::fs::write(&blocklist, "phish.example\n").unwrap();
+    let file = blocklist.clone();
     let app = TestApp::spawn_with(move |s| {
+        s.targets.blocklist_file = Some(file);
         s.domains.dns_servers = vec![dns];
         s.domains.http_port = port;
         s.http_addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -462,6 +466,7 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
         ("root_url", "https://go.brand.example/x"),
         ("root_url", "javascript:alert(1)"),
         ("not_found_url", "ftp://brand.example/"),
+        ("not_found_url", "https://login.phish.example/"),
     ] {
         let (s, b) = app
             .patch(
@@ -753,6 +758,7 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     replica.stop().await.unwrap();
     app.stop().await.unwrap();
+    let _ = std::fs::remove_file(blocklist);
 }
 
 #[tokio::test]
