@@ -127,22 +127,40 @@ pub async fn add(
     // Existing codes: every live code's target host checked against the new entry. One pass
     // over the codes with a target, in this transaction (so the entry and its effect land
     // together).
+    let hit = |url: &str| {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| matches(&pattern, &h.to_ascii_lowercase()))
+            })
+            .unwrap_or(false)
+    };
     let candidates = db::abuse::live_targets(&mut *tx).await?;
     let caught: Vec<(Uuid, String)> = candidates
         .into_iter()
-        .filter(|(_, _, url)| {
-            url::Url::parse(url)
-                .ok()
-                .and_then(|u| {
-                    u.host_str()
-                        .map(|h| matches(&pattern, &h.to_ascii_lowercase()))
-                })
-                .unwrap_or(false)
-        })
+        .filter(|(_, _, url)| hit(url))
         .map(|(id, short, _)| (id, short))
         .collect();
     let ids: Vec<Uuid> = caught.iter().map(|(id, _)| *id).collect();
     db::abuse::block_codes(&mut *tx, &ids).await?;
+    // Domains' root and not-found redirects are destinations too: those the entry catches are
+    // cleared (the domain answers its 404 page there instead).
+    let redirects = db::domains::redirects(&mut *tx).await?;
+    let caught_redirects: Vec<&(Uuid, &str, String)> =
+        redirects.iter().filter(|(_, _, url)| hit(url)).collect();
+    let pick = |which: &str| -> Vec<Uuid> {
+        caught_redirects
+            .iter()
+            .filter(|(_, w, _)| *w == which)
+            .map(|(id, _, _)| *id)
+            .collect()
+    };
+    db::domains::clear_redirects(&mut tx, &pick("root_url"), &pick("not_found_url")).await?;
+    let cleared: Vec<serde_json::Value> = caught_redirects
+        .iter()
+        .map(|(id, which, _)| serde_json::json!({"domain_id": id, "redirect": which}))
+        .collect();
     audit::record(
         &mut tx,
         &origin.actor(Some(admin)),
@@ -153,6 +171,7 @@ pub async fn add(
             before: None,
             after: Some(&serde_json::json!({
                 "pattern": row.pattern, "reason": row.reason, "codes_blocked": ids,
+                "domain_redirects_cleared": cleared,
             })),
         },
     )
@@ -160,6 +179,9 @@ pub async fn add(
     tx.commit().await?;
     for (id, short) in &caught {
         crate::codes::code_changed(state, *id, short).await;
+    }
+    if !cleared.is_empty() {
+        crate::domains::served_changed(state).await;
     }
     Ok((row, caught.len()))
 }

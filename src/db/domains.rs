@@ -173,6 +173,49 @@ pub struct Served {
     pub not_found_url: Option<String>,
 }
 
+/// Every domain redirect set: (domain id, which one, URL), for the blocklist's sweep.
+pub async fn redirects(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(Uuid, &'static str, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT id, root_url, not_found_url FROM domains \
+         WHERE root_url IS NOT NULL OR not_found_url IS NOT NULL"
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .flat_map(|r| {
+            [
+                r.root_url.map(|u| (r.id, "root_url", u)),
+                r.not_found_url.map(|u| (r.id, "not_found_url", u)),
+            ]
+        })
+        .flatten()
+        .collect())
+}
+
+/// Clears the named redirects (a blocklist entry caught them).
+pub async fn clear_redirects(
+    conn: &mut sqlx::PgConnection,
+    roots: &[Uuid],
+    not_founds: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE domains SET root_url = NULL WHERE id = ANY($1)",
+        roots
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE domains SET not_found_url = NULL WHERE id = ANY($1)",
+        not_founds
+    )
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
 /// Sets where the domain's root and unknown codes redirect.
 pub async fn set_redirects(
     db: impl PgExecutor<'_>,

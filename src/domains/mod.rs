@@ -214,7 +214,7 @@ pub async fn remove(state: &AppState, origin: &Origin, p: &Principal, id: Uuid) 
 
 /// After a domain's status or existence changed: every replica's host map reloads; this one
 /// before the caller answers, so its own next request sees the change.
-async fn served_changed(state: &AppState) {
+pub async fn served_changed(state: &AppState) {
     state.bus.publish(crate::cache::Invalidate::Domains).await;
     if let Err(e) = state.hosts.reload(&state.db).await {
         tracing::warn!(error = %e, "domain map: reload after a change failed; retrying shortly");

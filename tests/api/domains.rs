@@ -551,6 +551,32 @@ async fn codes_answer_on_their_owners_domain_by_host_and_nowhere_else_theirs() {
         .patch(&format!("/api/v1/domains/{id}"), Some(&t), json!({}))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // An operator blocks the root's destination later: the redirect is cleared (audited), and
+    // the domain's root answers the 404 page instead of sending people there.
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/domains/{id}"),
+            Some(&t),
+            json!({"root_url": "https://brand-home.example/"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (ops, _) = app.register("ops@example.com").await;
+    qrsaas::accounts::admin::promote(&app.settings, "ops@example.com")
+        .await
+        .unwrap();
+    let (s, b) = app
+        .post(
+            "/api/v1/admin/blocklist",
+            Some(&ops),
+            json!({"pattern": "brand-home.example"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, d) = app.get(&format!("/api/v1/domains/{id}"), Some(&t)).await;
+    assert!(d["root_url"].is_null(), "{d}");
+    let r = on_host(&app, reqwest::Method::GET, "go.brand.example", "/").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // The service's own host keeps serving every code under /r/ (printed links stay valid)
     // and is not a short domain.
