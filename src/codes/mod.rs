@@ -54,16 +54,9 @@ pub fn short_url(settings: &Settings, domain: Option<&str>, code: &str) -> Strin
 /// domain it serves (a code sent there may loop back to itself) — and internal addresses only
 /// if the operator allows them.
 pub fn target_policy(state: &AppState) -> TargetPolicy {
-    let settings = &state.settings;
-    let own = url::Url::parse(&settings.public_base_url)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-        });
     TargetPolicy {
-        own_hosts: own.into_iter().chain(state.hosts.names()).collect(),
-        allow_private: settings.targets.allow_private,
+        own_hosts: state.hosts.own_hosts(),
+        allow_private: state.settings.targets.allow_private,
     }
 }
 

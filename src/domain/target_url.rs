@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -20,8 +21,8 @@ pub struct TargetUrl(String);
 #[derive(Debug, Clone, Default)]
 pub struct TargetPolicy {
     /// Host names that reach this service (the public URL's host, short domains), lower-case,
-    /// without a trailing dot.
-    pub own_hosts: Vec<String>,
+    /// without a trailing dot. A set: it holds every customer domain served.
+    pub own_hosts: HashSet<String>,
     /// Private, link-local (cloud metadata) and other non-global addresses, single-label and
     /// `.local`/`.internal` names (on-premises deployments). Loopback and unspecified
     /// addresses are refused even then: on a server they are the server.
@@ -60,11 +61,7 @@ impl TargetPolicy {
         if name == "localhost" || name.ends_with(".localhost") {
             return Err(SELF.into());
         }
-        if self
-            .own_hosts
-            .iter()
-            .any(|own| own.eq_ignore_ascii_case(name))
-        {
+        if self.own_hosts.contains(&name.to_ascii_lowercase()) {
             return Err(SELF.into());
         }
         let internal = !name.contains('.')
@@ -131,7 +128,7 @@ mod tests {
 
     fn policy() -> TargetPolicy {
         TargetPolicy {
-            own_hosts: vec!["qr.example.com".into()],
+            own_hosts: HashSet::from(["qr.example.com".into()]),
             allow_private: false,
         }
     }

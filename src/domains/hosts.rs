@@ -9,7 +9,7 @@
 //! the map in hand and is retried shortly.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -179,10 +179,10 @@ impl HostMap {
         Ok(())
     }
 
-    /// The served domains' names.
-    pub fn names(&self) -> Vec<String> {
+    /// Every host that reaches this service: its own and the customers' it serves.
+    pub fn own_hosts(&self) -> HashSet<String> {
         let hosts = self.hosts.read().unwrap_or_else(|e| e.into_inner());
-        hosts.keys().cloned().collect()
+        hosts.keys().cloned().chain(self.own.clone()).collect()
     }
 
     /// How many customer domains are served (for /metrics).

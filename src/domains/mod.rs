@@ -314,32 +314,34 @@ async fn record(state: &AppState, d: &DomainRow, error: Option<&str>) -> ApiResu
     Ok(row)
 }
 
-/// Makes a verified domain the account's default.
-pub async fn make_default(state: &AppState, p: &Principal, id: Uuid) -> ApiResult<DomainRow> {
+/// A change of a domain (the API's PATCH). `root_url` / `not_found_url`: `None` keeps,
+/// `Some(None)` clears, `Some(Some(url))` sets where the domain's root and its unknown codes
+/// send visitors.
+pub struct DomainChange {
+    /// Make it the account's default (it must be verified).
+    pub default: bool,
+    pub root_url: Option<Option<String>>,
+    pub not_found_url: Option<Option<String>>,
+}
+
+/// Applies `c` whole or not at all: everything is checked before anything is written, so a
+/// bad redirect URL does not leave the default moved.
+pub async fn update(
+    state: &AppState,
+    origin: &Origin,
+    p: &Principal,
+    id: Uuid,
+    c: DomainChange,
+) -> ApiResult<DomainRow> {
     let d = get(state, p, id).await?;
-    if d.status != "verified" {
+    if c.default && d.status != "verified" {
         return Err(ApiError::Conflict {
             code: "domain_not_verified",
             message: "verify the domain before making it the default".into(),
         });
     }
-    let mut tx = state.db.begin().await?;
-    db::domains::set_default(&mut tx, p.user.id, id).await?;
-    tx.commit().await?;
-    get(state, p, id).await
-}
-
-/// Sets where the domain's root and its unknown codes send visitors (`Some(None)` clears one,
-/// `None` keeps it): http(s) URLs checked as code targets are, so never back to this service.
-pub async fn set_redirects(
-    state: &AppState,
-    origin: &Origin,
-    p: &Principal,
-    id: Uuid,
-    root_url: Option<Option<String>>,
-    not_found_url: Option<Option<String>>,
-) -> ApiResult<DomainRow> {
-    let d = get(state, p, id).await?;
+    let redirects = c.root_url.is_some() || c.not_found_url.is_some();
+    // Redirect URLs are checked as code targets are: http(s), never back to this service.
     let own = crate::codes::target_policy(state);
     let check = |field: &str, asked: Option<Option<String>>, current: Option<String>| match asked {
         None => Ok(current),
@@ -348,40 +350,47 @@ pub async fn set_redirects(
             .map(|t| Some(t.as_str().to_owned()))
             .map_err(|why| ApiError::field(field, why)),
     };
-    let root = check("root_url", root_url, d.root_url.clone())?;
-    let not_found = check("not_found_url", not_found_url, d.not_found_url.clone())?;
+    let root = check("root_url", c.root_url, d.root_url.clone())?;
+    let not_found = check("not_found_url", c.not_found_url, d.not_found_url.clone())?;
     let mut tx = state.db.begin().await?;
-    // Redirects are destinations like a code's: a blocked one is refused here too.
-    let urls: Vec<(String, &str)> = [("root_url", &root), ("not_found_url", &not_found)]
-        .into_iter()
-        .filter_map(|(f, u)| u.as_deref().map(|u| (f.to_owned(), u)))
-        .collect();
-    crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
-    if !db::domains::set_redirects(
-        &mut *tx,
-        p.user.id,
-        id,
-        root.as_deref(),
-        not_found.as_deref(),
-    )
-    .await?
-    {
-        return Err(ApiError::NotFound);
+    if c.default {
+        db::domains::set_default(&mut tx, p.user.id, id).await?;
     }
-    audit::record(
-        &mut tx,
-        &origin.actor(Some(p)),
-        Change::updated(
-            "domain.update",
-            "domain",
+    if redirects {
+        // Redirects are destinations like a code's: a blocked one is refused here too.
+        let urls: Vec<(String, &str)> = [("root_url", &root), ("not_found_url", &not_found)]
+            .into_iter()
+            .filter_map(|(f, u)| u.as_deref().map(|u| (f.to_owned(), u)))
+            .collect();
+        crate::abuse::blocklist::refuse_blocked(&mut tx, state, &urls).await?;
+        if !db::domains::set_redirects(
+            &mut *tx,
+            p.user.id,
             id,
-            &serde_json::json!({"root_url": d.root_url, "not_found_url": d.not_found_url}),
-            &serde_json::json!({"root_url": root, "not_found_url": not_found}),
-        ),
-    )
-    .await?;
+            root.as_deref(),
+            not_found.as_deref(),
+        )
+        .await?
+        {
+            return Err(ApiError::NotFound);
+        }
+        audit::record(
+            &mut tx,
+            &origin.actor(Some(p)),
+            Change::updated(
+                "domain.update",
+                "domain",
+                id,
+                &serde_json::json!({"root_url": d.root_url, "not_found_url": d.not_found_url}),
+                &serde_json::json!({"root_url": root, "not_found_url": not_found}),
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
-    served_changed(state).await;
+    if redirects {
+        served_changed(state).await;
+    }
     get(state, p, id).await
 }
 

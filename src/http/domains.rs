@@ -188,22 +188,14 @@ pub async fn update(
             "nothing to change: give default, root_url or not_found_url",
         ));
     }
-    let mut d = domains::get(&state, &caller.principal, *id).await?;
-    if b.default == Some(true) {
-        d = domains::make_default(&state, &caller.principal, *id).await?;
-    }
-    if b.root_url.is_some() || b.not_found_url.is_some() {
-        d = domains::set_redirects(
-            &state,
-            &caller.origin,
-            &caller.principal,
-            *id,
-            b.root_url,
-            b.not_found_url,
-        )
-        .await?;
-    }
-    Ok(web::Json(view(d)))
+    let change = domains::DomainChange {
+        default: b.default == Some(true),
+        root_url: b.root_url,
+        not_found_url: b.not_found_url,
+    };
+    Ok(web::Json(view(
+        domains::update(&state, &caller.origin, &caller.principal, *id, change).await?,
+    )))
 }
 
 #[derive(Deserialize, IntoParams)]
